@@ -1,0 +1,57 @@
+"""What EuroSAT RGB is, where it lives and how its archive is laid out."""
+
+from __future__ import annotations
+
+import zipfile
+from collections import defaultdict
+from pathlib import PurePosixPath
+
+# The archive torchvision.datasets.EuroSAT downloads, with the md5 it checks.
+EUROSAT_URL = (
+    "https://huggingface.co/datasets/torchgeo/eurosat/resolve/"
+    "c877bcd43f099cd0196738f714544e355477f3fd/EuroSAT.zip"
+)
+EUROSAT_MD5 = "c8fa014336c82ac7804f0398fcb19387"
+
+CLASSES = (
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
+)
+IMAGE_SIZE = 64  # EuroSAT tiles are 64x64 RGB
+TOP_FOLDER = "2750"  # the official archive's top folder
+
+# Entries that archivers add and that are no part of the data.
+_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+
+
+def class_members(archive: zipfile.ZipFile) -> tuple[dict[str, list[str]], list[str]]:
+    """Group the archive's files by class folder: `[top/]<Class>/<file>`.
+
+    Returns ({class folder: sorted member names}, files that sit outside any class
+    folder). Class folders that hold no file still appear, with an empty list, when
+    the archive has an entry for the folder itself.
+    """
+    members: dict[str, list[str]] = defaultdict(list)
+    stray: list[str] = []
+    for info in archive.infolist():
+        name = info.filename
+        if any(junk in name for junk in _JUNK):
+            continue
+        parts = PurePosixPath(name).parts
+        if info.is_dir():
+            if parts and parts[-1] in CLASSES:
+                members.setdefault(parts[-1], [])
+            continue
+        if len(parts) < 2 or (len(parts) == 2 and parts[0] == TOP_FOLDER):
+            stray.append(name)
+            continue
+        members[parts[-2]].append(name)
+    return {cls: sorted(names) for cls, names in sorted(members.items())}, stray

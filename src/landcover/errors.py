@@ -1,0 +1,39 @@
+"""User-facing failures: one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad params, missing file, no network, ...).
+
+    The message is printed as is, so it must say what went wrong and what to do.
+    """
+
+
+def cli(main: Callable[[], object]) -> Callable[[], None]:
+    """Wrap a stage entry point so user errors end the process with one clear line."""
+
+    @functools.wraps(main)
+    def wrapper() -> None:
+        # `kill` (SIGTERM, as sent by DVC and schedulers) unwinds like Ctrl-C, so the
+        # stages' cleanup runs and no partial output is left behind.
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            main()
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print("error: interrupted; nothing was written", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,103 @@
+"""Stage 4, evaluate: the trained model on the held-out test split, and nothing else.
+
+Writes metrics/metrics.json (accuracy, macro-F1, loss, per-class precision/recall/F1;
+read by `dvc metrics`) and metrics/test_predictions.csv (one row per test image, drawn
+as a confusion matrix by `dvc plots`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import EvaluateConfig, load_params
+from .errors import UserError, cli
+from .fsutil import atomic_output, write_json
+from .model import Preprocess, load_model, predict
+from .train import MODEL_CARD, MODEL_FILE, load_split, set_threads
+from .verify import PREPARED_DIR
+
+METRICS_FILE = Path("metrics/metrics.json")
+PREDICTIONS_FILE = Path("metrics/test_predictions.csv")
+
+
+def dihedral_logits(model, images: torch.Tensor, preprocess: Preprocess, batch_size: int,
+                    precision: str) -> torch.Tensor:
+    """Mean logits over the 8 flips/rotations of each tile (overhead imagery has no 'up')."""
+    total = None
+    for flip in (False, True):
+        flipped = images.flip(2) if flip else images
+        for k in range(4):
+            view = torch.rot90(flipped, k, dims=(1, 2)).contiguous()
+            logits = predict(model, view, preprocess, batch_size, precision)
+            total = logits if total is None else total + logits
+    return total / 8
+
+
+def classification_report(y_true: torch.Tensor, y_pred: torch.Tensor, classes: list[str]) -> dict:
+    n = len(classes)
+    confusion = torch.bincount(y_true * n + y_pred, minlength=n * n).view(n, n).double()
+    tp = confusion.diag()
+    precision = tp / confusion.sum(0).clamp(min=1)
+    recall = tp / confusion.sum(1).clamp(min=1)
+    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall), torch.zeros(n, dtype=torch.float64))
+    return {
+        "accuracy": round(float(tp.sum() / confusion.sum()), 6),
+        "macro_f1": round(float(f1.mean()), 6),
+        "per_class": {
+            c: {"precision": round(float(precision[i]), 6), "recall": round(float(recall[i]), 6),
+                "f1": round(float(f1[i]), 6), "support": int(confusion[i].sum())}
+            for i, c in enumerate(classes)
+        },
+    }
+
+
+def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_path: str | Path = MODEL_FILE,
+             card_path: str | Path = MODEL_CARD, metrics_out: str | Path = METRICS_FILE,
+             predictions_out: str | Path = PREDICTIONS_FILE) -> dict:
+    set_threads(0)
+    try:
+        card = json.loads(Path(card_path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{card_path} not found; run the train stage first (dvc repro)") from None
+    classes = card["classes"]
+    model = load_model(model_path, card["arch"], classes)
+    x_test, y_test = load_split(prepared, "test")
+    if len(x_test) == 0:
+        raise UserError("the test split is empty; check data.split")
+    preprocess = Preprocess(card["mean"], card["std"], card["input_size"], channels_last=False)
+    precision = card["train_params"]["precision"]
+    if cfg.tta:
+        logits = dihedral_logits(model, x_test, preprocess, cfg.batch_size, precision)
+    else:
+        logits = predict(model, x_test, preprocess, cfg.batch_size, precision)
+    y_pred = logits.argmax(1)
+    metrics = {
+        **classification_report(y_test, y_pred, classes),
+        "loss": round(float(nn.functional.cross_entropy(logits, y_test)), 6),
+        "test_images": len(y_test),
+        "tta": cfg.tta,
+    }
+    metrics = {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images", "tta", "per_class")}
+    write_json(metrics_out, metrics)
+    with atomic_output(predictions_out) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows([classes[a], classes[p]] for a, p in zip(y_test.tolist(), y_pred.tolist()))
+    print(f"evaluate: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
+          f"on {len(y_test)} images -> {metrics_out}", file=sys.stderr)
+    return metrics
+
+
+@cli
+def main() -> None:
+    evaluate(load_params().evaluate)
+
+
+if __name__ == "__main__":
+    main()

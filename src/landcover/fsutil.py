@@ -1,0 +1,59 @@
+"""Atomic file output and hashing, shared by every stage that writes or checks a file."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+PARTIAL_SUFFIX = ".partial"
+
+
+@contextlib.contextmanager
+def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; move it into place only if the block succeeds.
+
+    A failure (or Ctrl-C, or SIGTERM, which the CLI turns into KeyboardInterrupt) removes
+    the temporary, so `dest` is either the old output, absent, or the complete new one.
+    The temporary has a fixed name so that a run killed with SIGKILL leaves at most one
+    hidden leftover, which the next run replaces. With `directory`, the temporary is
+    created as an empty folder.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}{PARTIAL_SUFFIX}")
+    _remove(tmp)
+    if directory:
+        tmp.mkdir()
+    try:
+        yield tmp
+        if directory:
+            _remove(dest)  # a folder cannot be swapped in one rename; it is never half-written
+        os.replace(tmp, dest)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def write_json(dest: str | Path, data: object) -> None:
+    with atomic_output(dest) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

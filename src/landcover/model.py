@@ -1,0 +1,116 @@
+"""The network, its weights and its input pipeline, shared by train, evaluate and verify-download."""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision import models
+
+from .errors import UserError
+
+ARCHITECTURES = {
+    "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
+    "resnet34": (models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1),
+}
+
+
+def build_model(arch: str, num_classes: int, pretrained: str = "none") -> nn.Module:
+    """A torchvision ResNet with a fresh `num_classes` head; ImageNet weights if asked.
+
+    ImageNet weights come through torchvision's own loading and cache ($TORCH_HOME/hub/
+    checkpoints); when they can't be had the run stops with one line, never silently
+    training from scratch instead.
+    """
+    if arch not in ARCHITECTURES:
+        raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    factory, weights = ARCHITECTURES[arch]
+    model = factory(weights=None)
+    if pretrained == "imagenet":
+        model.load_state_dict(imagenet_state_dict(arch))
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
+    weights = ARCHITECTURES[arch][1]
+    try:
+        return weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
+    except Exception as exc:  # network, cache and hash errors all mean "no usable weights"
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        raise UserError(
+            f"ImageNet weights for {arch} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            f"go online once, or place {weights.url} at {cache}, or set train.pretrained: none"
+        ) from None
+
+
+def freeze_backbone(model: nn.Module) -> None:
+    """Train only the classifier head."""
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith("fc.")
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a state_dict without running any code a pickle might carry (weights_only=True)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run the train stage first (dvc repro)") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} is not a plain weights file and was refused (weights_only load: {first})") from None
+
+
+def load_model(path: str | Path, arch: str, classes: Sequence[str]) -> nn.Module:
+    model = build_model(arch, len(classes))
+    try:
+        model.load_state_dict(load_weights(path))
+    except RuntimeError as exc:
+        raise UserError(f"{path} does not fit a {arch} with {len(classes)} classes: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def bf16_supported() -> bool:
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPUs with native bf16; plain fp32 otherwise."""
+    if precision == "bf16" and bf16_supported():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Preprocess:
+    """uint8 NHWC batches -> normalized float NCHW at the model's input size."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], input_size: int, channels_last: bool = True):
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
+        self.input_size = input_size
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.permute(0, 3, 1, 2).float()
+        x = (x - self.mean) / self.std
+        if x.shape[-1] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        return x.contiguous(memory_format=self.memory_format)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: torch.Tensor, preprocess: Preprocess, batch_size: int,
+            precision: str) -> torch.Tensor:
+    """Logits (float32) for uint8 NHWC `images`, in batches."""
+    model.eval()
+    out = []
+    with autocast(precision):
+        for start in range(0, len(images), batch_size):
+            out.append(model(preprocess(images[start:start + batch_size])).float())
+    return torch.cat(out) if out else torch.empty(0, model.fc.out_features)

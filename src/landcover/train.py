@@ -1,0 +1,198 @@
+"""Stage 3, train: a ResNet on the prepared arrays, keeping the best epoch by val accuracy.
+
+A plain, explicit loop in the style of torchvision's reference scripts, shaped for a
+CPU: images stay uint8 in memory (decoded once by verify), batches are augmented as
+tensors (flips and 90-degree rotations suit overhead imagery), and the model runs in
+channels_last with bf16 autocast where the CPU has it. No DataLoader workers: on a
+small machine they would only compete with the math for cores.
+
+Writes models/satellite_model.pt (a plain state_dict), models/model.json (what is
+needed to use it: architecture, classes, input size, normalization) and
+metrics/train_history.csv (per-epoch curves for `dvc plots`).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainConfig, load_params
+from .errors import UserError, cli
+from .fsutil import atomic_output, write_json
+from .model import Preprocess, autocast, bf16_supported, build_model, freeze_backbone, predict
+from .progress import bar
+from .verify import PREPARED_DIR
+
+MODEL_FILE = Path("models/satellite_model.pt")
+MODEL_CARD = Path("models/model.json")
+HISTORY_FILE = Path("metrics/train_history.csv")
+HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def load_split(prepared: str | Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    path = Path(prepared) / f"{name}.npz"
+    try:
+        with np.load(path) as data:
+            return torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run the verify stage first (dvc repro)") from None
+
+
+def load_meta(prepared: str | Path) -> dict:
+    path = Path(prepared) / "meta.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run the verify stage first (dvc repro)") from None
+
+
+def set_threads(threads: int) -> int:
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal/vertical flips and 90-degree rotations of a uint8 NHWC batch."""
+    n = batch.shape[0]
+    hflip = torch.rand(n, generator=generator) < 0.5
+    vflip = torch.rand(n, generator=generator) < 0.5
+    turns = torch.randint(0, 4, (n,), generator=generator)
+    batch = torch.where(hflip.view(-1, 1, 1, 1), batch.flip(2), batch)
+    batch = torch.where(vflip.view(-1, 1, 1, 1), batch.flip(1), batch)
+    if batch.shape[1] == batch.shape[2]:
+        for k in (1, 2, 3):
+            sel = turns == k
+            if sel.any():
+                batch[sel] = torch.rot90(batch[sel], k, dims=(1, 2))
+    return batch
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+
+
+def make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps,
+                                                   pct_start=0.25, div_factor=20.0, final_div_factor=200.0)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str | Path = MODEL_FILE,
+          card_out: str | Path = MODEL_CARD, history_out: str | Path = HISTORY_FILE) -> dict:
+    threads = set_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    meta = load_meta(prepared)
+    x_train, y_train = load_split(prepared, "train")
+    x_val, y_val = load_split(prepared, "val")
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise UserError("the train and val splits must both hold images; check data.split")
+    if cfg.precision == "bf16" and not bf16_supported():
+        print("train: this CPU has no native bf16; training in fp32", file=sys.stderr)
+
+    model = build_model(cfg.arch, len(meta["classes"]), cfg.pretrained)
+    if cfg.freeze_backbone:
+        freeze_backbone(model)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    preprocess = Preprocess(meta["mean"], meta["std"], cfg.input_size, cfg.channels_last)
+    steps_per_epoch = -(-len(x_train) // cfg.batch_size)
+    optimizer = make_optimizer(cfg, model)
+    schedule = make_schedule(cfg, optimizer, cfg.epochs * steps_per_epoch)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    print(f"train: {cfg.arch} ({cfg.pretrained} init) on {len(x_train)} images, val {len(x_val)}, "
+          f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.precision}, {threads} threads", file=sys.stderr)
+    history, best, best_state = [], None, None
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        train_loss, train_acc = train_one_epoch(model, x_train, y_train, cfg, preprocess, optimizer, schedule,
+                                                criterion, generator, f"epoch {epoch}/{cfg.epochs}")
+        logits = predict(model, x_val, preprocess, max(cfg.batch_size, 256), cfg.precision)
+        val_loss = float(nn.functional.cross_entropy(logits, y_val))
+        val_acc = float((logits.argmax(1) == y_val).float().mean())
+        row = {"epoch": epoch, "train_loss": round(train_loss, 6), "train_accuracy": round(train_acc, 6),
+               "val_loss": round(val_loss, 6), "val_accuracy": round(val_acc, 6),
+               "lr": round(optimizer.param_groups[0]["lr"], 8), "seconds": round(time.perf_counter() - start, 2)}
+        history.append(row)
+        print(f"train: epoch {epoch}/{cfg.epochs} loss {train_loss:.4f} acc {train_acc:.4f} | "
+              f"val loss {val_loss:.4f} acc {val_acc:.4f} | {row['seconds']:.0f}s", file=sys.stderr)
+        if best is None or val_acc > best["val_accuracy"]:
+            best = row
+            best_state = copy.deepcopy(model.state_dict())
+
+    state = {k: v.contiguous() for k, v in best_state.items()}  # plain layout: loads anywhere
+    with atomic_output(model_out) as tmp:
+        torch.save(state, tmp)
+    card = {
+        "arch": cfg.arch,
+        "classes": meta["classes"],
+        "input_size": cfg.input_size,
+        "mean": meta["mean"],
+        "std": meta["std"],
+        "best_epoch": best["epoch"],
+        "val_accuracy": best["val_accuracy"],
+        "val_loss": best["val_loss"],
+        "train_params": asdict(cfg),
+    }
+    write_json(card_out, card)
+    with atomic_output(history_out) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(history)
+    print(f"train: best epoch {best['epoch']} (val accuracy {best['val_accuracy']:.4f}) -> {model_out}", file=sys.stderr)
+    return card
+
+
+def train_one_epoch(model, x, y, cfg: TrainConfig, preprocess, optimizer, schedule, criterion, generator,
+                    desc: str) -> tuple[float, float]:
+    model.train()
+    order = torch.randperm(len(x), generator=generator)
+    total_loss, correct, seen = 0.0, 0, 0
+    with bar(len(x), desc, unit="img") as progress:
+        for start in range(0, len(x), cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            images, labels = x[idx], y[idx]
+            if cfg.augment:
+                images = augment(images, generator)
+            inputs = preprocess(images)
+            with autocast(cfg.precision):
+                logits = model(inputs)
+                loss = criterion(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == labels).sum())
+            seen += len(idx)
+            progress.update(len(idx))
+    return total_loss / seen, correct / seen
+
+
+@cli
+def main() -> None:
+    train(load_params().train)
+
+
+if __name__ == "__main__":
+    main()
