@@ -87,9 +87,10 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    if cfg.schedule == "onecycle":
+    if cfg.schedule == "onecycle" and total_steps >= 4:  # fewer steps cannot hold a warm-up and a decay
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps,
-                                                   pct_start=0.25, div_factor=20.0, final_div_factor=200.0)
+                                                   pct_start=max(0.25, 2 / total_steps), div_factor=20.0,
+                                                   final_div_factor=200.0)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -182,7 +183,7 @@ def train_one_epoch(model, x, y, cfg: TrainConfig, preprocess, optimizer, schedu
             loss.backward()
             optimizer.step()
             schedule.step()
-            total_loss += float(loss) * len(idx)
+            total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == labels).sum())
             seen += len(idx)
             progress.update(len(idx))
