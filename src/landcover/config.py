@@ -52,6 +52,8 @@ class TrainConfig:
     freeze_backbone: bool
     input_size: int = field(metadata=_range(32, 512))
     epochs: int = field(metadata=_range(1, 10_000))
+    progressive_epochs: int = field(metadata=_range(0, 10_000))
+    progressive_min_size: int = field(metadata=_range(16, 512))
     batch_size: int = field(metadata=_range(1, 65_536))
     optimizer: str = field(metadata=_choice("sgd", "adamw"))
     lr: float = field(metadata=_range(0.0, 10.0, open_low=True))
@@ -106,6 +108,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     params = _build(Params, raw, "", problems)
     if not problems:
         _check_split(params.data.split, problems)
+        _check_progressive(params.train, problems)
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
     return params
@@ -115,6 +118,15 @@ def _check_split(split: SplitConfig, problems: list[str]) -> None:
     total = split.train + split.val + split.test
     if total > 1.0 + 1e-9:
         problems.append(f"data.split fractions sum to {total:g}, above 1")
+
+
+def _check_progressive(train: TrainConfig, problems: list[str]) -> None:
+    if train.progressive_epochs and train.progressive_epochs >= train.epochs:
+        problems.append(f"train.progressive_epochs ({train.progressive_epochs}) must be below train.epochs "
+                        f"({train.epochs}), so that the last epochs train at train.input_size")
+    if train.progressive_epochs and train.progressive_min_size > train.input_size:
+        problems.append(f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
+                        f"train.input_size ({train.input_size})")
 
 
 def _build(cls: type, raw: object, prefix: str, problems: list[str]):

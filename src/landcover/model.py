@@ -100,7 +100,8 @@ class Preprocess:
         x = batch.permute(0, 3, 1, 2).float()
         x = (x - self.mean) / self.std
         if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
+                              antialias=x.shape[-1] > self.input_size)
         return x.contiguous(memory_format=self.memory_format)
 
 

@@ -19,4 +19,5 @@ def bar(total: int | None, desc: str, *, unit: str = "B") -> tqdm:
         mininterval=1.0,
         dynamic_ncols=True,
         leave=False,
+        disable=not sys.stderr.isatty(),  # logs get the stages' one-line summaries instead
     )

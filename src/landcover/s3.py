@@ -7,7 +7,9 @@ here reads, stores or prints a secret.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +27,7 @@ from .errors import UserError
 from .progress import bar
 
 # Few, quick retries: a dead endpoint should fail in seconds with a clear line, not hang.
+PART_SIZE = 8 * 1024 * 1024  # boto3's default multipart threshold and chunk size
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
 
 
@@ -75,3 +78,84 @@ def download(uri: str, dest: str | Path) -> None:
         size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
         with bar(size, f"s3://{bucket}/{key}") as progress:
             s3.download_file(bucket, key, str(dest), Callback=progress.update)
+
+
+class AlreadyExists(Exception):
+    """A conditional create found an object at the key (versions are never overwritten)."""
+
+
+def expected_checksum(path: str | Path, part_size: int = PART_SIZE) -> str:
+    """The SHA-256 checksum S3 reports for `path` uploaded by upload_file (composite when multipart)."""
+    digests = []
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(part_size), b""):
+            digests.append(hashlib.sha256(chunk).digest())
+    if len(digests) <= 1:
+        return _b64(digests[0] if digests else hashlib.sha256(b"").digest())
+    return f"{_b64(hashlib.sha256(b''.join(digests)).digest())}-{len(digests)}"
+
+
+def upload_file(client, path: str | Path, bucket: str, key: str, extra: dict, *,
+                part_size: int = PART_SIZE) -> None:
+    """Upload `path` once, never over an existing object, with SHA-256 checksums.
+
+    Small files go in one PUT, larger ones multipart; both are conditional creates
+    (If-None-Match: *), so a key that already holds an object raises AlreadyExists.
+    S3 checks each part's checksum on arrival; compare the stored one with
+    expected_checksum() to confirm the whole object.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with errors("upload", bucket, key), open(path, "rb") as f, bar(size, f"upload {path.name}") as progress:
+        try:
+            if size <= part_size:
+                client.put_object(Bucket=bucket, Key=key, Body=f.read(), ChecksumAlgorithm="SHA256",
+                                  IfNoneMatch="*", **extra)
+                progress.update(size)
+            else:
+                _multipart(client, f, bucket, key, extra, part_size, progress)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise AlreadyExists(f"s3://{bucket}/{key}") from None
+            raise
+
+
+def _multipart(client, f, bucket: str, key: str, extra: dict, part_size: int, progress) -> None:
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)["UploadId"]
+    try:
+        parts = []
+        for number, chunk in enumerate(iter(lambda: f.read(part_size), b""), start=1):
+            checksum = _b64(hashlib.sha256(chunk).digest())
+            response = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
+                                          ChecksumSHA256=checksum)
+            parts.append({"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum})
+            progress.update(len(chunk))
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+                                         MultipartUpload={"Parts": parts})
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+
+
+def stored_checksum(client, bucket: str, key: str) -> str | None:
+    """The SHA-256 checksum S3 holds for an object, or None when the object is missing."""
+    with errors("check", bucket, key):
+        try:
+            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+    return head.get("ChecksumSHA256")
+
+
+def same_checksum(stored: str | None, expected: str) -> bool:
+    """Compare checksums; S3 may report a composite one with or without its '-<parts>' suffix."""
+    if stored is None:
+        return False
+    return stored == expected or stored.split("-")[0] == expected.split("-")[0]
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from .verify import PREPARED_DIR
 MODEL_FILE = Path("models/satellite_model.pt")
 MODEL_CARD = Path("models/model.json")
 HISTORY_FILE = Path("metrics/train_history.csv")
-HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+HISTORY_FIELDS = ("epoch", "input_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 def load_split(prepared: str | Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,12 +79,26 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return batch
 
 
+def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
+    """Progressive resizing: the size grows from progressive_min_size to input_size over the
+    first progressive_epochs epochs (in steps of 8 pixels); later epochs use input_size."""
+    if epoch > cfg.progressive_epochs:
+        return cfg.input_size
+    fraction = (epoch - 1) / cfg.progressive_epochs
+    size = cfg.progressive_min_size + (cfg.input_size - cfg.progressive_min_size) * fraction
+    return min(cfg.input_size, 8 * round(size / 8))
+
+
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    # No weight decay on BatchNorm and bias parameters: decaying them only slows short schedules.
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim > 1 else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
-                               weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
 
 
 def make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
@@ -114,7 +129,7 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         freeze_backbone(model)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    preprocess = Preprocess(meta["mean"], meta["std"], cfg.input_size, cfg.channels_last)
+    preprocess = Preprocess(meta["mean"], meta["std"], cfg.input_size, cfg.channels_last)  # validation: full size
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     optimizer = make_optimizer(cfg, model)
     schedule = make_schedule(cfg, optimizer, cfg.epochs * steps_per_epoch)
@@ -126,16 +141,18 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
     history, best, best_state = [], None, None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_acc = train_one_epoch(model, x_train, y_train, cfg, preprocess, optimizer, schedule,
-                                                criterion, generator, f"epoch {epoch}/{cfg.epochs}")
+        size = epoch_input_size(cfg, epoch)
+        train_pre = Preprocess(meta["mean"], meta["std"], size, cfg.channels_last)
+        train_loss, train_acc = train_one_epoch(model, x_train, y_train, cfg, train_pre, optimizer, schedule,
+                                                criterion, generator, f"epoch {epoch}/{cfg.epochs} ({size}px)")
         logits = predict(model, x_val, preprocess, max(cfg.batch_size, 256), cfg.precision)
         val_loss = float(nn.functional.cross_entropy(logits, y_val))
         val_acc = float((logits.argmax(1) == y_val).float().mean())
-        row = {"epoch": epoch, "train_loss": round(train_loss, 6), "train_accuracy": round(train_acc, 6),
+        row = {"epoch": epoch, "input_size": size, "train_loss": round(train_loss, 6), "train_accuracy": round(train_acc, 6),
                "val_loss": round(val_loss, 6), "val_accuracy": round(val_acc, 6),
                "lr": round(optimizer.param_groups[0]["lr"], 8), "seconds": round(time.perf_counter() - start, 2)}
         history.append(row)
-        print(f"train: epoch {epoch}/{cfg.epochs} loss {train_loss:.4f} acc {train_acc:.4f} | "
+        print(f"train: epoch {epoch}/{cfg.epochs} ({size}px) loss {train_loss:.4f} acc {train_acc:.4f} | "
               f"val loss {val_loss:.4f} acc {val_acc:.4f} | {row['seconds']:.0f}s", file=sys.stderr)
         if best is None or val_acc > best["val_accuracy"]:
             best = row
@@ -154,6 +171,7 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         "val_accuracy": best["val_accuracy"],
         "val_loss": best["val_loss"],
         "train_params": asdict(cfg),
+        "trained_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_json(card_out, card)
     with atomic_output(history_out) as tmp, open(tmp, "w", newline="") as f:

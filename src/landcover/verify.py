@@ -134,7 +134,8 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return "not an image" if text.startswith("cannot identify image file") else text
 
 
 def _check_layout(path: Path, members: dict[str, list[str]], stray: list[str]) -> None:

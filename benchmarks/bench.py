@@ -1,0 +1,301 @@
+"""`make bench`: speed and memory of the factory on this machine, as a table and a report.
+
+    python benchmarks/bench.py            # real EuroSAT parts (~5 min): verify, throughput, inference
+    python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~30 min on 2 cores)
+    python benchmarks/bench.py --quick    # synthetic smoke run for CI (~2 min); no timing is asserted
+
+Writes bench-report/report.json and bench-report/report.md. Figures are what this run
+measured; targets are shown beside them, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from landcover.config import load_params  # noqa: E402
+from landcover.model import Preprocess, build_model, predict  # noqa: E402
+from landcover.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
+from landcover.train import make_optimizer, make_schedule, set_threads, train_one_epoch  # noqa: E402
+
+REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import psutil
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+
+
+def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
+    """Run a command; return (wall seconds, peak RSS in GB of it and its children, output)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed in {cwd}:\n{output[-3000:]}")
+    return wall, usage.ru_maxrss / 2**20, output
+
+
+def project_copy(dest: Path, overrides: dict) -> Path:
+    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
+    raw = yaml.safe_load((dest / "params.yaml").read_text())
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for args in (["add", "-A"], ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "bench params"]):
+        subprocess.run(["git", *args], cwd=dest, check=True)
+    return dest
+
+
+def dvc_env() -> dict:
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+            "AWS_EC2_METADATA_DISABLED": "true", **DUMMY_CREDENTIALS}
+
+
+def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: int) -> float:
+    """Images/s of the real training step (augmentation included), after two warm-up batches."""
+    cfg = dataclasses.replace(load_params(REPO / "params.yaml").train, **overrides)
+    set_threads(cfg.threads)
+    torch.manual_seed(0)
+    model = build_model(cfg.arch, 10).to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], cfg.input_size, cfg.channels_last)
+    optimizer = make_optimizer(cfg, model)
+    schedule = make_schedule(cfg, optimizer, 1000)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    gen = torch.Generator().manual_seed(0)
+    n_warm = 2 * cfg.batch_size
+    train_one_epoch(model, x[:n_warm], y[:n_warm], cfg, pre, optimizer, schedule, criterion, gen, "warm-up")
+    n = steps * cfg.batch_size
+    start = time.perf_counter()
+    train_one_epoch(model, x[:n], y[:n], cfg, pre, optimizer, schedule, criterion, gen, "measure")
+    return n / (time.perf_counter() - start)
+
+
+def tutorial_throughput(archive: Path, batches: int, batch_size: int = 32) -> float:
+    """The tutorial's recipe: per-sample JPEG decode with PIL, resize to 224x224, fp32."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    model = build_model("resnet18", 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if n.endswith(".jpg")][: (batches + 1) * batch_size]
+        rng = np.random.default_rng(0)
+        rng.shuffle(names)
+
+        def batch(i):
+            xs = []
+            for name in names[i * batch_size:(i + 1) * batch_size]:
+                img = Image.open(io.BytesIO(zf.read(name))).convert("RGB").resize((224, 224))
+                t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
+                xs.append((t - mean) / std)
+            return torch.stack(xs), torch.randint(0, 10, (len(xs),))
+
+        def step(i):
+            xb, yb = batch(i)
+            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        model.train()
+        step(0)
+        start = time.perf_counter()
+        for i in range(1, batches + 1):
+            step(i)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def s3_roundtrip(repo: Path) -> tuple[float, float]:
+    """Seconds to `dvc push` every output to a loopback S3 server, then `dvc pull` it into a fresh clone."""
+    import boto3
+
+    server, url = start_server()
+    env = {**dvc_env(), "AWS_ENDPOINT_URL": url}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+    try:
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="bench")
+        dvc = [sys.executable, "-m", "dvc"]
+        subprocess.run([*dvc, "remote", "modify", "--local", "storage", "url", "s3://bench/dvc"], cwd=repo, check=True)
+        subprocess.run([*dvc, "remote", "modify", "--local", "storage", "endpointurl", url], cwd=repo, check=True)
+        push, _, _ = run_measured([*dvc, "push"], repo, env)
+        clone = repo.parent / "pulled"
+        subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+        shutil.copy(repo / ".dvc" / "config.local", clone / ".dvc" / "config.local")
+        pull, _, _ = run_measured([*dvc, "pull"], clone, env)
+        return push, pull
+    finally:
+        server.stop()
+
+
+def pipeline_figures(work: Path, overrides: dict) -> dict:
+    """A whole `dvc repro` from an empty cache, stage by stage, then a no-op repro and push/pull."""
+    repo = project_copy(work / "project", overrides)
+    dvc = [sys.executable, "-m", "dvc"]
+    stages, total = {}, 0.0
+    for stage in ("ingest", "verify", "train", "evaluate"):
+        wall, rss, _ = run_measured([*dvc, "repro", "--single-item", stage], repo, dvc_env())
+        stages[stage] = {"seconds": round(wall, 1), "peak_rss_gb": round(rss, 2)}
+        total += wall
+        print(f"  {stage}: {wall:.1f} s, peak RSS {rss:.2f} GB", file=sys.stderr)
+    noop = min(run_measured([*dvc, "repro"], repo, dvc_env())[0] for _ in range(3))
+    push, pull = s3_roundtrip(repo)
+    metrics = json.loads((repo / "metrics" / "metrics.json").read_text())
+    with open(repo / "metrics" / "train_history.csv") as f:
+        history = list(csv.DictReader(f))
+    elapsed = 0.0
+    curve = []
+    for row in history:
+        elapsed += float(row["seconds"])
+        curve.append({"epoch": int(row["epoch"]), "train_minutes": round(elapsed / 60, 2),
+                      "val_accuracy": float(row["val_accuracy"])})
+    return {"stages": stages, "repro_seconds": round(total, 1), "noop_repro_seconds": round(noop, 2),
+            "push_seconds": round(push, 2), "pull_seconds": round(pull, 2), "test_accuracy": metrics["accuracy"],
+            "test_macro_f1": metrics["macro_f1"], "accuracy_vs_time": curve}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="synthetic smoke run (CI)")
+    mode.add_argument("--full", action="store_true", help="also run the whole real pipeline from an empty cache")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-report")
+    args = parser.parse_args()
+    real = REAL_ARCHIVE.exists() and not args.quick
+    report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default",
+                    "data": str(REAL_ARCHIVE) if real else "synthetic", "params": dataclasses.asdict(load_params(REPO / "params.yaml").train)}
+    print(f"bench: {report['mode']} mode on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
+          f"data: {report['data']}", file=sys.stderr)
+
+    with tempfile.TemporaryDirectory(prefix="landcover-bench-") as tmp:
+        work = Path(tmp)
+        source = {"data.source": "archive", "data.archive": str(REAL_ARCHIVE)} if real else \
+                 {"data.source": "synthetic", "data.synthetic_per_class": 60}
+        data_repo = project_copy(work / "data", source)
+        dvc = [sys.executable, "-m", "dvc"]
+        run_measured([*dvc, "repro", "--single-item", "ingest"], data_repo, dvc_env())
+        verify_s, verify_rss, _ = run_measured([*dvc, "repro", "--single-item", "verify"], data_repo, dvc_env())
+        report["verify"] = {"seconds": round(verify_s, 1), "peak_rss_gb": round(verify_rss, 2),
+                            "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"]}
+        print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
+
+        with np.load(data_repo / "data" / "prepared" / "train.npz") as d:
+            x, y = torch.from_numpy(d["x"]), torch.from_numpy(d["y"])
+        steps = 3 if args.quick else 20
+        if len(x) < steps * 128:
+            reps = -(-steps * 128 // len(x))
+            x, y = x.repeat(reps, 1, 1, 1), y.repeat(reps)
+        variants = {}
+        for name, overrides in {"default (params.yaml)": {}, "fp32": {"precision": "fp32", "channels_last": False},
+                                "fp32 + channels_last": {"precision": "fp32", "channels_last": True},
+                                "bf16 + channels_last": {"precision": "bf16", "channels_last": True}}.items():
+            variants[name] = round(train_throughput(x, y, overrides, steps), 1)
+            print(f"  train throughput {name}: {variants[name]} img/s", file=sys.stderr)
+        archive = data_repo / "data" / "raw" / "eurosat.zip"
+        tutorial = round(tutorial_throughput(archive, 1 if args.quick else 3), 1)
+        print(f"  train throughput tutorial recipe (224x224 fp32, PIL per sample): {tutorial} img/s", file=sys.stderr)
+        report["train_throughput"] = {**variants, "tutorial (224px fp32, PIL decode)": tutorial,
+                                      "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1)}
+
+        with np.load(data_repo / "data" / "prepared" / "test.npz") as d:
+            xt = torch.from_numpy(d["x"][:512 if args.quick else 4096])
+        model = build_model("resnet18", 10)
+        pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, False)
+        predict(model, xt[:256], pre, 256, "fp32")
+        start = time.perf_counter()
+        predict(model, xt, pre, 512, "fp32")
+        report["inference_images_per_s"] = round(len(xt) / (time.perf_counter() - start), 1)
+        print(f"  inference: {report['inference_images_per_s']} img/s", file=sys.stderr)
+
+        if args.quick or args.full:
+            overrides = {**source}
+            if args.quick:
+                overrides.update({"train.epochs": 2, "train.batch_size": 32, "data.synthetic_per_class": 20})
+            print("  whole pipeline from an empty cache:", file=sys.stderr)
+            report["pipeline"] = pipeline_figures(work, overrides)
+
+    write_report(report, args.out)
+
+
+TARGETS = {
+    "train throughput (img/s)": ">= 250",
+    "real EuroSAT: test accuracy": ">= 0.97",
+    "real EuroSAT: dvc repro from empty cache": "<= 30 min",
+    "verify (27,000 images)": "<= 15 s",
+    "no-op dvc repro": "<= 1.5 s",
+    "dvc push, every output": "<= 10 s",
+    "peak memory of any stage": "<= 3 GB",
+}
+
+
+def write_report(report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    m = report["machine"]
+    rows = [("machine", f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']}", ""),
+            ("data", report["data"], "")]
+    rows += [(f"train throughput: {k} (img/s)" if "speedup" not in k else "speedup default vs tutorial", v,
+              TARGETS["train throughput (img/s)"] if k.startswith("default") else "")
+             for k, v in report["train_throughput"].items()]
+    rows.append((f"verify ({report['verify']['images']} images), s", report["verify"]["seconds"], TARGETS["verify (27,000 images)"]))
+    rows.append(("verify peak RSS, GB", report["verify"]["peak_rss_gb"], TARGETS["peak memory of any stage"]))
+    rows.append(("inference (img/s, fp32, batch 512)", report["inference_images_per_s"], ""))
+    pipe = report.get("pipeline")
+    if pipe:
+        rows.append(("dvc repro from empty cache, min", round(pipe["repro_seconds"] / 60, 1), TARGETS["real EuroSAT: dvc repro from empty cache"]))
+        for stage, fig in pipe["stages"].items():
+            rows.append((f"  {stage}: s / peak RSS GB", f"{fig['seconds']} / {fig['peak_rss_gb']}", ""))
+        rows.append(("test accuracy", pipe["test_accuracy"], TARGETS["real EuroSAT: test accuracy"]))
+        rows.append(("no-op dvc repro, s (best of 3)", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
+        rows.append(("dvc push to loopback S3, s", pipe["push_seconds"], TARGETS["dvc push, every output"]))
+        rows.append(("dvc pull into a fresh clone, s", pipe["pull_seconds"], ""))
+    lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if pipe:
+        lines += ["", "Accuracy vs training time:", "", "| epoch | train minutes | val accuracy |", "| ---: | ---: | ---: |"]
+        lines += [f"| {r['epoch']} | {r['train_minutes']} | {r['val_accuracy']} |" for r in pipe["accuracy_vs_time"]]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    print(text)
+    print(f"report written to {out}/report.md and report.json", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""`make publish`: upload the trained model and its metadata.json as a new registry version.
+
+Refuses an out-of-date pipeline, missing metrics or a bucket that is not private.
+Versions are immutable: identical content already published is a no-op that names
+its version; new content becomes v<N+1>. latest.json moves only after both objects
+are up and their checksums confirmed, so a failure part-way leaves it untouched, and
+a rerun completes a version that a failed run left half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torchvision
+import yaml
+
+from . import s3
+from .bucket import require_private
+from .config import load_params
+from .errors import UserError, cli
+from .evaluate import METRICS_FILE
+from .fsutil import file_digest
+from .registry import METADATA_OBJECT, MODEL_OBJECT, Registry, latest_version, list_versions, read_json
+from .train import MODEL_CARD, MODEL_FILE
+from .verify import DATA_REPORT
+
+LOCK_FILE = Path("dvc.lock")
+
+
+@dataclass(frozen=True)
+class Published:
+    version: int
+    created: bool  # False: this content was already published as `version`
+    model_uri: str
+    metadata_uri: str
+
+
+def require_pipeline_up_to_date(repo: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=repo,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"`dvc status` failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    changed = json.loads(result.stdout or "{}")
+    if changed:
+        raise UserError(f"the pipeline is not up to date (changed: {', '.join(changed)}); run `make repro` first")
+
+
+def build_metadata(reg: Registry, version: int, repo: Path, sha256: str, size: int) -> dict:
+    def read(path: Path) -> dict:
+        try:
+            return json.loads((repo / path).read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path} is missing; run `make repro` before publishing") from None
+
+    card, metrics, data = read(MODEL_CARD), read(METRICS_FILE), read(DATA_REPORT)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    return {
+        "model_name": reg.model_name,
+        "version": f"v{version}",
+        "framework": f"pytorch {torch.__version__}",
+        "architecture": card["arch"],
+        "dataset": "EuroSAT RGB",
+        "num_classes": len(card["classes"]),
+        "val_accuracy": card["val_accuracy"],
+        "trained_at_utc": card["trained_at_utc"],
+        "artifact_key": reg.key(version, MODEL_OBJECT),
+        "class_names": card["classes"],
+        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images")},
+        "sha256": sha256,
+        "size_bytes": size,
+        "dvc_md5": _dvc_md5(repo, MODEL_FILE),
+        "git_commit": _git_commit(repo),
+        "params": {"data": params["data"], "train": params["train"], "evaluate": params["evaluate"]},
+        "dataset_sha256": data["archive_sha256"],
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "input_size": card["input_size"],
+        "normalization": {"mean": card["mean"], "std": card["std"]},
+        "published_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _dvc_md5(repo: Path, out: Path) -> str | None:
+    try:
+        lock = yaml.safe_load((repo / LOCK_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    for stage in lock.get("stages", {}).values():
+        for entry in stage.get("outs", []):
+            if entry.get("path") == out.as_posix():
+                return entry.get("md5")
+    return None
+
+
+def _git_commit(repo: Path) -> str | None:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    return result.stdout.strip() or None
+
+
+def publish(reg: Registry, repo: str | Path = ".", *, check_pipeline: bool = True) -> Published:
+    repo = Path(repo)
+    model_path = repo / MODEL_FILE
+    if check_pipeline:
+        require_pipeline_up_to_date(repo)
+    if not model_path.exists():
+        raise UserError(f"{MODEL_FILE} is missing; run `make repro` before publishing")
+    client = s3.client(reg.region)
+    require_private(client, reg.bucket)
+
+    sha256 = file_digest(model_path)
+    versions = list_versions(client, reg)
+    complete = {}
+    for version in versions:
+        meta = read_json(client, reg, reg.key(version, METADATA_OBJECT))
+        if meta is not None:
+            complete[version] = meta
+    for version, meta in complete.items():
+        if meta["sha256"] == sha256:
+            if version > (latest_version(client, reg) or 0):
+                _point_latest(client, reg, version, meta)  # a failed run got this far: finish it
+            print(f"publish: this model is already published as v{version} (sha256 {sha256[:12]}); nothing uploaded",
+                  file=sys.stderr)
+            return Published(version, False, reg.uri(reg.key(version, MODEL_OBJECT)),
+                             reg.uri(reg.key(version, METADATA_OBJECT)))
+
+    expected = s3.expected_checksum(model_path)
+    version = max(versions, default=0) + 1
+    resume = bool(versions) and versions[-1] not in complete and s3.same_checksum(
+        s3.stored_checksum(client, reg.bucket, reg.key(versions[-1], MODEL_OBJECT)), expected)
+    if resume:  # a failed run uploaded this very model but not its metadata: finish that version
+        version = versions[-1]
+        print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
+    model_key, meta_key = reg.key(version, MODEL_OBJECT), reg.key(version, METADATA_OBJECT)
+    metadata = build_metadata(reg, version, repo, sha256, model_path.stat().st_size)
+    extra = reg.encryption_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        meta_file = Path(tmp) / METADATA_OBJECT
+        meta_file.write_text(json.dumps(metadata, indent=2) + "\n")
+        try:
+            if not resume:
+                s3.upload_file(client, model_path, reg.bucket, model_key, extra)
+            s3.upload_file(client, meta_file, reg.bucket, meta_key, extra)
+        except s3.AlreadyExists as exc:
+            raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
+        checks = ((model_key, expected), (meta_key, s3.expected_checksum(meta_file)))
+    for key, want in checks:
+        if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
+            raise UserError(f"checksum of s3://{reg.bucket}/{key} does not match what was sent; latest not moved")
+    _point_latest(client, reg, version, metadata)
+    for key in (model_key, meta_key, reg.latest_key):
+        print(reg.uri(key))
+    print(f"publish: {reg.model_name} v{version} published; latest -> v{version}", file=sys.stderr)
+    return Published(version, True, reg.uri(model_key), reg.uri(meta_key))
+
+
+def _point_latest(client, reg: Registry, version: int, metadata: dict) -> None:
+    pointer = {
+        "version": version,
+        "model_key": reg.key(version, MODEL_OBJECT),
+        "metadata_key": reg.key(version, METADATA_OBJECT),
+        "sha256": metadata["sha256"],
+    }
+    with s3.errors("update", reg.bucket, reg.latest_key):
+        client.put_object(Bucket=reg.bucket, Key=reg.latest_key, Body=json.dumps(pointer, indent=2).encode(),
+                          ContentType="application/json", ChecksumAlgorithm="SHA256", **reg.encryption_args())
+
+
+@cli
+def main() -> None:
+    publish(Registry.from_config(load_params().publish))
+
+
+if __name__ == "__main__":
+    main()

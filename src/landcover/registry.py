@@ -1,0 +1,94 @@
+"""The model registry's layout in S3, shared by publish and verify-download.
+
+    s3://<bucket>/<prefix>/<model_name>/v<N>/satellite_model.pt
+    s3://<bucket>/<prefix>/<model_name>/v<N>/metadata.json
+    s3://<bucket>/<prefix>/<model_name>/latest.json      -> {"version": N, ...}
+
+Versions are immutable (written with a conditional create); a version is complete once
+its metadata.json exists, and latest.json only ever names a complete version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from . import s3
+from .config import PublishConfig
+
+MODEL_OBJECT = "satellite_model.pt"
+METADATA_OBJECT = "metadata.json"
+LATEST_OBJECT = "latest.json"
+
+
+@dataclass(frozen=True)
+class Registry:
+    bucket: str
+    region: str
+    prefix: str
+    model_name: str
+    kms_key_id: str = ""
+
+    @classmethod
+    def from_config(cls, cfg: PublishConfig, env: dict | None = None) -> "Registry":
+        """params.yaml's publish section, with the environment's overrides applied."""
+        env = os.environ if env is None else env
+        return cls(
+            bucket=env.get("BUCKET_NAME") or cfg.bucket,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cfg.region,
+            prefix=(env.get("REGISTRY_PREFIX") or cfg.prefix).strip("/"),
+            model_name=env.get("MODEL_NAME") or cfg.model_name,
+            kms_key_id=env.get("KMS_KEY_ID") or cfg.kms_key_id,
+        )
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}/{self.model_name}/" if self.prefix else f"{self.model_name}/"
+
+    def key(self, version: int, name: str) -> str:
+        return f"{self.root}v{version}/{name}"
+
+    @property
+    def latest_key(self) -> str:
+        return self.root + LATEST_OBJECT
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def encryption_args(self) -> dict:
+        if self.kms_key_id:
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        return {"ServerSideEncryption": "AES256"}
+
+
+def list_versions(client, reg: Registry) -> list[int]:
+    """Version numbers present under the model's prefix, complete or not, ascending."""
+    versions = []
+    with s3.errors("list", reg.bucket, reg.root):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=reg.bucket, Prefix=reg.root, Delimiter="/"):
+            for entry in page.get("CommonPrefixes", []):
+                match = re.fullmatch(re.escape(reg.root) + r"v(\d+)/", entry["Prefix"])
+                if match:
+                    versions.append(int(match.group(1)))
+    return sorted(versions)
+
+
+def read_json(client, reg: Registry, key: str) -> dict | None:
+    """The JSON object at `key`, or None when there is none."""
+    with s3.errors("read", reg.bucket, key):
+        try:
+            body = client.get_object(Bucket=reg.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+    return json.loads(body)
+
+
+def latest_version(client, reg: Registry) -> int | None:
+    latest = read_json(client, reg, reg.latest_key)
+    return None if latest is None else int(latest["version"])

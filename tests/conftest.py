@@ -1,0 +1,146 @@
+"""Shared fixtures: params built through the real validator, small archives, a loopback S3 server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+REAL_EUROSAT = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
+
+# Nothing in the tests may reach past loopback: no instance-metadata lookups for AWS
+# credentials, no proxy surprises, and git needs an identity for its commits.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.setdefault("GIT_AUTHOR_NAME", "tests")
+os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@example.invalid")
+os.environ.setdefault("GIT_COMMITTER_NAME", "tests")
+os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
+os.environ["DVC_NO_ANALYTICS"] = "1"
+
+from landcover.config import load_params  # noqa: E402
+from landcover.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
+from landcover.synthetic import write_synthetic_archive  # noqa: E402
+
+# Small, fast settings used wherever a test trains.
+TINY_TRAIN = {"train.epochs": 2, "train.progressive_epochs": 0, "train.batch_size": 32, "train.lr": 0.01,
+              "evaluate.tta": False}
+
+
+def set_dotted(tree: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        tree = tree[key]
+    tree[leaf] = value
+
+
+def write_params(path: Path, overrides: dict | None = None) -> Path:
+    """The repo's params.yaml with dotted-key overrides, written to `path`."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for key, value in (overrides or {}).items():
+        set_dotted(raw, key, value)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def make_params(tmp_path):
+    """Build a validated Params from the repo's params.yaml plus overrides."""
+    def make(**overrides):
+        flat = {k.replace("__", "."): v for k, v in overrides.items()}
+        return load_params(write_params(tmp_path / f"params-{uuid.uuid4().hex[:6]}.yaml", flat))
+    return make
+
+
+@pytest.fixture(scope="session")
+def synthetic_zip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("synthetic") / "eurosat.zip"
+    write_synthetic_archive(path, per_class=30, seed=7)
+    return path
+
+
+def run_module(module: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python -m <module>` as a user would, from `cwd`."""
+    full_env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+    return subprocess.run([sys.executable, "-m", module], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A user error: non-zero exit, no traceback, one `error:` line naming the fragments."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server, url = start_server()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """Point boto3 (and dvc) at the loopback server, with dummy credentials and a fresh bucket name."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "BUCKET_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    return {"endpoint": s3_server, "bucket": f"test-{uuid.uuid4().hex[:12]}"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def dvc(cwd: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=full_env, capture_output=True,
+                            text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def clone_project(dest: Path, overrides: dict | None = None) -> Path:
+    """A fresh git clone of this project's files (as committed or not), with params overrides committed."""
+    dest.mkdir(parents=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    write_params(dest / "params.yaml", overrides)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "project")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> Path:
+    """A git repo of this project whose synthetic pipeline has run and been committed."""
+    repo = clone_project(tmp_path_factory.mktemp("trained") / "project",
+                         {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "trained")
+    return repo

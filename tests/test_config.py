@@ -1,0 +1,77 @@
+import pytest
+import yaml
+
+from conftest import REPO, assert_one_line_error, run_module, write_params
+from landcover.config import load_params
+from landcover.errors import UserError
+
+
+def test_repo_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.data.split.train + params.data.split.val + params.data.split.test == pytest.approx(1.0)
+    assert params.train.arch == "resnet18"
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data:\n  source: synthetic\n  split: [0.6, 0.2\ntrain: {}\n")
+    with pytest.raises(UserError) as err:
+        load_params(path)
+    assert f"{path}:4:" in str(err.value) or f"{path}:3:" in str(err.value)
+    assert "invalid YAML" in str(err.value)
+
+
+def test_unknown_key_suggests_the_closest(make_params, tmp_path):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"]["epoch"] = raw["train"].pop("epochs")
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError) as err:
+        load_params(path)
+    assert "unknown key train.epoch (did you mean train.epochs?)" in str(err.value)
+    assert "train.epochs is missing" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("train.epochs", 0, "train.epochs must be >= 1, got 0"),
+        ("train.epochs", -3, "train.epochs must be >= 1, got -3"),
+        ("train.epochs", "ten", "train.epochs must be an integer, got str 'ten'"),
+        ("train.epochs", True, "train.epochs must be an integer"),
+        ("train.lr", 0, "train.lr must be > 0, got 0.0"),
+        ("train.lr", -0.1, "train.lr must be > 0"),
+        ("train.batch_size", 0, "train.batch_size must be >= 1, got 0"),
+        ("train.arch", "resnet19", "train.arch must be one of resnet18, resnet34; got 'resnet19' (did you mean resnet18?)"),
+        ("train.optimizer", "adam", "train.optimizer must be one of sgd, adamw; got 'adam'"),
+        ("train.pretrained", "yes", "train.pretrained must be one of imagenet, none"),
+        ("data.source", "kaggle", "data.source must be one of eurosat, archive, synthetic"),
+        ("data.split.val", -0.1, "data.split.val must be >= 0, got -0.1"),
+        ("data.split.train", 0.9, "data.split fractions sum to 1.3, above 1"),
+        ("data.split", [0.6, 0.2, 0.2], "data.split must be a mapping of keys, got a list"),
+        ("train.augment", "yes", "train.augment must be true or false"),
+    ],
+)
+def test_bad_values_are_named(make_params, key, value, message):
+    with pytest.raises(UserError) as err:
+        make_params(**{key.replace(".", "__"): value})
+    assert message in str(err.value)
+
+
+def test_every_problem_is_reported_at_once(make_params):
+    with pytest.raises(UserError) as err:
+        make_params(train__epochs=0, train__lr=-1, data__source="nope")
+    text = str(err.value)
+    assert "train.epochs" in text and "train.lr" in text and "data.source" in text
+    assert "\n" not in text
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_stage_cli_reports_bad_params_in_one_line(tmp_path):
+    write_params(tmp_path / "params.yaml", {"train.lr": -1})
+    result = run_module("landcover.train", tmp_path)
+    assert_one_line_error(result, "train.lr must be > 0")

@@ -1,0 +1,70 @@
+"""Killed part-way: no partial output, and the next run starts clean and completes."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import SRC, TINY_TRAIN, clone_project, dvc, write_params
+from landcover.verify import verify
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout=300.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_training_killed_mid_epoch_leaves_no_model(make_params, synthetic_zip, tmp_path):
+    cfg = make_params().data
+    verify(cfg, synthetic_zip, tmp_path / "data" / "prepared", tmp_path / "metrics" / "data.json")
+    write_params(tmp_path / "params.yaml", {**TINY_TRAIN, "train.epochs": 50})
+    proc = subprocess.Popen([sys.executable, "-m", "landcover.train"], cwd=tmp_path, stderr=subprocess.PIPE,
+                            text=True, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    lines = []
+
+    def first_epoch_done():
+        lines.append(proc.stderr.readline())
+        return "epoch 1/50" in lines[-1]
+
+    assert wait_for(first_epoch_done), "".join(lines)
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    models = tmp_path / "models"
+    assert not models.exists() or list(models.iterdir()) == []
+
+
+def test_dvc_repro_interrupted_in_train_then_rerun_completes(tmp_path):
+    repo = clone_project(tmp_path / "project", {"data.source": "synthetic", "data.synthetic_per_class": 20,
+                                                 **TINY_TRAIN, "train.epochs": 40})
+    env_path = f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin"
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={"PATH": env_path, "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"})
+    seen = []
+
+    def training():
+        seen.append(proc.stdout.readline())
+        return "Running stage 'train'" in seen[-1]
+
+    assert wait_for(training), "".join(seen)
+    time.sleep(8)  # well into the epochs
+    subprocess.run(["pkill", "-INT", "-s", str(proc.pid)])  # Ctrl-C to the whole job, as a terminal sends it
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert not (repo / "models" / "satellite_model.pt").exists()
+    write_params(repo / "params.yaml", {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    result = dvc(repo, "repro")
+    assert "Running stage 'train'" in result.stdout
+    assert "Stage 'ingest' didn't change" in result.stdout  # finished stages stay cached
+    assert (repo / "models" / "satellite_model.pt").exists()
+    assert (repo / "metrics" / "metrics.json").exists()

@@ -1,0 +1,131 @@
+"""End to end: the real dvc pipeline in a fresh git repo, on the synthetic source."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import TINY_TRAIN, clone_project, dvc, git, set_dotted
+from landcover.fsutil import file_digest
+
+pytestmark = pytest.mark.slow
+
+STAGES = ("ingest", "verify", "train", "evaluate")
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(\w+)'", output))
+
+
+def edit_params(repo, **dotted):
+    path = repo / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    for key, value in dotted.items():
+        set_dotted(raw, key, value)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    repo = clone_project(tmp_path_factory.mktemp("e2e") / "project",
+                         {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    first = dvc(repo, "repro")
+    assert ran(first.stdout) == set(STAGES), first.stdout
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first run")
+    return repo
+
+
+def test_first_repro_produces_every_output(project):
+    for path in ("data/raw/eurosat.zip", "data/prepared/train.npz", "models/satellite_model.pt",
+                 "models/model.json", "metrics/metrics.json", "metrics/data.json", "metrics/train_history.csv",
+                 "metrics/test_predictions.csv"):
+        assert (project / path).exists(), path
+    metrics = json.loads((project / "metrics/metrics.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+    assert git(project, "status", "--porcelain") == ""  # every output is ignored by git
+
+
+def test_second_repro_does_nothing(project):
+    again = dvc(project, "repro")
+    assert ran(again.stdout) == set(), again.stdout
+    assert json.loads(dvc(project, "status", "--json").stdout or "{}") == {}
+
+
+def test_train_param_reruns_only_train_and_evaluate(project):
+    edit_params(project, **{"train.lr": 0.02})
+    try:
+        result = dvc(project, "repro")
+        assert ran(result.stdout) == {"train", "evaluate"}, result.stdout
+        assert "Stage 'ingest' didn't change" in result.stdout and "Stage 'verify' didn't change" in result.stdout
+        diff = dvc(project, "metrics", "diff", "--json").stdout
+        assert "metrics/metrics.json" in json.loads(diff)
+        params_diff = dvc(project, "params", "diff").stdout
+        assert "train.lr" in params_diff
+    finally:
+        git(project, "checkout", "params.yaml")
+        dvc(project, "repro")  # back to the committed state (restored from the run cache)
+
+
+def test_split_param_reruns_verify_train_and_evaluate(project):
+    edit_params(project, **{"data.split.val": 0.25, "data.split.test": 0.15})
+    try:
+        assert ran(dvc(project, "repro").stdout) == {"verify", "train", "evaluate"}
+    finally:
+        git(project, "checkout", "params.yaml")
+        dvc(project, "repro")
+
+
+def test_evaluate_param_reruns_only_evaluate(project):
+    edit_params(project, **{"evaluate.tta": True})
+    try:
+        assert ran(dvc(project, "repro").stdout) == {"evaluate"}
+    finally:
+        git(project, "checkout", "params.yaml")
+        dvc(project, "repro")
+
+
+def test_model_is_reproducible_from_an_empty_cache(project, tmp_path):
+    again = clone_project(tmp_path / "again", {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    dvc(again, "repro")
+    for path in ("models/satellite_model.pt", "metrics/metrics.json", "data/raw/eurosat.zip"):
+        assert file_digest(again / path) == file_digest(project / path), path
+
+
+def test_experiments_compare_in_exp_show(project):
+    dvc(project, "exp", "run", "-n", "lr-small", "-S", "train.lr=0.01")
+    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    runs = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            name = node.get("name") or node.get("rev")
+            data = node.get("data")
+            if isinstance(data, dict) and "metrics" in data:
+                runs[name] = data
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(shown)
+    assert "lr-small" in runs, list(runs)
+    assert len(runs) >= 2  # the baseline commit and the experiment
+    for data in runs.values():
+        metrics = data["metrics"]["metrics/metrics.json"]["data"]
+        assert 0 <= metrics["accuracy"] <= 1
+    lrs = {data["params"]["params.yaml"]["data"]["train"]["lr"] for data in runs.values()}
+    assert {0.01, TINY_TRAIN["train.lr"]} <= lrs
+    git(project, "checkout", "params.yaml", "dvc.lock")
+    dvc(project, "checkout")
+
+
+def test_plots_render(project, tmp_path):
+    dvc(project, "plots", "show", "--out", str(tmp_path / "plots"))
+    html = (tmp_path / "plots" / "index.html").read_text()
+    for title in ("Loss", "Accuracy", "Confusion matrix (test)"):
+        assert title in html
