@@ -92,7 +92,7 @@ def s3_server():
 
 
 @pytest.fixture
-def s3_env(s3_server, monkeypatch):
+def s3_env(s3_server, monkeypatch, tmp_path):
     """Point boto3 (and dvc) at the loopback server, with dummy credentials and a fresh bucket name."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "BUCKET_NAME"):
         monkeypatch.delenv(name, raising=False)
@@ -100,8 +100,10 @@ def s3_env(s3_server, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    no_profiles = tmp_path / "aws-config"  # empty: no profile on this machine can interfere
+    no_profiles.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(no_profiles))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(no_profiles))
     return {"endpoint": s3_server, "bucket": f"test-{uuid.uuid4().hex[:12]}"}
 
 

@@ -66,7 +66,7 @@ def test_train_param_reruns_only_train_and_evaluate(project):
         params_diff = dvc(project, "params", "diff").stdout
         assert "train.lr" in params_diff
     finally:
-        git(project, "checkout", "params.yaml")
+        git(project, "checkout", "HEAD", "--", "params.yaml")
         dvc(project, "repro")  # back to the committed state (restored from the run cache)
 
 
@@ -75,7 +75,7 @@ def test_split_param_reruns_verify_train_and_evaluate(project):
     try:
         assert ran(dvc(project, "repro").stdout) == {"verify", "train", "evaluate"}
     finally:
-        git(project, "checkout", "params.yaml")
+        git(project, "checkout", "HEAD", "--", "params.yaml")
         dvc(project, "repro")
 
 
@@ -84,7 +84,7 @@ def test_evaluate_param_reruns_only_evaluate(project):
     try:
         assert ran(dvc(project, "repro").stdout) == {"evaluate"}
     finally:
-        git(project, "checkout", "params.yaml")
+        git(project, "checkout", "HEAD", "--", "params.yaml")
         dvc(project, "repro")
 
 
@@ -120,7 +120,7 @@ def test_experiments_compare_in_exp_show(project):
         assert 0 <= metrics["accuracy"] <= 1
     lrs = {data["params"]["params.yaml"]["data"]["train"]["lr"] for data in runs.values()}
     assert {0.01, TINY_TRAIN["train.lr"]} <= lrs
-    git(project, "checkout", "params.yaml", "dvc.lock")
+    git(project, "checkout", "HEAD", "--", "params.yaml", "dvc.lock")
     dvc(project, "checkout")
 
 

@@ -38,7 +38,7 @@ def retrain(project, lr):
 
 
 def restore(project):
-    git(project, "checkout", "params.yaml", "dvc.lock")
+    git(project, "checkout", "HEAD", "--", "params.yaml", "dvc.lock")
     dvc(project, "checkout", "--force")
 
 
@@ -122,7 +122,7 @@ def test_publish_refuses_an_out_of_date_pipeline(trained_project, private_bucket
         with pytest.raises(UserError, match="not up to date .*train.*make repro"):
             publish(private_bucket, trained_project)
     finally:
-        git(trained_project, "checkout", "params.yaml")
+        git(trained_project, "checkout", "HEAD", "--", "params.yaml")
 
 
 def test_publish_refuses_missing_metrics(trained_project, private_bucket, tmp_path):
