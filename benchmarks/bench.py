@@ -247,7 +247,8 @@ def main() -> None:
         if args.quick or args.full:
             overrides = {**source}
             if args.quick:
-                overrides.update({"train.epochs": 2, "train.batch_size": 32, "data.synthetic_per_class": 20})
+                overrides.update({"train.epochs": 2, "train.progressive_epochs": 0, "train.batch_size": 32,
+                                  "train.lr": 0.01, "data.synthetic_per_class": 20})
             print("  whole pipeline from an empty cache:", file=sys.stderr)
             report["pipeline"] = pipeline_figures(work, overrides)
 
