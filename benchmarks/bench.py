@@ -80,9 +80,14 @@ def project_copy(dest: Path, overrides: dict) -> Path:
             node = node[key]
         node[leaf] = value
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    for args in (["add", "-A"], ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "bench params"]):
-        subprocess.run(["git", *args], cwd=dest, check=True)
+    git_commit(dest, "bench params")
     return dest
+
+
+def git_commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", message],
+                   cwd=repo, check=True)
 
 
 def dvc_env() -> dict:
@@ -176,6 +181,7 @@ def pipeline_figures(work: Path, overrides: dict) -> dict:
         total += wall
         print(f"  {stage}: {wall:.1f} s, peak RSS {rss:.2f} GB", file=sys.stderr)
     noop = min(run_measured([*dvc, "repro"], repo, dvc_env())[0] for _ in range(3))
+    git_commit(repo, "pipeline run")  # dvc.lock travels by git: the clone that pulls needs it
     push, pull = s3_roundtrip(repo)
     metrics = json.loads((repo / "metrics" / "metrics.json").read_text())
     with open(repo / "metrics" / "train_history.csv") as f:

@@ -6,6 +6,7 @@ The tests start the same server, on a free port, for every S3 test.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 LOOPBACK = "127.0.0.1"
@@ -16,6 +17,7 @@ def start_server(port: int = 0):
     """Start moto's S3 server on 127.0.0.1 (never 0.0.0.0); return (server, endpoint URL)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     host, bound_port = server.get_host_and_port()
