@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -57,17 +58,40 @@ def machine() -> dict:
 
 
 def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
-    """Run a command; return (wall seconds, peak RSS in GB of it and its children, output)."""
+    """Run a command; return (wall seconds, peak RSS in GB of its largest process, output).
+
+    Memory is sampled every 50 ms over the whole process tree (dvc and the stage it runs):
+    rusage would report this benchmark's own memory, which a child inherits across exec.
+    """
+    import psutil
+
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    sampling = True
+
+    def sample():
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while sampling:
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    peak = max(peak, p.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
+    sampling = False
+    sampler.join()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed in {cwd}:\n{output[-3000:]}")
-    return wall, usage.ru_maxrss / 2**20, output
+    return wall, peak / 2**30, output
 
 
 def project_copy(dest: Path, overrides: dict) -> Path:
