@@ -14,7 +14,7 @@ EXP_PARAMS ?= train.lr=0.05,0.1,0.2
 .PHONY: help setup repro demo test exp bench bucket publish verify-download s3-local clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## Create .venv and install the pinned requirements (tests included)
 
@@ -53,7 +53,7 @@ publish: setup ## Upload the model + metadata.json as a new immutable registry v
 verify-download: setup ## Download a published version (VERSION=vN, default latest), check and load it
 	python -m landcover.verify_download $(if $(VERSION),--version $(VERSION))
 
-s3-local: setup ## Start a private S3 server on 127.0.0.1:$(PORT) for trying the S3 flow by hand
+s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand
 	python -m landcover.s3local --port $(PORT)
 
 clean: ## Remove pipeline outputs and build/ (the DVC cache is kept: `dvc checkout` restores)

@@ -145,9 +145,7 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         train_pre = Preprocess(meta["mean"], meta["std"], size, cfg.channels_last)
         train_loss, train_acc = train_one_epoch(model, x_train, y_train, cfg, train_pre, optimizer, schedule,
                                                 criterion, generator, f"epoch {epoch}/{cfg.epochs} ({size}px)")
-        logits = predict(model, x_val, preprocess, max(cfg.batch_size, 256), cfg.precision)
-        val_loss = float(nn.functional.cross_entropy(logits, y_val))
-        val_acc = float((logits.argmax(1) == y_val).float().mean())
+        val_loss, val_acc = validate(model, x_val, y_val, preprocess, cfg)
         row = {"epoch": epoch, "input_size": size, "train_loss": round(train_loss, 6), "train_accuracy": round(train_acc, 6),
                "val_loss": round(val_loss, 6), "val_accuracy": round(val_acc, 6),
                "lr": round(optimizer.param_groups[0]["lr"], 8), "seconds": round(time.perf_counter() - start, 2)}
@@ -158,9 +156,6 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
             best = row
             best_state = copy.deepcopy(model.state_dict())
 
-    state = {k: v.contiguous() for k, v in best_state.items()}  # plain layout: loads anywhere
-    with atomic_output(model_out) as tmp:
-        torch.save(state, tmp)
     card = {
         "arch": cfg.arch,
         "classes": meta["classes"],
@@ -173,13 +168,27 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         "train_params": asdict(cfg),
         "trained_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    save_outputs(best_state, card, history, model_out, card_out, history_out)
+    print(f"train: best epoch {best['epoch']} (val accuracy {best['val_accuracy']:.4f}) -> {model_out}", file=sys.stderr)
+    return card
+
+
+def validate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, preprocess: Preprocess,
+             cfg: TrainConfig) -> tuple[float, float]:
+    logits = predict(model, x, preprocess, max(cfg.batch_size, 256), cfg.precision)
+    return float(nn.functional.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def save_outputs(state: dict, card: dict, history: list[dict], model_out: str | Path, card_out: str | Path,
+                 history_out: str | Path) -> None:
+    """Each file appears complete or not at all: a run killed here leaves no partial model."""
+    with atomic_output(model_out) as tmp:
+        torch.save({k: v.contiguous() for k, v in state.items()}, tmp)  # plain layout: loads anywhere
     write_json(card_out, card)
     with atomic_output(history_out) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
         writer.writeheader()
         writer.writerows(history)
-    print(f"train: best epoch {best['epoch']} (val accuracy {best['val_accuracy']:.4f}) -> {model_out}", file=sys.stderr)
-    return card
 
 
 def train_one_epoch(model, x, y, cfg: TrainConfig, preprocess, optimizer, schedule, criterion, generator,
