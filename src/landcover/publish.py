@@ -116,48 +116,49 @@ def publish(reg: Registry, repo: str | Path = ".", *, check_pipeline: bool = Tru
 
     sha256 = file_digest(model_path)
     versions = list_versions(client, reg)
-    complete = {}
-    for version in versions:
-        meta = read_json(client, reg, reg.key(version, METADATA_OBJECT))
-        if meta is not None:
-            complete[version] = meta
-    for version, meta in complete.items():
-        if meta["sha256"] == sha256:
-            if version > (latest_version(client, reg) or 0):
-                _point_latest(client, reg, version, meta)  # a failed run got this far: finish it
-            print(f"publish: this model is already published as v{version} (sha256 {sha256[:12]}); nothing uploaded",
-                  file=sys.stderr)
-            return Published(version, False, reg.uri(reg.key(version, MODEL_OBJECT)),
-                             reg.uri(reg.key(version, METADATA_OBJECT)))
+    complete = {v: meta for v in versions if (meta := read_json(client, reg, reg.key(v, METADATA_OBJECT)))}
+    same = [v for v, meta in complete.items() if meta["sha256"] == sha256]
+    if same:
+        if same[0] > (latest_version(client, reg) or 0):
+            _point_latest(client, reg, same[0], complete[same[0]])  # a failed run got this far: finish it
+        print(f"publish: this model is already published as v{same[0]} (sha256 {sha256[:12]}); nothing uploaded",
+              file=sys.stderr)
+        return Published(same[0], False, reg.uri(reg.key(same[0], MODEL_OBJECT)),
+                         reg.uri(reg.key(same[0], METADATA_OBJECT)))
 
-    expected = s3.expected_checksum(model_path)
     version = max(versions, default=0) + 1
     resume = bool(versions) and versions[-1] not in complete and s3.same_checksum(
-        s3.stored_checksum(client, reg.bucket, reg.key(versions[-1], MODEL_OBJECT)), expected)
+        s3.stored_checksum(client, reg.bucket, reg.key(versions[-1], MODEL_OBJECT)), s3.expected_checksum(model_path))
     if resume:  # a failed run uploaded this very model but not its metadata: finish that version
         version = versions[-1]
         print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
-    model_key, meta_key = reg.key(version, MODEL_OBJECT), reg.key(version, METADATA_OBJECT)
     metadata = build_metadata(reg, version, repo, sha256, model_path.stat().st_size)
-    extra = reg.encryption_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_file = Path(tmp) / METADATA_OBJECT
-        meta_file.write_text(json.dumps(metadata, indent=2) + "\n")
-        try:
-            if not resume:
-                s3.upload_file(client, model_path, reg.bucket, model_key, extra)
-            s3.upload_file(client, meta_file, reg.bucket, meta_key, extra)
-        except s3.AlreadyExists as exc:
-            raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
-        checks = ((model_key, expected), (meta_key, s3.expected_checksum(meta_file)))
-    for key, want in checks:
-        if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
-            raise UserError(f"checksum of s3://{reg.bucket}/{key} does not match what was sent; latest not moved")
+    _upload_version(client, reg, version, model_path, metadata, upload_model=not resume)
     _point_latest(client, reg, version, metadata)
+    model_key, meta_key = reg.key(version, MODEL_OBJECT), reg.key(version, METADATA_OBJECT)
     for key in (model_key, meta_key, reg.latest_key):
         print(reg.uri(key))
     print(f"publish: {reg.model_name} v{version} published; latest -> v{version}", file=sys.stderr)
     return Published(version, True, reg.uri(model_key), reg.uri(meta_key))
+
+
+def _upload_version(client, reg: Registry, version: int, model_path: Path, metadata: dict, *,
+                    upload_model: bool) -> None:
+    """Upload the model (unless already there) and metadata.json, then confirm both checksums."""
+    with tempfile.TemporaryDirectory() as tmp:
+        meta_path = Path(tmp) / METADATA_OBJECT
+        meta_path.write_text(json.dumps(metadata, indent=2) + "\n")
+        uploads = [(model_path, reg.key(version, MODEL_OBJECT))] if upload_model else []
+        uploads.append((meta_path, reg.key(version, METADATA_OBJECT)))
+        try:
+            for path, key in uploads:
+                s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
+        except s3.AlreadyExists as exc:
+            raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
+        checks = [(model_path, reg.key(version, MODEL_OBJECT)), (meta_path, reg.key(version, METADATA_OBJECT))]
+        for path, key in checks:
+            if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), s3.expected_checksum(path)):
+                raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
 
 
 def _point_latest(client, reg: Registry, version: int, metadata: dict) -> None:

@@ -26,8 +26,8 @@ from botocore.exceptions import (
 from .errors import UserError
 from .progress import bar
 
-# Few, quick retries: a dead endpoint should fail in seconds with a clear line, not hang.
 PART_SIZE = 8 * 1024 * 1024  # boto3's default multipart threshold and chunk size
+# Few, quick retries: a dead endpoint should fail in seconds with a clear line, not hang.
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
 
 
