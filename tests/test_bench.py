@@ -1,0 +1,29 @@
+"""`make bench` in its quick mode: a smoke run that must produce a complete report (no timing is asserted)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_benchmark_writes_a_complete_report(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["mode"] == "quick" and report["machine"]["cores"] >= 1
+    assert report["train_throughput"]["default (params.yaml)"] > 0
+    assert report["train_throughput"]["tutorial (224px fp32, PIL decode)"] > 0
+    assert report["verify"]["images"] == 600
+    pipeline = report["pipeline"]
+    assert set(pipeline["stages"]) == {"ingest", "verify", "train", "evaluate"}
+    assert 0 <= pipeline["test_accuracy"] <= 1
+    assert pipeline["push_seconds"] > 0 and pipeline["pull_seconds"] > 0
+    assert [row["epoch"] for row in pipeline["accuracy_vs_time"]] == [1, 2]
+    table = (tmp_path / "report.md").read_text()
+    assert "| measure | value | target |" in table and "no-op dvc repro" in table
