@@ -49,7 +49,10 @@ def test_dvc_repro_interrupted_in_train_then_rerun_completes(tmp_path):
     env_path = f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin"
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={"PATH": env_path, "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"})
+                            env={"PATH": env_path, "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"},
+                            # A job started in the background by a script inherits SIGINT ignored;
+                            # a terminal's foreground job, which this stands for, does not.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
 
     def training():
