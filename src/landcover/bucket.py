@@ -25,15 +25,11 @@ BLOCK_ALL = {
 }
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _get_or_none(call, missing_codes: tuple[str, ...], **kwargs):
     try:
         return call(**kwargs)
     except ClientError as exc:
-        if _error_code(exc) in missing_codes:
+        if s3.error_code(exc) in missing_codes:
             return None
         raise
 
@@ -42,7 +38,7 @@ def ensure_private_bucket(client, reg: Registry) -> list[str]:
     """Bring the bucket to the private baseline; return what had to change (empty: nothing)."""
     bucket, changes = reg.bucket, []
     with s3.errors("set up", bucket):
-        if _get_or_none(client.head_bucket, ("404", "NoSuchBucket", "NotFound"), Bucket=bucket) is None:
+        if _get_or_none(client.head_bucket, (*s3.MISSING, "NoSuchBucket"), Bucket=bucket) is None:
             create = {"Bucket": bucket}
             if reg.region != "us-east-1":  # us-east-1 is the one region that rejects a LocationConstraint
                 create["CreateBucketConfiguration"] = {"LocationConstraint": reg.region}

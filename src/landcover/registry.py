@@ -83,7 +83,7 @@ def read_json(client, reg: Registry, key: str) -> dict | None:
         try:
             body = client.get_object(Bucket=reg.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if s3.error_code(exc) in s3.MISSING:
                 return None
             raise
     return json.loads(body)

@@ -40,6 +40,13 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def client(region: str | None = None):
     return boto3.session.Session().client("s3", region_name=region or None, config=_CONFIG)
 
@@ -58,15 +65,15 @@ def errors(action: str, bucket: str, key: str = "") -> Iterator[None]:
     except BotoConnectionError as exc:
         raise UserError(f"{action} {where}: cannot reach the S3 endpoint ({exc}); check the network or AWS_ENDPOINT_URL") from None
     except ClientError as exc:
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
+        code = error_code(exc)
         if code == "NoSuchBucket":
             raise UserError(f"{action} {where}: bucket {bucket!r} does not exist (create it with `make bucket`)") from None
         if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             raise UserError(f"{action} {where}: access denied ({code}); check the credentials and the bucket policy") from None
-        if code in ("NoSuchKey", "404", "NotFound"):
+        if code in MISSING:
             raise UserError(f"{action} {where}: no such object") from None
-        raise UserError(f"{action} {where}: {code or 'error'}: {err.get('Message', exc)}") from None
+        message = exc.response.get("Error", {}).get("Message", exc)
+        raise UserError(f"{action} {where}: {code or 'error'}: {message}") from None
     except BotoCoreError as exc:
         raise UserError(f"{action} {where}: {exc}") from None
 
@@ -115,7 +122,7 @@ def upload_file(client, path: str | Path, bucket: str, key: str, extra: dict, *,
             else:
                 _multipart(client, f, bucket, key, extra, part_size, progress)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            if error_code(exc) == "PreconditionFailed":
                 raise AlreadyExists(f"s3://{bucket}/{key}") from None
             raise
 
@@ -144,7 +151,7 @@ def stored_checksum(client, bucket: str, key: str) -> str | None:
         try:
             head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in MISSING:
                 return None
             raise
     return head.get("ChecksumSHA256")
