@@ -4,11 +4,10 @@ import json
 import os
 import shutil
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import SRC, assert_one_line_error, dvc, git, run_module
+from conftest import assert_one_line_error, dvc, git, run_module
 from landcover import s3
 from landcover.bucket import BLOCK_ALL, ensure_private_bucket
 from landcover.errors import UserError

@@ -8,7 +8,6 @@ fresh network and classifies a few test images. Not the DVC `verify` stage.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
