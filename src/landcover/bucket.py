@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-from botocore.exceptions import ClientError
-
 from . import s3
 from .config import load_params
 from .errors import UserError, cli
@@ -25,20 +23,11 @@ BLOCK_ALL = {
 }
 
 
-def _get_or_none(call, missing_codes: tuple[str, ...], **kwargs):
-    try:
-        return call(**kwargs)
-    except ClientError as exc:
-        if s3.error_code(exc) in missing_codes:
-            return None
-        raise
-
-
 def ensure_private_bucket(client, reg: Registry) -> list[str]:
     """Bring the bucket to the private baseline; return what had to change (empty: nothing)."""
     bucket, changes = reg.bucket, []
     with s3.errors("set up", bucket):
-        if _get_or_none(client.head_bucket, (*s3.MISSING, "NoSuchBucket"), Bucket=bucket) is None:
+        if s3.or_none(client.head_bucket, (*s3.MISSING, "NoSuchBucket"), Bucket=bucket) is None:
             create = {"Bucket": bucket}
             if reg.region != "us-east-1":  # us-east-1 is the one region that rejects a LocationConstraint
                 create["CreateBucketConfiguration"] = {"LocationConstraint": reg.region}
@@ -49,7 +38,7 @@ def ensure_private_bucket(client, reg: Registry) -> list[str]:
             client.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
             changes.append("blocked all public access")
 
-        ownership = _get_or_none(client.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",), Bucket=bucket)
+        ownership = s3.or_none(client.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",), Bucket=bucket)
         rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
         if [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
             client.put_bucket_ownership_controls(
@@ -57,7 +46,7 @@ def ensure_private_bucket(client, reg: Registry) -> list[str]:
             changes.append("set object ownership to BucketOwnerEnforced (ACLs off)")
 
         want = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": reg.kms_key_id} if reg.kms_key_id else {"SSEAlgorithm": "AES256"}
-        current = _get_or_none(client.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=bucket)
+        current = s3.or_none(client.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=bucket)
         rules = (current or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
         if [r.get("ApplyServerSideEncryptionByDefault") for r in rules] != [want]:
             client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
@@ -72,7 +61,7 @@ def ensure_private_bucket(client, reg: Registry) -> list[str]:
 
 def public_access_settings(client, bucket: str) -> dict:
     """The bucket's Block Public Access settings ({} when none are set)."""
-    found = _get_or_none(client.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), Bucket=bucket)
+    found = s3.or_none(client.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), Bucket=bucket)
     return (found or {}).get("PublicAccessBlockConfiguration", {})
 
 

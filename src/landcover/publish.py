@@ -126,14 +126,15 @@ def publish(reg: Registry, repo: str | Path = ".", *, check_pipeline: bool = Tru
         return Published(same[0], False, reg.uri(reg.key(same[0], MODEL_OBJECT)),
                          reg.uri(reg.key(same[0], METADATA_OBJECT)))
 
+    expected = s3.expected_checksum(model_path)
     version = max(versions, default=0) + 1
     resume = bool(versions) and versions[-1] not in complete and s3.same_checksum(
-        s3.stored_checksum(client, reg.bucket, reg.key(versions[-1], MODEL_OBJECT)), s3.expected_checksum(model_path))
+        s3.stored_checksum(client, reg.bucket, reg.key(versions[-1], MODEL_OBJECT)), expected)
     if resume:  # a failed run uploaded this very model but not its metadata: finish that version
         version = versions[-1]
         print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
     metadata = build_metadata(reg, version, repo, sha256, model_path.stat().st_size)
-    _upload_version(client, reg, version, model_path, metadata, upload_model=not resume)
+    _upload_version(client, reg, version, model_path, expected, metadata, upload_model=not resume)
     _point_latest(client, reg, version, metadata)
     model_key, meta_key = reg.key(version, MODEL_OBJECT), reg.key(version, METADATA_OBJECT)
     for key in (model_key, meta_key, reg.latest_key):
@@ -142,7 +143,7 @@ def publish(reg: Registry, repo: str | Path = ".", *, check_pipeline: bool = Tru
     return Published(version, True, reg.uri(model_key), reg.uri(meta_key))
 
 
-def _upload_version(client, reg: Registry, version: int, model_path: Path, metadata: dict, *,
+def _upload_version(client, reg: Registry, version: int, model_path: Path, model_checksum: str, metadata: dict, *,
                     upload_model: bool) -> None:
     """Upload the model (unless already there) and metadata.json, then confirm both checksums."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,9 +156,10 @@ def _upload_version(client, reg: Registry, version: int, model_path: Path, metad
                 s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
         except s3.AlreadyExists as exc:
             raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
-        checks = [(model_path, reg.key(version, MODEL_OBJECT)), (meta_path, reg.key(version, METADATA_OBJECT))]
-        for path, key in checks:
-            if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), s3.expected_checksum(path)):
+        checks = [(model_checksum, reg.key(version, MODEL_OBJECT)),
+                  (s3.expected_checksum(meta_path), reg.key(version, METADATA_OBJECT))]
+        for want, key in checks:
+            if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
                 raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
 
 

@@ -15,8 +15,6 @@ import os
 import re
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
 from . import s3
 from .config import PublishConfig
 
@@ -80,13 +78,8 @@ def list_versions(client, reg: Registry) -> list[int]:
 def read_json(client, reg: Registry, key: str) -> dict | None:
     """The JSON object at `key`, or None when there is none."""
     with s3.errors("read", reg.bucket, key):
-        try:
-            body = client.get_object(Bucket=reg.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if s3.error_code(exc) in s3.MISSING:
-                return None
-            raise
-    return json.loads(body)
+        found = s3.or_none(client.get_object, Bucket=reg.bucket, Key=key)
+        return None if found is None else json.loads(found["Body"].read())
 
 
 def latest_version(client, reg: Registry) -> int | None:

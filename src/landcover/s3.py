@@ -47,6 +47,16 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def or_none(call, missing: tuple[str, ...] = MISSING, **kwargs):
+    """`call(**kwargs)`, or None when S3 answers that the thing asked for does not exist."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) in missing:
+            return None
+        raise
+
+
 def client(region: str | None = None):
     return boto3.session.Session().client("s3", region_name=region or None, config=_CONFIG)
 
@@ -148,13 +158,8 @@ def _multipart(client, f, bucket: str, key: str, extra: dict, part_size: int, pr
 def stored_checksum(client, bucket: str, key: str) -> str | None:
     """The SHA-256 checksum S3 holds for an object, or None when the object is missing."""
     with errors("check", bucket, key):
-        try:
-            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-        except ClientError as exc:
-            if error_code(exc) in MISSING:
-                return None
-            raise
-    return head.get("ChecksumSHA256")
+        head = or_none(client.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    return None if head is None else head.get("ChecksumSHA256")
 
 
 def same_checksum(stored: str | None, expected: str) -> bool:
