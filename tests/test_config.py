@@ -47,9 +47,10 @@ def test_unknown_key_suggests_the_closest(make_params, tmp_path):
         ("train.pretrained", "yes", "train.pretrained must be one of imagenet, none"),
         ("data.source", "kaggle", "data.source must be one of eurosat, archive, synthetic"),
         ("data.split.val", -0.1, "data.split.val must be >= 0, got -0.1"),
-        ("data.split.train", 0.9, "data.split fractions sum to 1.3, above 1"),
+        ("data.split.train", 0.9, "data.split fractions sum to 1.1, above 1"),
         ("data.split", [0.6, 0.2, 0.2], "data.split must be a mapping of keys, got a list"),
         ("train.augment", "yes", "train.augment must be true or false"),
+        ("train.translate", 20, "train.translate must be <= 16, got 20"),
     ],
 )
 def test_bad_values_are_named(make_params, key, value, message):

@@ -2,6 +2,7 @@ import csv
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ from landcover.errors import UserError
 from landcover.evaluate import classification_report, evaluate
 from landcover.fsutil import file_digest
 from landcover.model import ARCHITECTURES, build_model, load_weights
-from landcover.train import augment, epoch_input_size, train
+from landcover.train import augment, epoch_input_size, shift, train
 from landcover.verify import verify
 
 TINY = {k.replace(".", "__"): v for k, v in TINY_TRAIN.items()}
@@ -37,7 +38,9 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     card, metrics = run_training(make_params, prepared, tmp_path, train__epochs=4, evaluate__tta=True)
     assert metrics["accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert set(metrics) >= {"accuracy", "macro_f1", "loss", "per_class"}
-    assert sum(c["support"] for c in metrics["per_class"].values()) == 60
+    with np.load(prepared / "test.npz") as test:
+        n_test = len(test["y"])
+    assert sum(c["support"] for c in metrics["per_class"].values()) == n_test
     with open(tmp_path / "history.csv") as f:
         history = list(csv.DictReader(f))
     assert [int(row["epoch"]) for row in history] == [1, 2, 3, 4]
@@ -45,7 +48,7 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     best = max(history, key=lambda row: float(row["val_accuracy"]))
     assert card["best_epoch"] == int(best["epoch"])
     predictions = (tmp_path / "predictions.csv").read_text().splitlines()
-    assert predictions[0] == "actual,predicted" and len(predictions) == 61
+    assert predictions[0] == "actual,predicted" and len(predictions) == n_test + 1
     state = load_weights(tmp_path / "model.pt")
     assert isinstance(state, dict) and state["fc.weight"].shape == (10, 512)
 
@@ -85,6 +88,23 @@ def test_augment_only_moves_pixels():
     assert out.shape == batch.shape
     for a, b in zip(out, batch):
         assert torch.equal(a.flatten().sort().values, b.flatten().sort().values)
+    assert not torch.equal(out, batch)
+
+
+def test_shift_matches_a_crop_of_the_mirror_padded_tile():
+    batch = torch.randint(0, 255, (5, 12, 12, 3), dtype=torch.uint8)
+    offsets = torch.tensor([[0, 0], [3, -2], [-4, 4], [-1, 0], [2, 3]])
+    out = shift(batch, offsets)
+    padded = np.pad(batch.numpy(), ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        assert np.array_equal(out[i].numpy(), padded[i, 4 + dy:4 + dy + 12, 4 + dx:4 + dx + 12])
+    assert torch.equal(out[0], batch[0])
+
+
+def test_augment_with_translate_keeps_shape_and_dtype():
+    batch = torch.randint(0, 255, (16, 64, 64, 3), dtype=torch.uint8)
+    out = augment(batch.clone(), torch.Generator().manual_seed(0), translate=4)
+    assert out.shape == batch.shape and out.dtype == torch.uint8
     assert not torch.equal(out, batch)
 
 

@@ -62,6 +62,7 @@ class TrainConfig:
     schedule: str = field(metadata=_choice("onecycle", "cosine", "constant"))
     label_smoothing: float = field(metadata=_range(0.0, 0.99))
     augment: bool
+    translate: int = field(metadata=_range(0, 16))
     precision: str = field(metadata=_choice("bf16", "fp32"))
     channels_last: bool
     threads: int = field(metadata=_range(0, 1024))

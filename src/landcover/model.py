@@ -31,7 +31,9 @@ def build_model(arch: str, num_classes: int, pretrained: str = "none") -> nn.Mod
     if arch not in ARCHITECTURES:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     factory, weights = ARCHITECTURES[arch]
-    model = factory(weights=None)
+    # Each residual block starts as the identity (its last BatchNorm scale at zero): the
+    # network trains as a shallow one first, which short from-scratch schedules reward.
+    model = factory(weights=None, zero_init_residual=True)
     if pretrained == "imagenet":
         model.load_state_dict(imagenet_state_dict(arch))
     model.fc = nn.Linear(model.fc.in_features, num_classes)

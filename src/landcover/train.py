@@ -63,8 +63,9 @@ def set_threads(threads: int) -> int:
     return n
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal/vertical flips and 90-degree rotations of a uint8 NHWC batch."""
+def augment(batch: torch.Tensor, generator: torch.Generator, translate: int = 0) -> torch.Tensor:
+    """Random flips, 90-degree rotations and shifts of up to `translate` pixels (edges
+    mirrored) of a uint8 NHWC batch."""
     n = batch.shape[0]
     hflip = torch.rand(n, generator=generator) < 0.5
     vflip = torch.rand(n, generator=generator) < 0.5
@@ -76,7 +77,23 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
             sel = turns == k
             if sel.any():
                 batch[sel] = torch.rot90(batch[sel], k, dims=(1, 2))
+    if translate:
+        batch = shift(batch, torch.randint(-translate, translate + 1, (n, 2), generator=generator))
     return batch
+
+
+def shift(batch: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Move each NHWC image by its (dy, dx), mirroring at the edges, in one gather:
+    a mirrored edge keeps the texture of a tile, where zero padding or wrap-around would not."""
+    n, h, w, _ = batch.shape
+    rows = _mirror(torch.arange(h).view(1, h) + offsets[:, :1], h)
+    cols = _mirror(torch.arange(w).view(1, w) + offsets[:, 1:], w)
+    return batch[torch.arange(n).view(n, 1, 1), rows.view(n, h, 1), cols.view(n, 1, w)]
+
+
+def _mirror(index: torch.Tensor, size: int) -> torch.Tensor:
+    index = index.abs()
+    return torch.where(index >= size, 2 * (size - 1) - index, index)
 
 
 def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
@@ -115,7 +132,6 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
           card_out: str | Path = MODEL_CARD, history_out: str | Path = HISTORY_FILE) -> dict:
     threads = set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     meta = load_meta(prepared)
     x_train, y_train = load_split(prepared, "train")
     x_val, y_val = load_split(prepared, "val")
@@ -201,7 +217,7 @@ def train_one_epoch(model, x, y, cfg: TrainConfig, preprocess, optimizer, schedu
             idx = order[start:start + cfg.batch_size]
             images, labels = x[idx], y[idx]
             if cfg.augment:
-                images = augment(images, generator)
+                images = augment(images, generator, cfg.translate)
             inputs = preprocess(images)
             with autocast(cfg.precision):
                 logits = model(inputs)
