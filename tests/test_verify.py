@@ -11,7 +11,7 @@ from landcover.dataset import CLASSES
 from landcover.errors import UserError
 from landcover.ingest import ingest
 from landcover.synthetic import synthetic_image
-from landcover.verify import SPLITS, stratified_split, verify
+from landcover.verify import SPLITS, channel_stats, stratified_split, verify
 
 
 def jpeg(class_index: int, seed: int, size: int = 64, mode: str = "RGB") -> bytes:
@@ -41,7 +41,8 @@ def run(make_params, tmp_path, archive, **overrides):
 
 
 def test_synthetic_archive_splits_and_reports(make_params, synthetic_zip, tmp_path):
-    report = run(make_params, tmp_path, synthetic_zip)
+    report = run(make_params, tmp_path, synthetic_zip, data__split__train=0.6, data__split__val=0.2,
+                 data__split__test=0.2)
     assert report["images"] == 300
     assert report["per_class"] == {c: 30 for c in CLASSES}
     assert [report["splits"][s]["images"] for s in SPLITS] == [180, 60, 60]
@@ -108,6 +109,14 @@ def test_corrupt_jpeg_dropped_when_asked(make_params, tmp_path):
     assert report["dropped"] == ["2750/Pasture/notes.txt: not an image", "2750/River/River_3.jpg: not an image"]
 
 
+def test_channel_stats_match_a_float_computation():
+    images = np.random.default_rng(0).integers(0, 256, (300, 8, 8, 3), dtype=np.uint8)
+    mean, std = channel_stats(images, chunk=64)
+    as_float = images.reshape(-1, 3).astype(np.float64) / 255
+    assert mean == pytest.approx(as_float.mean(0).tolist(), abs=1e-6)
+    assert std == pytest.approx(as_float.std(0).tolist(), abs=1e-6)
+
+
 def test_wrong_size_and_mode_are_named(make_params, tmp_path):
     members = eurosat_like(3)
     members["2750/Highway/Highway_1.jpg"] = jpeg(3, 1, size=32)
@@ -164,5 +173,5 @@ def test_real_eurosat_passes_ingest_and_verify(make_params, tmp_path):
         "AnnualCrop": 3000, "Forest": 3000, "HerbaceousVegetation": 3000, "Highway": 2500, "Industrial": 2500,
         "Pasture": 2000, "PermanentCrop": 2500, "Residential": 3000, "River": 2500, "SeaLake": 3000,
     }
-    assert [report["splits"][s]["images"] for s in SPLITS] == [16200, 5400, 5400]
+    assert [report["splits"][s]["images"] for s in SPLITS] == [21600, 2700, 2700]
     assert report["dropped"] == []

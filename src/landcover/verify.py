@@ -207,17 +207,18 @@ def duplicate_groups(hashes: list[str], names: list[str]) -> list[list[str]]:
 
 
 def channel_stats(images: np.ndarray, chunk: int = 2048) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std in [0, 1] units, in chunks so no float copy of the set is made."""
-    total = np.zeros(3)
-    squares = np.zeros(3)
+    """Per-channel mean and std in [0, 1] units, exact, from per-channel histograms of the
+    uint8 values (counting 256 levels is far faster than summing a float copy)."""
+    counts = np.zeros((3, 256), dtype=np.int64)
     for start in range(0, len(images), chunk):
-        block = images[start:start + chunk].reshape(-1, 3).astype(np.float64)
-        total += block.sum(0)
-        squares += (block * block).sum(0)
-    count = images.shape[0] * images.shape[1] * images.shape[2]
-    mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean * mean, 0))
-    return [round(float(v) / 255, 6) for v in mean], [round(float(v) / 255, 6) for v in std]
+        block = images[start:start + chunk].reshape(-1, 3)
+        for c in range(3):
+            counts[c] += np.bincount(block[:, c], minlength=256)
+    levels = np.arange(256, dtype=np.float64) / 255
+    total = counts.sum(1)
+    mean = counts @ levels / total
+    std = np.sqrt(np.maximum(counts @ (levels * levels) / total - mean * mean, 0))
+    return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
 @cli
