@@ -71,7 +71,7 @@ def test_train_param_reruns_only_train_and_evaluate(project):
 
 
 def test_split_param_reruns_verify_train_and_evaluate(project):
-    edit_params(project, **{"data.split.val": 0.25, "data.split.test": 0.15})
+    edit_params(project, **{"data.split.train": 0.6, "data.split.val": 0.25, "data.split.test": 0.15})
     try:
         assert ran(dvc(project, "repro").stdout) == {"verify", "train", "evaluate"}
     finally:
