@@ -25,5 +25,6 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert 0 <= pipeline["test_accuracy"] <= 1
     assert pipeline["push_seconds"] > 0 and pipeline["pull_seconds"] > 0
     assert [row["epoch"] for row in pipeline["accuracy_vs_time"]] == [1, 2]
+    assert pipeline["train_stage_images_per_s"] > 0
     table = (tmp_path / "report.md").read_text()
     assert "| measure | value | target |" in table and "no-op dvc repro" in table
