@@ -12,7 +12,7 @@ from landcover.errors import UserError
 from landcover.evaluate import classification_report, evaluate
 from landcover.fsutil import file_digest
 from landcover.model import ARCHITECTURES, build_model, load_weights
-from landcover.train import augment, epoch_input_size, shift, train
+from landcover.train import augment, epoch_input_size, load_split, shift, train
 from landcover.verify import verify
 
 TINY = {k.replace(".", "__"): v for k, v in TINY_TRAIN.items()}
@@ -38,8 +38,7 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     card, metrics = run_training(make_params, prepared, tmp_path, train__epochs=4, evaluate__tta=True)
     assert metrics["accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert set(metrics) >= {"accuracy", "macro_f1", "loss", "per_class"}
-    with np.load(prepared / "test.npz") as test:
-        n_test = len(test["y"])
+    n_test = len(load_split(prepared, "test")[1])
     assert sum(c["support"] for c in metrics["per_class"].values()) == n_test
     with open(tmp_path / "history.csv") as f:
         history = list(csv.DictReader(f))
