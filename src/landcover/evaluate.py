@@ -66,11 +66,14 @@ def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_pat
     except FileNotFoundError:
         raise UserError(f"{card_path} not found; run the train stage first (dvc repro)") from None
     classes = card["classes"]
+    channels_last = card["train_params"]["channels_last"]
     model = load_model(model_path, card["arch"], classes)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     x_test, y_test = load_split(prepared, "test")
     if len(x_test) == 0:
         raise UserError("the test split is empty; check data.split")
-    preprocess = Preprocess(card["mean"], card["std"], card["input_size"], channels_last=False)
+    preprocess = Preprocess(card["mean"], card["std"], card["input_size"], channels_last)
     precision = card["train_params"]["precision"]
     if cfg.tta:
         logits = dihedral_logits(model, x_test, preprocess, cfg.batch_size, precision)

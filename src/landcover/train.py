@@ -2,9 +2,10 @@
 
 A plain, explicit loop in the style of torchvision's reference scripts, shaped for a
 CPU: images stay uint8 in memory (decoded once by verify), batches are augmented as
-tensors (flips and 90-degree rotations suit overhead imagery), and the model runs in
-channels_last with bf16 autocast where the CPU has it. No DataLoader workers: on a
-small machine they would only compete with the math for cores.
+tensors (flips and 90-degree rotations suit overhead imagery), activations are
+channels_last, and convolutions on the last stage's tiny maps run as matrix products
+(small_maps.py). No DataLoader workers: on a small machine they would only compete
+with the math for cores.
 
 Writes models/satellite_model.pt (a plain state_dict), models/model.json (what is
 needed to use it: architecture, classes, input size, normalization) and
