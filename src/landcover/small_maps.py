@@ -24,10 +24,11 @@ MAX_SIDE = 2  # larger maps make the gathered matrix cost more than the convolut
 
 
 @lru_cache(maxsize=None)
-def _tap_index(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """For output pixel (i, j) and input pixel (p, q): the kernel tap (p - i + 1, q - j + 1)."""
+def _tap_index(h: int, w: int) -> torch.Tensor:
+    """For output pixel (i, j) and input pixel (p, q), in that nesting order: the flat index
+    into the 3x3 kernel of the tap (p - i + 1, q - j + 1) that joins them."""
     i, j, p, q = torch.meshgrid(*(torch.arange(n) for n in (h, w, h, w)), indexing="ij")
-    return p - i + 1, q - j + 1
+    return ((p - i + 1) * 3 + (q - j + 1)).reshape(-1)
 
 
 class _SmallMapConv(torch.autograd.Function):
@@ -37,8 +38,8 @@ class _SmallMapConv(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         o = weight.shape[0]
-        kh, kw = _tap_index(h, w)
-        matrix = weight.permute(0, 2, 3, 1)[:, kh, kw, :].reshape(o * h * w, h * w * c)
+        taps = _tap_index(h, w)
+        matrix = weight.permute(0, 2, 3, 1).reshape(o, 9, c).index_select(1, taps).view(o * h * w, h * w * c)
         flat_x = x.permute(0, 2, 3, 1).reshape(n, h * w * c)
         ctx.save_for_backward(flat_x, matrix)
         return (flat_x @ matrix.t()).view(n, o, h, w)
@@ -53,14 +54,9 @@ class _SmallMapConv(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = (flat_grad @ matrix).view(n, h, w, c).permute(0, 3, 1, 2)
         if ctx.needs_input_grad[1]:
-            grad_matrix = (flat_grad.t() @ flat_x).view(o, h, w, h, w, c)
-            grad_taps = grad_matrix.new_zeros(o, 3, 3, c)
-            for i in range(h):
-                for j in range(w):
-                    for p in range(h):
-                        for q in range(w):
-                            grad_taps[:, p - i + 1, q - j + 1] += grad_matrix[:, i, j, p, q]
-            grad_w = grad_taps.permute(0, 3, 1, 2)
+            grad_matrix = (flat_grad.t() @ flat_x).view(o, h * w * h * w, c)
+            grad_taps = grad_matrix.new_zeros(o, 9, c).index_add_(1, _tap_index(h, w), grad_matrix)
+            grad_w = grad_taps.view(o, 3, 3, c).permute(0, 3, 1, 2)
         return grad_x, grad_w
 
 
