@@ -35,7 +35,7 @@ import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from landcover.config import load_params  # noqa: E402
-from landcover.model import Preprocess, build_model, predict  # noqa: E402
+from landcover.model import Preprocess, build_model, memory_format, predict  # noqa: E402
 from landcover.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 from landcover.train import make_optimizer, make_schedule, set_threads, train_one_epoch  # noqa: E402
 
@@ -124,7 +124,7 @@ def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: i
     cfg = dataclasses.replace(load_params(REPO / "params.yaml").train, **overrides)
     set_threads(cfg.threads)
     torch.manual_seed(0)
-    model = build_model(cfg.arch, 10, small_map_matmul=small_map_matmul).to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    model = build_model(cfg.arch, 10, small_map_matmul=small_map_matmul).to(memory_format=memory_format(cfg.channels_last))
     pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], cfg.input_size, cfg.channels_last)
     optimizer = make_optimizer(cfg, model)
     schedule = make_schedule(cfg, optimizer, 1000)
@@ -272,7 +272,7 @@ def main() -> None:
         with np.load(data_repo / "data" / "prepared" / "test.npz") as d:
             xt = torch.from_numpy(d["x"][:512 if args.quick else 4096])
         cl = load_params(REPO / "params.yaml").train.channels_last
-        model = build_model("resnet18", 10).to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+        model = build_model("resnet18", 10).to(memory_format=memory_format(cl))
         pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, cl)
         predict(model, xt[:256], pre, 256, "fp32")
         start = time.perf_counter()

@@ -18,7 +18,7 @@ from torch import nn
 from .config import EvaluateConfig, load_params
 from .errors import UserError, cli
 from .fsutil import atomic_output, write_json
-from .model import Preprocess, load_model, predict
+from .model import Preprocess, load_model, memory_format, predict
 from .train import MODEL_CARD, MODEL_FILE, load_split, set_threads
 from .verify import PREPARED_DIR
 
@@ -67,9 +67,7 @@ def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_pat
         raise UserError(f"{card_path} not found; run the train stage first (dvc repro)") from None
     classes = card["classes"]
     channels_last = card["train_params"]["channels_last"]
-    model = load_model(model_path, card["arch"], classes)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = load_model(model_path, card["arch"], classes).to(memory_format=memory_format(channels_last))
     x_test, y_test = load_split(prepared, "test")
     if len(x_test) == 0:
         raise UserError("the test split is empty; check data.split")

@@ -95,6 +95,11 @@ def autocast(precision: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """The layout for activations and weights: NHWC (channels_last) or torch's default NCHW."""
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 class Preprocess:
     """uint8 NHWC batches -> normalized float NCHW at the model's input size."""
 
@@ -102,7 +107,7 @@ class Preprocess:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
         self.input_size = input_size
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = memory_format(channels_last)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.permute(0, 3, 1, 2).float()

@@ -85,4 +85,3 @@ def use_small_map_convs(model: nn.Module) -> int:
             module.__class__ = SmallMapConv2d
             count += 1
     return count
-

@@ -31,7 +31,7 @@ from torch import nn
 from .config import TrainConfig, load_params
 from .errors import UserError, cli
 from .fsutil import atomic_output, write_json
-from .model import Preprocess, autocast, bf16_supported, build_model, freeze_backbone, predict
+from .model import Preprocess, autocast, bf16_supported, build_model, freeze_backbone, memory_format, predict
 from .progress import bar
 from .verify import PREPARED_DIR
 
@@ -144,8 +144,7 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
     model = build_model(cfg.arch, len(meta["classes"]), cfg.pretrained)
     if cfg.freeze_backbone:
         freeze_backbone(model)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
+    model = model.to(memory_format=memory_format(cfg.channels_last))
     preprocess = Preprocess(meta["mean"], meta["std"], cfg.input_size, cfg.channels_last)  # validation: full size
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     optimizer = make_optimizer(cfg, model)
