@@ -7,11 +7,25 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(abspath src)
 
 PORT ?= 5555
+# PIPELINE=<line> picks a model line in pipelines/<line>/; empty: the EuroSAT line at the root.
+PIPELINE ?=
+ifneq ($(PIPELINE),)
+ifeq ($(wildcard pipelines/$(PIPELINE)/dvc.yaml),)
+$(error no pipeline '$(PIPELINE)': pipelines/$(PIPELINE)/dvc.yaml does not exist (lines: $(notdir $(wildcard pipelines/*))))
+endif
+endif
+LINE_DIR := $(if $(PIPELINE),pipelines/$(PIPELINE),.)
+DVCFILE := $(LINE_DIR)/dvc.yaml
+LINE_ARG := $(if $(PIPELINE),--pipeline $(PIPELINE))
+# `dvc exp run -S` names a param of another line's file as <file>:<key>.
+PARAMS_PREFIX := $(if $(PIPELINE),$(LINE_DIR)/params.yaml:)
 # A small sweep for `make exp`; on the real data each run is a full training run.
-EXP_PARAMS ?= train.lr=0.05,0.1,0.2
+EXP_PARAMS ?= $(if $(PIPELINE),$(EXP_PARAMS_$(PIPELINE)),train.lr=0.05,0.1,0.2)
+EXP_PARAMS_fire := train.forest.max_depth=8,10,12
+JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro demo test exp bench bucket publish verify-download s3-local clean
+.PHONY: help setup repro repro-all demo test exp bench bucket publish verify-download s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,10 +37,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-repro: setup ## Run the pipeline (only what changed); ARCHIVE=path|s3://... uses a local copy of EuroSAT
-	$(if $(ARCHIVE),dvc exp run -S data.source=archive -S 'data.archive=$(ARCHIVE)',dvc repro)
-	@echo "Test metrics (all of them: dvc metrics show; per class: metrics/metrics.json):"
-	@grep -E '^  "(accuracy|macro_f1|loss)"' metrics/metrics.json
+repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... a local EuroSAT
+	$(if $(ARCHIVE),dvc exp run -S data.source=archive -S 'data.archive=$(ARCHIVE)',dvc repro $(DVCFILE))
+	@echo "Test metrics ($(LINE_DIR)/metrics/metrics.json; every line: dvc metrics show):"
+	@python -m modelmill.summary $(LINE_DIR)/metrics/metrics.json
+
+repro-all: setup ## Run every line's pipeline (only what changed)
+	dvc repro --all-pipelines
 
 demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (a few minutes)
 	rm -rf build/demo && git clone --quiet . build/demo
@@ -37,26 +54,27 @@ demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (a f
 test: setup ## Run the test suite (real dvc, git, torch and a loopback S3 server)
 	pytest
 
-exp: setup ## Queue and run a small sweep (EXP_PARAMS), then compare with dvc exp show
-	dvc exp run --queue -S '$(EXP_PARAMS)'
-	dvc queue start --jobs 1
+exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
+	dvc exp run $(DVCFILE) --queue -S '$(PARAMS_PREFIX)$(EXP_PARAMS)'
+	dvc queue start --jobs $(JOBS)
 	dvc queue status
 	@echo "Runs continue in the background; follow with 'dvc queue logs <name>', compare with 'dvc exp show'."
 
 bench: setup ## Benchmark speed and memory (BENCH_ARGS=--quick for a smoke run)
 	python benchmarks/bench.py $(BENCH_ARGS)
 
-bucket: setup ## Create the registry bucket if missing and make it private (idempotent)
-	python -m landcover.bucket
+bucket: setup ## Create the line's registry bucket if missing and make it private (idempotent)
+	python -m modelmill.registry.bucket $(LINE_ARG)
 
-publish: setup ## Upload the model + metadata.json as a new immutable registry version
-	python -m landcover.publish
+publish: setup ## Upload the line's model + metadata.json as a new immutable registry version
+	python -m modelmill.registry.publish $(LINE_ARG)
 
 verify-download: setup ## Download a published version (VERSION=vN, default latest), check and load it
-	python -m landcover.verify_download $(if $(VERSION),--version $(VERSION))
+	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(VERSION),--version $(VERSION))
 
 s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand
-	python -m landcover.s3local --port $(PORT)
+	python -m modelmill.registry.s3local --port $(PORT)
 
-clean: ## Remove pipeline outputs and build/ (the DVC cache is kept: `dvc checkout` restores)
-	rm -rf data/raw data/prepared models metrics build
+clean: ## Remove the line's pipeline outputs and build/ (the DVC cache is kept: `dvc checkout` restores)
+	cd $(LINE_DIR) && rm -rf data/raw data/prepared $(if $(PIPELINE),data) models metrics
+	rm -rf build

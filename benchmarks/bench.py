@@ -34,10 +34,12 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from landcover.config import load_params  # noqa: E402
-from landcover.model import Preprocess, build_model, memory_format, predict  # noqa: E402
-from landcover.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
-from landcover.train import make_optimizer, make_schedule, set_threads, train_one_epoch  # noqa: E402
+from modelmill.core.torchkit import memory_format, set_threads  # noqa: E402
+from modelmill.landcover.data import load_split  # noqa: E402
+from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
+from modelmill.landcover.params import load_params  # noqa: E402
+from modelmill.landcover.train import Run, make_optimizer, make_schedule, train_one_epoch  # noqa: E402
+from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
 
@@ -119,22 +121,21 @@ def dvc_env() -> dict:
             "AWS_EC2_METADATA_DISABLED": "true", **DUMMY_CREDENTIALS}
 
 
-def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: int, small_map_matmul: bool = True) -> float:
+def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: int, small_maps: bool = True) -> float:
     """Images/s of the real training step (augmentation included), after two warm-up batches."""
     cfg = dataclasses.replace(load_params(REPO / "params.yaml").train, **overrides)
     set_threads(cfg.threads)
     torch.manual_seed(0)
-    model = build_model(cfg.arch, 10, small_map_matmul=small_map_matmul).to(memory_format=memory_format(cfg.channels_last))
+    model = build_model(cfg.arch, 10, small_maps=small_maps).to(memory_format=memory_format(cfg.channels_last))
     pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], cfg.input_size, cfg.channels_last)
     optimizer = make_optimizer(cfg, model)
-    schedule = make_schedule(cfg, optimizer, 1000)
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    gen = torch.Generator().manual_seed(0)
+    run = Run(model, optimizer, make_schedule(cfg, optimizer, 1000),
+              torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), torch.Generator().manual_seed(0))
     n_warm = 2 * cfg.batch_size
-    train_one_epoch(model, x[:n_warm], y[:n_warm], cfg, pre, optimizer, schedule, criterion, gen, "warm-up")
+    train_one_epoch(run, x[:n_warm], y[:n_warm], cfg, pre, desc="warm-up")
     n = steps * cfg.batch_size
     start = time.perf_counter()
-    train_one_epoch(model, x[:n], y[:n], cfg, pre, optimizer, schedule, criterion, gen, "measure")
+    train_one_epoch(run, x[:n], y[:n], cfg, pre, desc="measure")
     return n / (time.perf_counter() - start)
 
 
@@ -236,7 +237,7 @@ def main() -> None:
     print(f"bench: {report['mode']} mode on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
           f"data: {report['data']}", file=sys.stderr)
 
-    with tempfile.TemporaryDirectory(prefix="landcover-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="modelmill-bench-") as tmp:
         work = Path(tmp)
         source = {"data.source": "archive", "data.archive": str(REAL_ARCHIVE)} if real else \
                  {"data.source": "synthetic", "data.synthetic_per_class": 60}
@@ -248,20 +249,19 @@ def main() -> None:
                             "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"]}
         print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
 
-        with np.load(data_repo / "data" / "prepared" / "train.npz") as d:
-            x, y = torch.from_numpy(d["x"]), torch.from_numpy(d["y"])
+        x, y = load_split(data_repo / "data" / "prepared", "train")
         steps = 3 if args.quick else 20
         if len(x) < steps * 128:
             reps = -(-steps * 128 // len(x))
             x, y = x.repeat(reps, 1, 1, 1), y.repeat(reps)
         variants = {}
-        for name, (overrides, small_map_matmul) in {
+        for name, (overrides, small_maps) in {
                 "default (params.yaml)": ({}, True),
                 "fp32, stock torchvision convolutions": ({"precision": "fp32", "channels_last": False}, False),
                 "fp32": ({"precision": "fp32", "channels_last": False}, True),
                 "fp32 + channels_last": ({"precision": "fp32", "channels_last": True}, True),
                 "bf16 + channels_last": ({"precision": "bf16", "channels_last": True}, True)}.items():
-            variants[name] = round(train_throughput(x, y, overrides, steps, small_map_matmul), 1)
+            variants[name] = round(train_throughput(x, y, overrides, steps, small_maps), 1)
             print(f"  train throughput {name}: {variants[name]} img/s", file=sys.stderr)
         archive = data_repo / "data" / "raw" / "eurosat.zip"
         tutorial = round(tutorial_throughput(archive, 1 if args.quick else 3), 1)
@@ -269,8 +269,7 @@ def main() -> None:
         report["train_throughput"] = {**variants, "tutorial (224px fp32, PIL decode)": tutorial,
                                       "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1)}
 
-        with np.load(data_repo / "data" / "prepared" / "test.npz") as d:
-            xt = torch.from_numpy(d["x"][:512 if args.quick else 4096])
+        xt = load_split(data_repo / "data" / "prepared", "test")[0][:512 if args.quick else 4096]
         cl = load_params(REPO / "params.yaml").train.channels_last
         model = build_model("resnet18", 10).to(memory_format=memory_format(cl))
         pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, cl)

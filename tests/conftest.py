@@ -25,9 +25,9 @@ os.environ.setdefault("GIT_COMMITTER_NAME", "tests")
 os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
-from landcover.config import load_params  # noqa: E402
-from landcover.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
-from landcover.synthetic import write_synthetic_archive  # noqa: E402
+from modelmill.landcover.params import load_params  # noqa: E402
+from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
+from modelmill.landcover.synthetic import write_synthetic_archive  # noqa: E402
 
 # Small, fast settings used wherever a test trains.
 TINY_TRAIN = {"train.epochs": 2, "train.progressive_epochs": 0, "train.batch_size": 32, "train.lr": 0.01,

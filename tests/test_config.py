@@ -2,8 +2,8 @@ import pytest
 import yaml
 
 from conftest import REPO, assert_one_line_error, run_module, write_params
-from landcover.config import load_params
-from landcover.errors import UserError
+from modelmill.landcover.params import load_params
+from modelmill.core.cli import UserError
 
 
 def test_repo_params_are_valid():
@@ -74,5 +74,5 @@ def test_missing_file(tmp_path):
 
 def test_stage_cli_reports_bad_params_in_one_line(tmp_path):
     write_params(tmp_path / "params.yaml", {"train.lr": -1})
-    result = run_module("landcover.train", tmp_path)
+    result = run_module("modelmill.landcover.train", tmp_path)
     assert_one_line_error(result, "train.lr must be > 0")

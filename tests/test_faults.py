@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import SRC, TINY_TRAIN, clone_project, dvc, write_params
-from landcover.verify import verify
+from modelmill.landcover.verify import verify
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_training_killed_mid_epoch_leaves_no_model(make_params, synthetic_zip, t
     cfg = make_params().data
     verify(cfg, synthetic_zip, tmp_path / "data" / "prepared", tmp_path / "metrics" / "data.json")
     write_params(tmp_path / "params.yaml", {**TINY_TRAIN, "train.epochs": 50})
-    proc = subprocess.Popen([sys.executable, "-m", "landcover.train"], cwd=tmp_path, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "modelmill.landcover.train"], cwd=tmp_path, stderr=subprocess.PIPE,
                             text=True, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
     lines = []
 

@@ -12,9 +12,9 @@ import boto3
 import pytest
 
 from conftest import SRC, assert_one_line_error, run_module, write_params
-from landcover.errors import UserError
-from landcover.fsutil import file_digest
-from landcover.ingest import download, ingest
+from modelmill.core.cli import UserError
+from modelmill.core.io import file_digest
+from modelmill.landcover.ingest import download, ingest
 
 
 def test_synthetic_archive_is_deterministic(make_params, tmp_path):
@@ -129,7 +129,7 @@ def test_offline_eurosat_source_cli(tmp_path):
     """The real `eurosat` source with no network (a proxy on a closed loopback port stands for it)."""
     write_params(tmp_path / "params.yaml", {"data.source": "eurosat"})
     proxy = f"http://127.0.0.1:{_closed_port()}"
-    result = run_module("landcover.ingest", tmp_path, env={"https_proxy": proxy, "HTTPS_PROXY": proxy})
+    result = run_module("modelmill.landcover.ingest", tmp_path, env={"https_proxy": proxy, "HTTPS_PROXY": proxy})
     assert_one_line_error(result, "could not download", "data.archive")
     raw = tmp_path / "data" / "raw"
     assert not raw.exists() or list(raw.iterdir()) == []
@@ -140,9 +140,9 @@ def test_interrupted_download_leaves_no_partial_archive(http_server, tmp_path):
     _Slow.delay = 0.05
     dest = tmp_path / "data" / "raw" / "eurosat.zip"
     code = (
-        "from landcover.errors import cli\n"
-        "from landcover.fsutil import atomic_output\n"
-        "from landcover.ingest import download\n"
+        "from modelmill.core.cli import cli\n"
+        "from modelmill.core.io import atomic_output\n"
+        "from modelmill.landcover.ingest import download\n"
         "@cli\n"
         "def main():\n"
         f"    with atomic_output({str(dest)!r}) as tmp:\n"

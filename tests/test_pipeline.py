@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import TINY_TRAIN, clone_project, dvc, git, set_dotted
-from landcover.fsutil import file_digest
+from modelmill.core.io import file_digest
 
 pytestmark = pytest.mark.slow
 

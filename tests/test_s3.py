@@ -8,18 +8,19 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import assert_one_line_error, dvc, git, run_module
-from landcover import s3
-from landcover.bucket import BLOCK_ALL, ensure_private_bucket
-from landcover.errors import UserError
-from landcover.fsutil import file_digest
-from landcover.publish import publish
-from landcover.registry import MODEL_OBJECT, Registry, latest_version, list_versions, read_json
-from landcover.s3local import start_server
-from landcover.verify_download import SUCCESS, verify_download
+from modelmill.core import s3
+from modelmill.registry.bucket import BLOCK_ALL, ensure_private_bucket
+from modelmill.core.cli import UserError
+from modelmill.core.io import file_digest
+from modelmill.registry.publish import publish
+from modelmill.registry.store import Registry, latest_version, list_versions, read_json
+from modelmill.registry.s3local import start_server
+from modelmill.registry.fetch import SUCCESS, fetch
 
 
 def registry(s3_env, region="us-east-1", **kw) -> Registry:
-    return Registry(bucket=s3_env["bucket"], region=region, prefix="models", model_name="eurosat-test", **kw)
+    return Registry(bucket=s3_env["bucket"], region=region, prefix="models", model_name="eurosat-test",
+                    model_object="satellite_model.pt", **kw)
 
 
 @pytest.fixture
@@ -72,9 +73,9 @@ def test_bucket_cli_is_idempotent(s3_env, tmp_path):
 
     write_params(tmp_path / "params.yaml")
     env = {"BUCKET_NAME": s3_env["bucket"]}
-    first = run_module("landcover.bucket", tmp_path, env=env)
+    first = run_module("modelmill.registry.bucket", tmp_path, env=env)
     assert first.returncode == 0 and "created bucket" in first.stderr
-    second = run_module("landcover.bucket", tmp_path, env=env)
+    second = run_module("modelmill.registry.bucket", tmp_path, env=env)
     assert second.returncode == 0 and "nothing changed" in second.stderr
 
 
@@ -107,8 +108,8 @@ def test_publish_versions_and_latest(trained_project, private_bucket):
         second = publish(reg, trained_project)
         assert (second.version, second.created) == (2, True)
         assert latest_version(client, reg) == 2
-        assert verify_download(reg)["version"] == "v2"
-        assert verify_download(reg, version=1)["version"] == "v1"
+        assert fetch(reg)["version"] == "v2"
+        assert fetch(reg, version=1)["version"] == "v1"
     finally:
         restore(trained_project)
 
@@ -129,7 +130,7 @@ def test_publish_refuses_missing_metrics(trained_project, private_bucket, tmp_pa
     (bare / "models").mkdir(parents=True)
     shutil.copy(trained_project / "models" / "satellite_model.pt", bare / "models")
     shutil.copy(trained_project / "models" / "model.json", bare / "models")
-    with pytest.raises(UserError, match="metrics/metrics.json is missing"):
+    with pytest.raises(UserError, match="metrics/metrics.json not found; run the evaluate stage first"):
         publish(private_bucket, bare, check_pipeline=False)
     assert latest_version(s3.client(), private_bucket) is None
 
@@ -150,27 +151,27 @@ def test_publish_to_a_missing_bucket(trained_project, s3_env):
         publish(registry(s3_env), trained_project)
 
 
-def test_tampered_or_truncated_object_fails_verify_download(trained_project, private_bucket):
+def test_tampered_or_truncated_object_fails_fetch(trained_project, private_bucket):
     publish(private_bucket, trained_project)
-    key = private_bucket.key(1, MODEL_OBJECT)
+    key = private_bucket.model_key(1)
     body = (trained_project / "models" / "satellite_model.pt").read_bytes()
     client = s3.client()
     for bad in (body[: len(body) // 2], body[:-1] + bytes([body[-1] ^ 1])):
         client.put_object(Bucket=private_bucket.bucket, Key=key, Body=bad)
         with pytest.raises(UserError, match="does not match metadata"):
-            verify_download(private_bucket)
+            fetch(private_bucket)
 
 
 def test_publish_and_verify_download_cli(trained_project, s3_env):
     env = {"BUCKET_NAME": s3_env["bucket"], "MODEL_NAME": "cli-model"}
-    assert run_module("landcover.bucket", trained_project, env=env).returncode == 0
-    published = run_module("landcover.publish", trained_project, env=env)
+    assert run_module("modelmill.registry.bucket", trained_project, env=env).returncode == 0
+    published = run_module("modelmill.registry.publish", trained_project, env=env)
     assert published.returncode == 0, published.stderr
     uris = published.stdout.split()
     assert uris == [f"s3://{s3_env['bucket']}/models/cli-model/v1/satellite_model.pt",
                     f"s3://{s3_env['bucket']}/models/cli-model/v1/metadata.json",
                     f"s3://{s3_env['bucket']}/models/cli-model/latest.json"]
-    checked = run_module("landcover.verify_download", trained_project, env=env)
+    checked = run_module("modelmill.registry.fetch", trained_project, env=env)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.strip().endswith(SUCCESS)
     assert "testing" not in published.stdout + published.stderr + checked.stdout + checked.stderr
@@ -207,13 +208,13 @@ def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_pr
     try:
         # What a publish that died after its model upload leaves: v2 has a model, no metadata.
         s3.upload_file(client, trained_project / "models" / "satellite_model.pt", reg.bucket,
-                       reg.key(2, MODEL_OBJECT), reg.encryption_args())
+                       reg.model_key(2), reg.encryption_args())
         assert latest_version(client, reg) == 1
-        assert verify_download(reg)["version"] == "v1"  # latest still complete and loadable
+        assert fetch(reg)["version"] == "v1"  # latest still complete and loadable
         result = publish(reg, trained_project)
         assert (result.version, result.created) == (2, True)
         assert latest_version(client, reg) == 2
-        assert verify_download(reg)["version"] == "v2"
+        assert fetch(reg)["version"] == "v2"
     finally:
         restore(trained_project)
 
@@ -221,7 +222,7 @@ def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_pr
 def test_versions_are_never_overwritten(private_bucket, tmp_path):
     path = tmp_path / "a.bin"
     path.write_bytes(b"x" * 100)
-    key = private_bucket.key(9, MODEL_OBJECT)
+    key = private_bucket.model_key(9)
     s3.upload_file(s3.client(), path, private_bucket.bucket, key, {})
     with pytest.raises(s3.AlreadyExists):
         s3.upload_file(s3.client(), path, private_bucket.bucket, key, {})
@@ -263,7 +264,7 @@ def test_cli_error_for_unreachable_endpoint(trained_project, s3_env):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = run_module("landcover.verify_download", trained_project,
+    result = run_module("modelmill.registry.fetch", trained_project,
                         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_NAME": s3_env["bucket"]})
     assert_one_line_error(result, "cannot reach the S3 endpoint")
 

@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 from torchvision import models
 
-from landcover.model import build_model
-from landcover.small_maps import SmallMapConv2d, use_small_map_convs
+from modelmill.landcover.model import build_model
+from modelmill.landcover.small_maps import SmallMapConv2d, use_small_maps
 
 
 def conv_and_grads(fn, x, weight, grad_out):
@@ -58,7 +58,7 @@ def test_only_3x3_stride_1_convolutions_are_swapped_and_the_state_dict_stays_tor
     plain = models.resnet18(num_classes=10)
     swapped = models.resnet18(num_classes=10)
     swapped.load_state_dict(plain.state_dict())
-    count = use_small_map_convs(swapped)
+    count = use_small_maps(swapped)
     # resnet18: 16 3x3 convolutions, 3 of them stride 2; the 7x7 stem and 1x1 shortcuts stay
     assert count == 13
     assert sum(type(m) is SmallMapConv2d for m in swapped.modules()) == 13
@@ -71,7 +71,7 @@ def test_only_3x3_stride_1_convolutions_are_swapped_and_the_state_dict_stays_tor
 def test_training_step_matches_the_stock_model_in_channels_last():
     torch.manual_seed(0)
     fast = build_model("resnet18", 10).to(memory_format=torch.channels_last)
-    stock = build_model("resnet18", 10, small_map_matmul=False).to(memory_format=torch.channels_last)
+    stock = build_model("resnet18", 10, small_maps=False).to(memory_format=torch.channels_last)
     stock.load_state_dict(fast.state_dict())
     x = torch.randn(8, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (8,))

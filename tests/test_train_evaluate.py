@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 import pickle
 
@@ -7,13 +8,17 @@ import pytest
 import torch
 
 from conftest import TINY_TRAIN, assert_one_line_error, run_module, write_params
-from landcover.config import load_params
-from landcover.errors import UserError
-from landcover.evaluate import classification_report, evaluate
-from landcover.fsutil import file_digest
-from landcover.model import ARCHITECTURES, build_model, load_weights
-from landcover.train import augment, epoch_input_size, load_split, shift, train
-from landcover.verify import verify
+from modelmill.landcover.params import load_params
+from modelmill.core.cli import UserError
+from modelmill.landcover.evaluate import classification_report, evaluate
+from modelmill.core.io import file_digest
+from modelmill.core.torchkit import load_weights
+from modelmill.landcover.card import ModelCard
+from modelmill.landcover.data import load_split
+from modelmill.landcover.model import ARCHITECTURES, build_model
+from modelmill.landcover.train import epoch_input_size, train
+from modelmill.landcover.transforms import augment, shift
+from modelmill.landcover.verify import verify
 
 TINY = {k.replace(".", "__"): v for k, v in TINY_TRAIN.items()}
 
@@ -45,7 +50,7 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     assert [int(row["epoch"]) for row in history] == [1, 2, 3, 4]
     assert set(history[0]) >= {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "input_size"}
     best = max(history, key=lambda row: float(row["val_accuracy"]))
-    assert card["best_epoch"] == int(best["epoch"])
+    assert card.best_epoch == int(best["epoch"])
     predictions = (tmp_path / "predictions.csv").read_text().splitlines()
     assert predictions[0] == "actual,predicted" and len(predictions) == n_test + 1
     state = load_weights(tmp_path / "model.pt")
@@ -142,7 +147,7 @@ def test_imagenet_weights_unavailable_is_one_clear_error(tmp_path, prepared):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "prepared").symlink_to(prepared)
     proxy = f"http://127.0.0.1:{closed}"  # stands for "offline" without leaving loopback
-    result = run_module("landcover.train", tmp_path,
+    result = run_module("modelmill.landcover.train", tmp_path,
                         env={"TORCH_HOME": str(tmp_path / "torch"), "https_proxy": proxy, "HTTPS_PROXY": proxy})
     assert_one_line_error(result, "ImageNet weights for resnet18 could not be loaded", "train.pretrained: none")
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
@@ -164,17 +169,18 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
 
 def test_train_without_prepared_data_says_what_to_run(tmp_path):
     write_params(tmp_path / "params.yaml", TINY_TRAIN)
-    assert_one_line_error(run_module("landcover.train", tmp_path), "run the verify stage first")
+    assert_one_line_error(run_module("modelmill.landcover.train", tmp_path), "run the verify stage first")
 
 
 def test_evaluate_without_model_says_what_to_run(tmp_path):
     write_params(tmp_path / "params.yaml", TINY_TRAIN)
-    assert_one_line_error(run_module("landcover.evaluate", tmp_path), "run the train stage first")
+    assert_one_line_error(run_module("modelmill.landcover.evaluate", tmp_path), "run the train stage first")
 
 
 def test_model_card_holds_what_is_needed_to_use_the_model(make_params, prepared, tmp_path):
     card, _ = run_training(make_params, prepared, tmp_path, train__epochs=1)
     on_disk = json.loads((tmp_path / "model.json").read_text())
-    assert on_disk == card
+    assert on_disk == dataclasses.asdict(card)
+    assert ModelCard.read(tmp_path / "model.json") == card
     assert on_disk["classes"][0] == "AnnualCrop" and on_disk["input_size"] == 64
     assert len(on_disk["mean"]) == len(on_disk["std"]) == 3

@@ -7,11 +7,12 @@ import pytest
 from PIL import Image
 
 from conftest import REAL_EUROSAT
-from landcover.dataset import CLASSES
-from landcover.errors import UserError
-from landcover.ingest import ingest
-from landcover.synthetic import synthetic_image
-from landcover.verify import SPLITS, channel_stats, stratified_split, verify
+from modelmill.landcover.data import CLASSES
+from modelmill.core.cli import UserError
+from modelmill.landcover.ingest import ingest
+from modelmill.landcover.synthetic import synthetic_image
+from modelmill.landcover.data import SPLITS
+from modelmill.landcover.verify import channel_stats, stratified_split, verify
 
 
 def jpeg(class_index: int, seed: int, size: int = 64, mode: str = "RGB") -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import pickle
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -13,8 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision import models
 
-from .errors import UserError
-from .small_maps import use_small_map_convs
+from ..core import torchkit
+from ..core.cli import UserError
+from ..core.torchkit import load_weights, memory_format
+from .small_maps import use_small_maps
 
 ARCHITECTURES = {
     "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
@@ -22,10 +22,10 @@ ARCHITECTURES = {
 }
 
 
-def build_model(arch: str, num_classes: int, pretrained: str = "none", small_map_matmul: bool = True) -> nn.Module:
+def build_model(arch: str, num_classes: int, pretrained: str = "none", small_maps: bool = True) -> nn.Module:
     """A torchvision ResNet with a fresh `num_classes` head; ImageNet weights if asked.
 
-    small_map_matmul: 3x3 convolutions on maps of 2x2 or less run as one matrix product
+    small_maps: 3x3 convolutions on maps of 2x2 or less run as one matrix product
     (small_maps.py): the same model and state_dict, faster on a CPU.
 
     ImageNet weights come through torchvision's own loading and cache ($TORCH_HOME/hub/
@@ -41,8 +41,8 @@ def build_model(arch: str, num_classes: int, pretrained: str = "none", small_map
     if pretrained == "imagenet":
         model.load_state_dict(imagenet_state_dict(arch))
     model.fc = nn.Linear(model.fc.in_features, num_classes)
-    if small_map_matmul:
-        use_small_map_convs(model)
+    if small_maps:
+        use_small_maps(model)
     return model
 
 
@@ -64,17 +64,6 @@ def freeze_backbone(model: nn.Module) -> None:
         param.requires_grad = name.startswith("fc.")
 
 
-def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a state_dict without running any code a pickle might carry (weights_only=True)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run the train stage first (dvc repro)") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} is not a plain weights file and was refused (weights_only load: {first})") from None
-
-
 def load_model(path: str | Path, arch: str, classes: Sequence[str]) -> nn.Module:
     model = build_model(arch, len(classes))
     try:
@@ -82,22 +71,6 @@ def load_model(path: str | Path, arch: str, classes: Sequence[str]) -> nn.Module
     except RuntimeError as exc:
         raise UserError(f"{path} does not fit a {arch} with {len(classes)} classes: {str(exc).splitlines()[0]}") from None
     return model.eval()
-
-
-def bf16_supported() -> bool:
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPUs with native bf16; plain fp32 otherwise."""
-    if precision == "bf16" and bf16_supported():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def memory_format(channels_last: bool) -> torch.memory_format:
-    """The layout for activations and weights: NHWC (channels_last) or torch's default NCHW."""
-    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 class Preprocess:
@@ -118,13 +91,7 @@ class Preprocess:
         return x.contiguous(memory_format=self.memory_format)
 
 
-@torch.inference_mode()
 def predict(model: nn.Module, images: torch.Tensor, preprocess: Preprocess, batch_size: int,
             precision: str) -> torch.Tensor:
     """Logits (float32) for uint8 NHWC `images`, in batches."""
-    model.eval()
-    out = []
-    with autocast(precision):
-        for start in range(0, len(images), batch_size):
-            out.append(model(preprocess(images[start:start + batch_size])).float())
-    return torch.cat(out) if out else torch.empty(0, model.fc.out_features)
+    return torchkit.predict(model, images, preprocess, batch_size, precision, model.fc.out_features)

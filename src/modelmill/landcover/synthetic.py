@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .dataset import CLASSES, IMAGE_SIZE, TOP_FOLDER
+from .data import CLASSES, IMAGE_SIZE, TOP_FOLDER
 
 _FIXED_TIME = (2017, 8, 31, 0, 0, 0)  # EuroSAT's own archive date: no clock in the bytes
 

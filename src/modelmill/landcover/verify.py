@@ -4,9 +4,8 @@ Checks the layout and class list, decodes every image (naming the ones that fail
 finds exact duplicates by pixel content, makes a deterministic stratified split in
 which no image content is in two splits, and writes:
 
-- data/prepared/{train,val,test}.npz: `x` uint8 (N, 64, 64, 3), `y` int64 labels,
-  `names` archive member names; data/prepared/meta.json: classes and the train
-  split's per-channel mean/std (what training normalizes with);
+- data/prepared/: the splits and the train split's per-channel mean/std (what training
+  normalizes with), in the format data.py writes and reads;
 - metrics/data.json: counts per class and split, duplicates, dropped files, stats.
 """
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import sys
 import zipfile
 from collections import defaultdict
@@ -24,16 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import DataConfig, load_params
-from .dataset import CLASSES, IMAGE_SIZE, class_members
-from .errors import UserError, cli
-from .fsutil import atomic_output, file_digest, write_json
-from .ingest import RAW_ARCHIVE
-from .progress import bar
-
-PREPARED_DIR = Path("data/prepared")
-DATA_REPORT = Path("metrics/data.json")
-SPLITS = ("train", "val", "test")
+from ..core.cli import UserError, cli
+from ..core.io import atomic_output, file_digest, require, write_json
+from ..core.progress import bar
+from .data import CLASSES, IMAGE_SIZE, SPLITS, class_members, write_prepared
+from .params import DataConfig, load_params
+from .paths import DATA_REPORT, PREPARED_DIR, RAW_ARCHIVE
 
 
 @dataclass
@@ -65,13 +59,12 @@ def verify(cfg: DataConfig, archive: str | Path = RAW_ARCHIVE, out_dir: str | Pa
     train_idx = np.flatnonzero(split == SPLITS.index("train"))
     mean, std = channel_stats(decoded.images[train_idx])
     out_dir = Path(out_dir)
+    parts = {}
+    for i, name in enumerate(SPLITS):
+        idx = np.flatnonzero(split == i)
+        parts[name] = (decoded.images[idx], decoded.labels[idx], [decoded.names[j] for j in idx])
     with atomic_output(out_dir, directory=True) as tmp:
-        for i, name in enumerate(SPLITS):
-            idx = np.flatnonzero(split == i)
-            np.savez(tmp / f"{name}.npz", x=decoded.images[idx], y=decoded.labels[idx],
-                     names=np.array([decoded.names[j] for j in idx]))
-        (tmp / "meta.json").write_text(json.dumps(
-            {"classes": list(CLASSES), "image_size": IMAGE_SIZE, "mean": mean, "std": std}, indent=2) + "\n")
+        write_prepared(tmp, parts, {"classes": list(CLASSES), "image_size": IMAGE_SIZE, "mean": mean, "std": std})
 
     report = {
         "archive_sha256": file_digest(archive),
@@ -99,9 +92,7 @@ def verify(cfg: DataConfig, archive: str | Path = RAW_ARCHIVE, out_dir: str | Pa
 def decode_archive(path: Path) -> Decoded:
     """Decode every image of a EuroSAT-layout archive into one uint8 array."""
     try:
-        archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run the ingest stage first (dvc repro)") from None
+        archive = zipfile.ZipFile(require(path, "ingest"))
     except (zipfile.BadZipFile, OSError) as exc:
         raise UserError(f"{path} is not a readable zip archive ({exc}); re-run ingest") from None
     with archive:

@@ -1,4 +1,4 @@
-"""Atomic file output and hashing, shared by every stage that writes or checks a file."""
+"""Atomic file output, JSON, hashing and "run stage X first": shared by every stage that writes or checks a file."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import Iterator
+
+from .cli import UserError
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -57,3 +59,16 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def require(path: str | Path, stage: str, how: str = "dvc repro") -> Path:
+    """`path`, which an earlier stage writes; if it is missing, say which stage to run."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found; run the {stage} stage first ({how})")
+    return path
+
+
+def read_json(path: str | Path, stage: str, how: str = "dvc repro") -> dict:
+    """The JSON file an earlier stage wrote (see `require`)."""
+    return json.loads(require(path, stage, how).read_text())

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from typing import Callable
+
+
+# Set for the ranks of a run that a stage launched under torchrun itself: that launcher
+# reports a failure once, so its ranks exit without a line of their own.
+LAUNCHED = "MODELMILL_LAUNCHED"
 
 
 class UserError(Exception):
@@ -29,7 +35,8 @@ def cli(main: Callable[[], object]) -> Callable[[], None]:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:
-            print("error: interrupted; nothing was written", file=sys.stderr)
+            if LAUNCHED not in os.environ:
+                print("error: interrupted; nothing was written", file=sys.stderr)
             sys.exit(130)
 
     return wrapper

@@ -77,7 +77,7 @@ def _eligible(module: nn.Module) -> bool:
             and module.bias is None and module.padding_mode == "zeros")
 
 
-def use_small_map_convs(model: nn.Module) -> int:
+def use_small_maps(model: nn.Module) -> int:
     """Give every eligible convolution of `model` the small-map path; returns how many."""
     count = 0
     for module in model.modules():

@@ -1,4 +1,4 @@
-"""S3 access shared by ingest, bucket setup, publish and verify-download.
+"""S3 access shared by ingest (an s3:// mirror), bucket setup, publish and fetch.
 
 Credentials, region overrides and endpoints come only from boto3's standard chain
 (environment, profile, role; `AWS_ENDPOINT_URL` for S3-compatible servers): nothing
@@ -23,8 +23,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from .errors import UserError
-from .progress import bar
+from ..core.cli import UserError
+from ..core.progress import bar
 
 PART_SIZE = 8 * 1024 * 1024  # boto3's default multipart threshold and chunk size
 # Few, quick retries: a dead endpoint should fail in seconds with a clear line, not hang.

@@ -1,10 +1,15 @@
-"""What EuroSAT RGB is, where it lives and how its archive is laid out."""
+"""What EuroSAT RGB is, where it lives, how its archive is laid out, and the prepared-data format."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from collections import defaultdict
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ..core.io import read_json, require
 
 # The archive torchvision.datasets.EuroSAT downloads, with the md5 it checks.
 EUROSAT_URL = (
@@ -55,3 +60,27 @@ def class_members(archive: zipfile.ZipFile) -> tuple[dict[str, list[str]], list[
             continue
         members[parts[-2]].append(name)
     return {cls: sorted(names) for cls, names in sorted(members.items())}, stray
+
+
+# The prepared-data format, written by verify and read by train, evaluate, the registry's
+# check and the bench: one npz per split (`x` uint8 (N, 64, 64, 3), `y` int64 labels,
+# `names` archive member names) and meta.json (classes, image size, train mean/std).
+SPLITS = ("train", "val", "test")
+
+
+def write_prepared(out_dir: Path, splits: dict[str, tuple[np.ndarray, np.ndarray, list[str]]], meta: dict) -> None:
+    for name, (x, y, names) in splits.items():
+        np.savez(out_dir / f"{name}.npz", x=x, y=y, names=np.array(names))
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_split(prepared: str | Path, name: str) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """A split's images (uint8 NHWC) and labels, as tensors."""
+    import torch  # here, so that ingest and verify, which use this module too, never load torch
+
+    with np.load(require(Path(prepared) / f"{name}.npz", "verify")) as data:
+        return torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+
+
+def load_meta(prepared: str | Path) -> dict:
+    return read_json(Path(prepared) / "meta.json", "verify")

@@ -1,14 +1,15 @@
-"""`make publish`: upload the trained model and its metadata.json as a new registry version.
+"""`make publish [PIPELINE=…]`: upload a line's model and its metadata.json as a new registry version.
 
-Refuses an out-of-date pipeline, missing metrics or a bucket that is not private.
-Versions are immutable: identical content already published is a no-op that names
-its version; new content becomes v<N+1>. latest.json moves only after both objects
-are up and their checksums confirmed, so a failure part-way leaves it untouched, and
-a rerun completes a version that a failed run left half-written.
+Refuses an out-of-date pipeline (that line's only), missing outputs or a bucket that is
+not private. Versions are immutable: identical content already published is a no-op that
+names its version; new content becomes v<N+1>. latest.json moves only after both objects
+are up and their checksums confirmed, so a failure part-way leaves it untouched, and a
+rerun completes a version that a failed run left half-written.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -17,21 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-import torchvision
 import yaml
 
-from . import s3
+from .. import lines
+from ..core.cli import UserError, cli
+from ..core.io import file_digest
+from ..lines import Line
+from ..core import s3
 from .bucket import require_private
-from .config import load_params
-from .errors import UserError, cli
-from .evaluate import METRICS_FILE
-from .fsutil import file_digest
-from .registry import METADATA_OBJECT, MODEL_OBJECT, Registry, latest_version, list_versions, read_json
-from .train import MODEL_CARD, MODEL_FILE
-from .verify import DATA_REPORT
-
-LOCK_FILE = Path("dvc.lock")
+from .store import METADATA_OBJECT, Registry, latest_version, list_versions, read_json
 
 
 @dataclass(frozen=True)
@@ -42,54 +37,36 @@ class Published:
     metadata_uri: str
 
 
-def require_pipeline_up_to_date(repo: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=repo,
+def require_pipeline_up_to_date(repo: Path, line: Line) -> None:
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json", str(line.dvcfile)], cwd=repo,
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(f"`dvc status` failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
     changed = json.loads(result.stdout or "{}")
     if changed:
-        raise UserError(f"the pipeline is not up to date (changed: {', '.join(changed)}); run `make repro` first")
+        raise UserError(f"the {line.name} pipeline is not up to date (changed: {', '.join(changed)}); "
+                        f"run `{line.make('repro')}` first")
 
 
-def build_metadata(reg: Registry, version: int, repo: Path, sha256: str, size: int) -> dict:
-    def read(path: Path) -> dict:
-        try:
-            return json.loads((repo / path).read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path} is missing; run `make repro` before publishing") from None
-
-    card, metrics, data = read(MODEL_CARD), read(METRICS_FILE), read(DATA_REPORT)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+def build_metadata(reg: Registry, line: Line, version: int, repo: Path, sha256: str, size: int) -> dict:
+    folder, artifact = repo / line.folder, line.artifact()
     return {
         "model_name": reg.model_name,
         "version": f"v{version}",
-        "framework": f"pytorch {torch.__version__}",
-        "architecture": card["arch"],
-        "dataset": "EuroSAT RGB",
-        "num_classes": len(card["classes"]),
-        "val_accuracy": card["val_accuracy"],
-        "trained_at_utc": card["trained_at_utc"],
-        "artifact_key": reg.key(version, MODEL_OBJECT),
-        "class_names": card["classes"],
-        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images")},
+        "line": line.name,
+        "artifact_key": reg.model_key(version),
         "sha256": sha256,
         "size_bytes": size,
-        "dvc_md5": _dvc_md5(repo, MODEL_FILE),
+        **artifact.describe(folder),
+        "dvc_md5": _dvc_md5(folder, artifact.MODEL_FILE),
         "git_commit": _git_commit(repo),
-        "params": {"data": params["data"], "train": params["train"], "evaluate": params["evaluate"]},
-        "dataset_sha256": data["archive_sha256"],
-        "torch_version": torch.__version__,
-        "torchvision_version": torchvision.__version__,
-        "input_size": card["input_size"],
-        "normalization": {"mean": card["mean"], "std": card["std"]},
         "published_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def _dvc_md5(repo: Path, out: Path) -> str | None:
+def _dvc_md5(folder: Path, out: Path) -> str | None:
     try:
-        lock = yaml.safe_load((repo / LOCK_FILE).read_text())
+        lock = yaml.safe_load((folder / "dvc.lock").read_text())
     except FileNotFoundError:
         return None
     for stage in lock.get("stages", {}).values():
@@ -104,43 +81,42 @@ def _git_commit(repo: Path) -> str | None:
     return result.stdout.strip() or None
 
 
-def publish(reg: Registry, repo: str | Path = ".", *, check_pipeline: bool = True) -> Published:
-    repo = Path(repo)
-    model_path = repo / MODEL_FILE
+def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None,
+            check_pipeline: bool = True) -> Published:
+    repo, line = Path(repo), line or lines.get(None)
+    model_path = repo / line.folder / line.artifact().MODEL_FILE
     if check_pipeline:
-        require_pipeline_up_to_date(repo)
+        require_pipeline_up_to_date(repo, line)
     if not model_path.exists():
-        raise UserError(f"{MODEL_FILE} is missing; run `make repro` before publishing")
+        raise UserError(f"{model_path.relative_to(repo)} is missing; run `{line.make('repro')}` before publishing")
     client = s3.client(reg.region)
     require_private(client, reg.bucket)
 
     sha256 = file_digest(model_path)
     versions = list_versions(client, reg)
-    complete = {v: meta for v in versions if (meta := read_json(client, reg, reg.key(v, METADATA_OBJECT)))}
+    complete = {v: meta for v in versions if (meta := read_json(client, reg, reg.metadata_key(v)))}
     same = [v for v, meta in complete.items() if meta["sha256"] == sha256]
     if same:
         if same[0] > (latest_version(client, reg) or 0):
             _point_latest(client, reg, same[0], complete[same[0]])  # a failed run got this far: finish it
         print(f"publish: this model is already published as v{same[0]} (sha256 {sha256[:12]}); nothing uploaded",
               file=sys.stderr)
-        return Published(same[0], False, reg.uri(reg.key(same[0], MODEL_OBJECT)),
-                         reg.uri(reg.key(same[0], METADATA_OBJECT)))
+        return Published(same[0], False, reg.uri(reg.model_key(same[0])), reg.uri(reg.metadata_key(same[0])))
 
     expected = s3.expected_checksum(model_path)
     version = max(versions, default=0) + 1
     resume = bool(versions) and versions[-1] not in complete and s3.same_checksum(
-        s3.stored_checksum(client, reg.bucket, reg.key(versions[-1], MODEL_OBJECT)), expected)
+        s3.stored_checksum(client, reg.bucket, reg.model_key(versions[-1])), expected)
     if resume:  # a failed run uploaded this very model but not its metadata: finish that version
         version = versions[-1]
         print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
-    metadata = build_metadata(reg, version, repo, sha256, model_path.stat().st_size)
+    metadata = build_metadata(reg, line, version, repo, sha256, model_path.stat().st_size)
     _upload_version(client, reg, version, model_path, expected, metadata, upload_model=not resume)
     _point_latest(client, reg, version, metadata)
-    model_key, meta_key = reg.key(version, MODEL_OBJECT), reg.key(version, METADATA_OBJECT)
-    for key in (model_key, meta_key, reg.latest_key):
+    for key in (reg.model_key(version), reg.metadata_key(version), reg.latest_key):
         print(reg.uri(key))
     print(f"publish: {reg.model_name} v{version} published; latest -> v{version}", file=sys.stderr)
-    return Published(version, True, reg.uri(model_key), reg.uri(meta_key))
+    return Published(version, True, reg.uri(reg.model_key(version)), reg.uri(reg.metadata_key(version)))
 
 
 def _upload_version(client, reg: Registry, version: int, model_path: Path, model_checksum: str, metadata: dict, *,
@@ -149,15 +125,15 @@ def _upload_version(client, reg: Registry, version: int, model_path: Path, model
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = Path(tmp) / METADATA_OBJECT
         meta_path.write_text(json.dumps(metadata, indent=2) + "\n")
-        uploads = [(model_path, reg.key(version, MODEL_OBJECT))] if upload_model else []
-        uploads.append((meta_path, reg.key(version, METADATA_OBJECT)))
+        uploads = [(model_path, reg.model_key(version))] if upload_model else []
+        uploads.append((meta_path, reg.metadata_key(version)))
         try:
             for path, key in uploads:
                 s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
         except s3.AlreadyExists as exc:
             raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
-        checks = [(model_checksum, reg.key(version, MODEL_OBJECT)),
-                  (s3.expected_checksum(meta_path), reg.key(version, METADATA_OBJECT))]
+        checks = [(model_checksum, reg.model_key(version)),
+                  (s3.expected_checksum(meta_path), reg.metadata_key(version))]
         for want, key in checks:
             if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
                 raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
@@ -166,8 +142,8 @@ def _upload_version(client, reg: Registry, version: int, model_path: Path, model
 def _point_latest(client, reg: Registry, version: int, metadata: dict) -> None:
     pointer = {
         "version": version,
-        "model_key": reg.key(version, MODEL_OBJECT),
-        "metadata_key": reg.key(version, METADATA_OBJECT),
+        "model_key": reg.model_key(version),
+        "metadata_key": reg.metadata_key(version),
         "sha256": metadata["sha256"],
     }
     with s3.errors("update", reg.bucket, reg.latest_key):
@@ -177,7 +153,10 @@ def _point_latest(client, reg: Registry, version: int, metadata: dict) -> None:
 
 @cli
 def main() -> None:
-    publish(Registry.from_config(load_params().publish))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    lines.add_argument(parser)
+    line = parser.parse_args().pipeline
+    publish(Registry.for_line(line), line=line)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,14 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from . import s3
-from .config import DataConfig, load_params
-from .dataset import EUROSAT_MD5, EUROSAT_URL
-from .errors import UserError, cli
-from .fsutil import atomic_output, file_digest
-from .progress import bar
+from ..core.cli import UserError, cli
+from ..core.io import atomic_output, file_digest
+from ..core.progress import bar
+from ..core import s3
+from .data import EUROSAT_MD5, EUROSAT_URL
+from .params import DataConfig, load_params
+from .paths import RAW_ARCHIVE
 from .synthetic import write_synthetic_archive
-
-RAW_ARCHIVE = Path("data/raw/eurosat.zip")
 _CHUNK = 1 << 20
 
 

@@ -16,85 +16,26 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
-import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig, load_params
-from .errors import UserError, cli
-from .fsutil import atomic_output, write_json
-from .model import Preprocess, autocast, bf16_supported, build_model, freeze_backbone, memory_format, predict
-from .progress import bar
-from .verify import PREPARED_DIR
-
-MODEL_FILE = Path("models/satellite_model.pt")
-MODEL_CARD = Path("models/model.json")
-HISTORY_FILE = Path("metrics/train_history.csv")
+from ..core.cli import UserError, cli
+from ..core.io import atomic_output
+from ..core.progress import bar
+from ..core.torchkit import autocast, bf16_supported, memory_format, set_threads
+from .card import ModelCard
+from .data import load_meta, load_split
+from .model import Preprocess, build_model, freeze_backbone, predict
+from .params import TrainConfig, load_params
+from .paths import HISTORY_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
+from .transforms import augment
 HISTORY_FIELDS = ("epoch", "input_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def load_split(prepared: str | Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    path = Path(prepared) / f"{name}.npz"
-    try:
-        with np.load(path) as data:
-            return torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run the verify stage first (dvc repro)") from None
-
-
-def load_meta(prepared: str | Path) -> dict:
-    path = Path(prepared) / "meta.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run the verify stage first (dvc repro)") from None
-
-
-def set_threads(threads: int) -> int:
-    n = threads or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
-
-
-def augment(batch: torch.Tensor, generator: torch.Generator, translate: int = 0) -> torch.Tensor:
-    """Random flips, 90-degree rotations and shifts of up to `translate` pixels (edges
-    mirrored) of a uint8 NHWC batch."""
-    n = batch.shape[0]
-    hflip = torch.rand(n, generator=generator) < 0.5
-    vflip = torch.rand(n, generator=generator) < 0.5
-    turns = torch.randint(0, 4, (n,), generator=generator)
-    batch = torch.where(hflip.view(-1, 1, 1, 1), batch.flip(2), batch)
-    batch = torch.where(vflip.view(-1, 1, 1, 1), batch.flip(1), batch)
-    if batch.shape[1] == batch.shape[2]:
-        for k in (1, 2, 3):
-            sel = turns == k
-            if sel.any():
-                batch[sel] = torch.rot90(batch[sel], k, dims=(1, 2))
-    if translate:
-        batch = shift(batch, torch.randint(-translate, translate + 1, (n, 2), generator=generator))
-    return batch
-
-
-def shift(batch: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """Move each NHWC image by its (dy, dx), mirroring at the edges, in one gather:
-    a mirrored edge keeps the texture of a tile, where zero padding or wrap-around would not."""
-    n, h, w, _ = batch.shape
-    rows = _mirror(torch.arange(h).view(1, h) + offsets[:, :1], h)
-    cols = _mirror(torch.arange(w).view(1, w) + offsets[:, 1:], w)
-    return batch[torch.arange(n).view(n, 1, 1), rows.view(n, h, 1), cols.view(n, 1, w)]
-
-
-def _mirror(index: torch.Tensor, size: int) -> torch.Tensor:
-    index = index.abs()
-    return torch.where(index >= size, 2 * (size - 1) - index, index)
 
 
 def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
@@ -130,7 +71,7 @@ def make_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_step
 
 
 def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str | Path = MODEL_FILE,
-          card_out: str | Path = MODEL_CARD, history_out: str | Path = HISTORY_FILE) -> dict:
+          card_out: str | Path = MODEL_CARD, history_out: str | Path = HISTORY_FILE) -> ModelCard:
     threads = set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     meta = load_meta(prepared)
@@ -148,9 +89,8 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
     preprocess = Preprocess(meta["mean"], meta["std"], cfg.input_size, cfg.channels_last)  # validation: full size
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     optimizer = make_optimizer(cfg, model)
-    schedule = make_schedule(cfg, optimizer, cfg.epochs * steps_per_epoch)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    run = Run(model, optimizer, make_schedule(cfg, optimizer, cfg.epochs * steps_per_epoch),
+              nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), torch.Generator().manual_seed(cfg.seed))
 
     print(f"train: {cfg.arch} ({cfg.pretrained} init) on {len(x_train)} images, val {len(x_val)}, "
           f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.precision}, {threads} threads", file=sys.stderr)
@@ -159,8 +99,8 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         start = time.perf_counter()
         size = epoch_input_size(cfg, epoch)
         train_pre = Preprocess(meta["mean"], meta["std"], size, cfg.channels_last)
-        train_loss, train_acc = train_one_epoch(model, x_train, y_train, cfg, train_pre, optimizer, schedule,
-                                                criterion, generator, f"epoch {epoch}/{cfg.epochs} ({size}px)")
+        train_loss, train_acc = train_one_epoch(run, x_train, y_train, cfg, train_pre,
+                                                desc=f"epoch {epoch}/{cfg.epochs} ({size}px)")
         val_loss, val_acc = validate(model, x_val, y_val, preprocess, cfg)
         row = {"epoch": epoch, "input_size": size, "train_loss": round(train_loss, 6), "train_accuracy": round(train_acc, 6),
                "val_loss": round(val_loss, 6), "val_accuracy": round(val_acc, 6),
@@ -172,18 +112,10 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
             best = row
             best_state = copy.deepcopy(model.state_dict())
 
-    card = {
-        "arch": cfg.arch,
-        "classes": meta["classes"],
-        "input_size": cfg.input_size,
-        "mean": meta["mean"],
-        "std": meta["std"],
-        "best_epoch": best["epoch"],
-        "val_accuracy": best["val_accuracy"],
-        "val_loss": best["val_loss"],
-        "train_params": asdict(cfg),
-        "trained_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    card = ModelCard(arch=cfg.arch, classes=meta["classes"], input_size=cfg.input_size, mean=meta["mean"],
+                     std=meta["std"], best_epoch=best["epoch"], val_accuracy=best["val_accuracy"],
+                     val_loss=best["val_loss"], train_params=asdict(cfg),
+                     trained_at_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     save_outputs(best_state, card, history, model_out, card_out, history_out)
     print(f"train: best epoch {best['epoch']} (val accuracy {best['val_accuracy']:.4f}) -> {model_out}", file=sys.stderr)
     return card
@@ -195,37 +127,47 @@ def validate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, preprocess: Pre
     return float(nn.functional.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
-def save_outputs(state: dict, card: dict, history: list[dict], model_out: str | Path, card_out: str | Path,
+def save_outputs(state: dict, card: ModelCard, history: list[dict], model_out: str | Path, card_out: str | Path,
                  history_out: str | Path) -> None:
     """Each file appears complete or not at all: a run killed here leaves no partial model."""
     with atomic_output(model_out) as tmp:
         torch.save({k: v.contiguous() for k, v in state.items()}, tmp)  # plain layout: loads anywhere
-    write_json(card_out, card)
+    card.write(card_out)
     with atomic_output(history_out) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
         writer.writeheader()
         writer.writerows(history)
 
 
-def train_one_epoch(model, x, y, cfg: TrainConfig, preprocess, optimizer, schedule, criterion, generator,
-                    desc: str) -> tuple[float, float]:
-    model.train()
-    order = torch.randperm(len(x), generator=generator)
+@dataclass
+class Run:
+    """What one training run carries from step to step."""
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    generator: torch.Generator  # draws the epoch order and the augmentations
+
+
+def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, preprocess: Preprocess, *,
+                    desc: str = "train") -> tuple[float, float]:
+    run.model.train()
+    order = torch.randperm(len(x), generator=run.generator)
     total_loss, correct, seen = 0.0, 0, 0
     with bar(len(x), desc, unit="img") as progress:
         for start in range(0, len(x), cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
             images, labels = x[idx], y[idx]
             if cfg.augment:
-                images = augment(images, generator, cfg.translate)
+                images = augment(images, run.generator, cfg.translate)
             inputs = preprocess(images)
             with autocast(cfg.precision):
-                logits = model(inputs)
-                loss = criterion(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
+                logits = run.model(inputs)
+                loss = run.criterion(logits.float(), labels)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            schedule.step()
+            run.optimizer.step()
+            run.schedule.step()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == labels).sum())
             seen += len(idx)

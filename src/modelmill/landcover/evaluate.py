@@ -8,35 +8,27 @@ as a confusion matrix by `dvc plots`).
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import EvaluateConfig, load_params
-from .errors import UserError, cli
-from .fsutil import atomic_output, write_json
-from .model import Preprocess, load_model, memory_format, predict
-from .train import MODEL_CARD, MODEL_FILE, load_split, set_threads
-from .verify import PREPARED_DIR
-
-METRICS_FILE = Path("metrics/metrics.json")
-PREDICTIONS_FILE = Path("metrics/test_predictions.csv")
+from ..core.cli import UserError, cli
+from ..core.io import atomic_output, write_json
+from ..core.torchkit import memory_format, set_threads
+from .card import ModelCard
+from .data import load_split
+from .model import Preprocess, load_model, predict
+from .params import EvaluateConfig, load_params
+from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE, PREDICTIONS_FILE, PREPARED_DIR
+from .transforms import dihedral_views
 
 
 def dihedral_logits(model, images: torch.Tensor, preprocess: Preprocess, batch_size: int,
                     precision: str) -> torch.Tensor:
     """Mean logits over the 8 flips/rotations of each tile (overhead imagery has no 'up')."""
-    total = None
-    for flip in (False, True):
-        flipped = images.flip(2) if flip else images
-        for k in range(4):
-            view = torch.rot90(flipped, k, dims=(1, 2)).contiguous()
-            logits = predict(model, view, preprocess, batch_size, precision)
-            total = logits if total is None else total + logits
-    return total / 8
+    return sum(predict(model, view, preprocess, batch_size, precision) for view in dihedral_views(images)) / 8
 
 
 def classification_report(y_true: torch.Tensor, y_pred: torch.Tensor, classes: list[str]) -> dict:
@@ -61,18 +53,14 @@ def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_pat
              card_path: str | Path = MODEL_CARD, metrics_out: str | Path = METRICS_FILE,
              predictions_out: str | Path = PREDICTIONS_FILE) -> dict:
     set_threads(0)
-    try:
-        card = json.loads(Path(card_path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{card_path} not found; run the train stage first (dvc repro)") from None
-    classes = card["classes"]
-    channels_last = card["train_params"]["channels_last"]
-    model = load_model(model_path, card["arch"], classes).to(memory_format=memory_format(channels_last))
+    card = ModelCard.read(card_path)
+    classes = card.classes
+    model = load_model(model_path, card.arch, classes).to(memory_format=memory_format(card.channels_last))
     x_test, y_test = load_split(prepared, "test")
     if len(x_test) == 0:
         raise UserError("the test split is empty; check data.split")
-    preprocess = Preprocess(card["mean"], card["std"], card["input_size"], channels_last)
-    precision = card["train_params"]["precision"]
+    preprocess = Preprocess(card.mean, card.std, card.input_size, card.channels_last)
+    precision = card.precision
     if cfg.tta:
         logits = dihedral_logits(model, x_test, preprocess, cfg.batch_size, precision)
     else:

@@ -8,12 +8,13 @@ second run changes nothing.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from . import s3
-from .config import load_params
-from .errors import UserError, cli
-from .registry import Registry
+from .. import lines
+from ..core.cli import UserError, cli
+from ..core import s3
+from .store import Registry
 
 BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -79,7 +80,9 @@ def require_private(client, bucket: str) -> None:
 
 @cli
 def main() -> None:
-    reg = Registry.from_config(load_params().publish)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    lines.add_argument(parser)
+    reg = Registry.for_line(parser.parse_args().pipeline)
     changes = ensure_private_bucket(s3.client(reg.region), reg)
     if changes:
         for change in changes:

@@ -1,6 +1,6 @@
-"""The model registry's layout in S3, shared by publish and verify-download.
+"""The model registry's layout in S3, shared by publish and fetch.
 
-    s3://<bucket>/<prefix>/<model_name>/v<N>/satellite_model.pt
+    s3://<bucket>/<prefix>/<model_name>/v<N>/<model file>    (satellite_model.pt, fire_ensemble.skops, ...)
     s3://<bucket>/<prefix>/<model_name>/v<N>/metadata.json
     s3://<bucket>/<prefix>/<model_name>/latest.json      -> {"version": N, ...}
 
@@ -14,11 +14,12 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from . import s3
-from .config import PublishConfig
+from ..core.config import PublishConfig
+from ..lines import Line
+from ..core import s3
 
-MODEL_OBJECT = "satellite_model.pt"
 METADATA_OBJECT = "metadata.json"
 LATEST_OBJECT = "latest.json"
 
@@ -29,23 +30,37 @@ class Registry:
     region: str
     prefix: str
     model_name: str
+    model_object: str  # the model file's name in each version
     kms_key_id: str = ""
 
     @classmethod
-    def from_config(cls, cfg: PublishConfig, env: dict | None = None) -> "Registry":
-        """params.yaml's publish section, with the environment's overrides applied."""
+    def for_line(cls, line: Line, repo: str | Path = ".", env: dict | None = None) -> "Registry":
+        """Where `line` publishes: its params' publish section, with the environment's overrides."""
+        artifact = line.artifact()
+        return cls.from_config(artifact.publish_config(Path(repo) / line.folder), artifact.MODEL_FILE.name, env)
+
+    @classmethod
+    def from_config(cls, cfg: PublishConfig, model_object: str, env: dict | None = None) -> "Registry":
+        """A publish section, with the environment's overrides applied."""
         env = os.environ if env is None else env
         return cls(
             bucket=env.get("BUCKET_NAME") or cfg.bucket,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cfg.region,
             prefix=(env.get("REGISTRY_PREFIX") or cfg.prefix).strip("/"),
             model_name=env.get("MODEL_NAME") or cfg.model_name,
+            model_object=model_object,
             kms_key_id=env.get("KMS_KEY_ID") or cfg.kms_key_id,
         )
 
     @property
     def root(self) -> str:
         return f"{self.prefix}/{self.model_name}/" if self.prefix else f"{self.model_name}/"
+
+    def model_key(self, version: int) -> str:
+        return self.key(version, self.model_object)
+
+    def metadata_key(self, version: int) -> str:
+        return self.key(version, METADATA_OBJECT)
 
     def key(self, version: int, name: str) -> str:
         return f"{self.root}v{version}/{name}"

@@ -1,0 +1,1 @@
+"""The model factory: one DVC pipeline per model line, all publishing to one private S3 registry."""

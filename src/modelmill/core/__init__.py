@@ -1,0 +1,1 @@
+"""What every line uses, and nothing line-specific."""

@@ -1,0 +1,139 @@
+"""params.yaml sections: read and validated once, into typed, frozen dataclasses.
+
+Each model line declares its schema as dataclasses whose fields carry their rules
+(`choice(...)`, `span(...)`) and passes it to `load`. Every key must be present (DVC
+tracks them in the file, so the file is the single source of truth); every wrong,
+missing or unknown key is reported at once, in one line that names the key and, for a
+typo, the closest valid one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import yaml
+
+from .cli import UserError
+
+T = TypeVar("T")
+Check = Callable[[T], "list[str]"]
+
+
+def choice(*values: str):
+    """A string field that must be one of `values`."""
+    return field(metadata={"choices": values})
+
+
+def span(low: float | None = None, high: float | None = None, *, open_low: bool = False):
+    """A number field within [low, high] ((low, high] with open_low)."""
+    return field(metadata={"low": low, "high": high, "open_low": open_low})
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """Where a line publishes its model (every line's params.yaml has this section)."""
+    bucket: str
+    region: str
+    prefix: str
+    model_name: str
+    kms_key_id: str
+
+
+def read_yaml(path: str | Path) -> object:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run from the pipeline's folder or pass its path") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML: {problem}") from None
+
+
+def load(path: str | Path, schema: type[T], checks: typing.Iterable[Check] = ()) -> T:
+    """`path` built into `schema`; `checks` (run once every field is valid) return more problems."""
+    problems: list[str] = []
+    params = _build(schema, read_yaml(path), "", problems)
+    if not problems:
+        for check in checks:
+            problems.extend(check(params))
+    if problems:
+        raise UserError(f"{path}: " + "; ".join(problems))
+    return params
+
+
+def check_fractions(key: str, fractions: typing.Mapping[str, float], *, exact: bool = False) -> list[str]:
+    """Split fractions must sum to at most 1 (exactly 1 with `exact`)."""
+    total = sum(fractions.values())
+    if total > 1.0 + 1e-9:
+        return [f"{key} fractions sum to {total:g}, above 1"]
+    if exact and total < 1.0 - 1e-9:
+        return [f"{key} fractions sum to {total:g}, below 1"]
+    return []
+
+
+def _build(cls: type, raw: object, prefix: str, problems: list[str]):
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a mapping of keys, got {_kind(raw)}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (valid: {', '.join(fields)})"
+            problems.append(f"unknown key {prefix}{key}{hint}")
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        if name not in raw:
+            problems.append(f"{key} is missing")
+            continue
+        values[name] = _value(hints[name], raw[name], key, f.metadata, problems)
+    if len(values) != len(fields) or any(v is None for v in values.values()):
+        return None
+    return cls(**values)
+
+
+def _value(kind: type, value: object, key: str, rules: typing.Mapping, problems: list[str]):
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, key + ".", problems)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is str and value is None:
+        value = ""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        problems.append(f"{key} must be {_kind_name(kind)}, got {_kind(value)} {value!r}")
+        return None
+    choices = rules.get("choices")
+    if choices and value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"{key} must be one of {', '.join(choices)}; got {value!r}{hint}")
+        return None
+    low, high = rules.get("low"), rules.get("high")
+    if low is not None and (value <= low if rules.get("open_low") else value < low):
+        problems.append(f"{key} must be {'>' if rules.get('open_low') else '>='} {low:g}, got {value!r}")
+        return None
+    if high is not None and value > high:
+        problems.append(f"{key} must be <= {high:g}, got {value!r}")
+        return None
+    return value
+
+
+def _kind_name(kind: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+
+
+def _kind(value: object) -> str:
+    return {dict: "a mapping", list: "a list", type(None): "nothing"}.get(type(value), type(value).__name__)

@@ -1,0 +1,1 @@
+"""The EuroSAT land-cover line: ingest -> verify -> train -> evaluate (the root dvc.yaml)."""

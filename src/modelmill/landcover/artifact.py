@@ -1,0 +1,80 @@
+"""What the registry publishes for the EuroSAT line, and how a downloaded copy is checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+from ..core.cli import UserError
+from ..core.config import PublishConfig, read_yaml
+from ..core.io import read_json
+from ..core.torchkit import load_weights
+from .card import ModelCard
+from .model import Preprocess, build_model, predict
+from .params import PARAMS_FILE, load_params
+from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
+from .synthetic import synthetic_image
+
+__all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
+
+_HOW = "make repro"
+
+
+def publish_config(folder: Path) -> PublishConfig:
+    return load_params(Path(folder) / PARAMS_FILE).publish
+
+
+def describe(folder: Path) -> dict:
+    folder = Path(folder)
+    card = ModelCard.read(folder / MODEL_CARD)
+    metrics = read_json(folder / METRICS_FILE, "evaluate", _HOW)
+    data = read_json(folder / DATA_REPORT, "verify", _HOW)
+    params = read_yaml(folder / PARAMS_FILE)
+    return {
+        "framework": f"pytorch {torch.__version__}",
+        "architecture": card.arch,
+        "dataset": "EuroSAT RGB",
+        "num_classes": len(card.classes),
+        "val_accuracy": card.val_accuracy,
+        "trained_at_utc": card.trained_at_utc,
+        "class_names": card.classes,
+        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images")},
+        "params": {"data": params["data"], "train": params["train"], "evaluate": params["evaluate"]},
+        "dataset_sha256": data["archive_sha256"],
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "input_size": card.input_size,
+        "normalization": {"mean": card.mean, "std": card.std},
+    }
+
+
+def check(model_path: Path, metadata: dict, folder: Path, samples: int = 8) -> list[str]:
+    """Load the weights (weights_only) into a fresh network and classify a few tiles."""
+    state = load_weights(model_path)
+    model = build_model(metadata["architecture"], metadata["num_classes"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UserError(f"{model_path.name} does not load into a {metadata['architecture']}: "
+                        f"{str(exc).splitlines()[0]}") from None
+    names = metadata["class_names"]
+    images, labels = _sample_images(Path(folder) / PREPARED_DIR, samples, names)
+    norm = metadata["normalization"]
+    preprocess = Preprocess(norm["mean"], norm["std"], metadata["input_size"], channels_last=False)
+    logits = predict(model, images, preprocess, samples, "fp32")
+    return [f"  image {i}: {names[p]}" + (f" (label {names[labels[i]]})" if labels is not None else "")
+            for i, p in enumerate(logits.argmax(1).tolist())]
+
+
+def _sample_images(prepared: Path, n: int, classes: list[str]) -> tuple[torch.Tensor, list[int] | None]:
+    """A few test-split images when the data is here, else generated tiles (shape check only)."""
+    test = prepared / "test.npz"
+    if test.exists():
+        with np.load(test) as data:
+            step = max(1, len(data["y"]) // n)
+            return torch.from_numpy(data["x"][::step][:n]), data["y"][::step][:n].tolist()
+    rng = np.random.default_rng(0)
+    return torch.from_numpy(np.stack([synthetic_image(i % len(classes), rng) for i in range(n)])), None

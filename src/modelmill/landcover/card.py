@@ -1,0 +1,39 @@
+"""The model card (models/model.json): one schema, written by train and read by evaluate,
+the registry and the bench. It holds what it takes to use the weights file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..core.io import read_json, write_json
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    arch: str
+    classes: list[str]
+    input_size: int
+    mean: list[float]
+    std: list[float]
+    best_epoch: int
+    val_accuracy: float
+    val_loss: float
+    train_params: dict
+    trained_at_utc: str
+
+    @property
+    def channels_last(self) -> bool:
+        return self.train_params["channels_last"]
+
+    @property
+    def precision(self) -> str:
+        return self.train_params["precision"]
+
+    def write(self, path: str | Path) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "ModelCard":
+        raw = read_json(path, "train")
+        return cls(**{f.name: raw[f.name] for f in fields(cls)})

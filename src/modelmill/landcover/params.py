@@ -1,0 +1,86 @@
+"""The EuroSAT line's params.yaml (the root one): its sections, their rules and its loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.config import PublishConfig, check_fractions, choice, load, span
+
+PARAMS_FILE = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train: float = span(0.0, 1.0, open_low=True)
+    val: float = span(0.0, 1.0)
+    test: float = span(0.0, 1.0, open_low=True)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = choice("eurosat", "archive", "synthetic")
+    archive: str
+    sha256: str
+    synthetic_per_class: int = span(1, 100_000)
+    split: SplitConfig
+    seed: int
+    on_corrupt: str = choice("fail", "drop")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = choice("resnet18", "resnet34")
+    pretrained: str = choice("imagenet", "none")
+    freeze_backbone: bool
+    input_size: int = span(32, 512)
+    epochs: int = span(1, 10_000)
+    progressive_epochs: int = span(0, 10_000)
+    progressive_min_size: int = span(16, 512)
+    batch_size: int = span(1, 65_536)
+    optimizer: str = choice("sgd", "adamw")
+    lr: float = span(0.0, 10.0, open_low=True)
+    momentum: float = span(0.0, 1.0)
+    weight_decay: float = span(0.0, 1.0)
+    schedule: str = choice("onecycle", "cosine", "constant")
+    label_smoothing: float = span(0.0, 0.99)
+    augment: bool
+    translate: int = span(0, 16)
+    precision: str = choice("bf16", "fp32")
+    channels_last: bool
+    threads: int = span(0, 1024)
+    seed: int
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = span(1, 65_536)
+    tta: bool
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    publish: PublishConfig
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    return load(path, Params, (_check_split, _check_progressive))
+
+
+def _check_split(params: Params) -> list[str]:
+    split = params.data.split
+    return check_fractions("data.split", {"train": split.train, "val": split.val, "test": split.test})
+
+
+def _check_progressive(params: Params) -> list[str]:
+    train, problems = params.train, []
+    if train.progressive_epochs and train.progressive_epochs >= train.epochs:
+        problems.append(f"train.progressive_epochs ({train.progressive_epochs}) must be below train.epochs "
+                        f"({train.epochs}), so that the last epochs train at train.input_size")
+    if train.progressive_epochs and train.progressive_min_size > train.input_size:
+        problems.append(f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
+                        f"train.input_size ({train.input_size})")
+    return problems

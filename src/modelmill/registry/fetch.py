@@ -1,0 +1,63 @@
+"""`make verify-download [PIPELINE=…] [VERSION=vN]`: fetch a published version back and prove it is usable.
+
+Downloads a version's model (default: the one latest.json names), checks its sha256
+against the version's metadata.json, then lets the line load it the safe way (no code
+runs from the file) and predict a few samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from .. import lines
+from ..core.cli import UserError, cli
+from ..core.io import file_digest
+from ..lines import Line
+from ..core import s3
+from .store import METADATA_OBJECT, Registry, latest_version, read_json
+
+SUCCESS = "Model loaded successfully. Verification complete."
+
+
+def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None, repo: str | Path = ".") -> dict:
+    """Download, check and load a published version; returns its metadata."""
+    line = line or lines.get(None)
+    client = s3.client(reg.region)
+    if version is None:
+        version = latest_version(client, reg)
+        if version is None:
+            raise UserError(f"nothing published yet: {reg.uri(reg.latest_key)} does not exist; "
+                            f"run `{line.make('publish')}`")
+    metadata = read_json(client, reg, reg.metadata_key(version))
+    if metadata is None:
+        raise UserError(f"v{version} of {reg.model_name} has no {METADATA_OBJECT} (incomplete or never published)")
+
+    uri = reg.uri(reg.model_key(version))
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / reg.model_object
+        s3.download(uri, local)
+        digest = file_digest(local)
+        if digest != metadata["sha256"]:
+            raise UserError(f"{uri}: sha256 {digest} does not match metadata {metadata['sha256']}; "
+                            "the object was altered or truncated, do not use it")
+        report = line.artifact().check(local, metadata, Path(repo) / line.folder)
+    for text in report:
+        print(text)
+    print(f"verified {uri} (v{version}, sha256 {digest[:12]})")
+    print(SUCCESS)
+    return metadata
+
+
+@cli
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    lines.add_argument(parser)
+    parser.add_argument("--version", type=lambda v: int(v.lstrip("v")), help="version to check (default: latest)")
+    args = parser.parse_args()
+    fetch(Registry.for_line(args.pipeline), args.version, line=args.pipeline)
+
+
+if __name__ == "__main__":
+    main()
