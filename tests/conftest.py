@@ -66,10 +66,11 @@ def synthetic_zip(tmp_path_factory) -> Path:
     return path
 
 
-def run_module(module: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `python -m <module>` as a user would, from `cwd`."""
+def run_module(module: str, cwd: Path, env: dict | None = None, timeout: int = 600,
+               args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run `python -m <module> [args]` as a user would, from `cwd`."""
     full_env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-    return subprocess.run([sys.executable, "-m", module], cwd=cwd, env=full_env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -52,7 +52,7 @@ def test_first_repro_produces_every_output(project):
 def test_second_repro_does_nothing(project):
     again = dvc(project, "repro")
     assert ran(again.stdout) == set(), again.stdout
-    assert json.loads(dvc(project, "status", "--json").stdout or "{}") == {}
+    assert json.loads(dvc(project, "status", "--json", "dvc.yaml").stdout or "{}") == {}
 
 
 def test_train_param_reruns_only_train_and_evaluate(project):
@@ -121,7 +121,7 @@ def test_experiments_compare_in_exp_show(project):
     lrs = {data["params"]["params.yaml"]["data"]["train"]["lr"] for data in runs.values()}
     assert {0.01, TINY_TRAIN["train.lr"]} <= lrs
     git(project, "checkout", "HEAD", "--", "params.yaml", "dvc.lock")
-    dvc(project, "checkout")
+    dvc(project, "checkout", "dvc.yaml")
 
 
 def test_plots_render(project, tmp_path):

@@ -39,7 +39,7 @@ def retrain(project, lr):
 
 def restore(project):
     git(project, "checkout", "HEAD", "--", "params.yaml", "dvc.lock")
-    dvc(project, "checkout", "--force")
+    dvc(project, "checkout", "--force", "dvc.yaml")
 
 
 # --- the bucket ---------------------------------------------------------------------------
@@ -277,18 +277,18 @@ def test_dvc_push_then_pull_in_a_fresh_clone(trained_project, private_bucket, s3
     dvc(trained_project, *local_config, "url", url)
     dvc(trained_project, *local_config, "endpointurl", s3_env["endpoint"])
     try:
-        dvc(trained_project, "push")
+        dvc(trained_project, "push", "dvc.yaml")
         listed = s3.client().list_objects_v2(Bucket=private_bucket.bucket, Prefix="dvc/")
         assert listed["KeyCount"] > 0
         clone = tmp_path / "clone"
         git(tmp_path, "clone", "-q", str(trained_project), str(clone))
         dvc(clone, *local_config, "url", url)
         dvc(clone, *local_config, "endpointurl", s3_env["endpoint"])
-        dvc(clone, "pull")
+        dvc(clone, "pull", "dvc.yaml")
         for path in ("models/satellite_model.pt", "metrics/metrics.json", "data/prepared/train.npz",
                      "data/raw/eurosat.zip"):
             assert file_digest(clone / path) == file_digest(trained_project / path), path
-        assert json.loads(dvc(clone, "status", "--json").stdout or "{}") == {}
+        assert json.loads(dvc(clone, "status", "--json", "dvc.yaml").stdout or "{}") == {}
         assert "Running stage" not in dvc(clone, "repro").stdout
     finally:
         (trained_project / ".dvc" / "config.local").unlink()

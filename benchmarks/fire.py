@@ -1,0 +1,132 @@
+"""The fire line's targets, measured on this machine: pipeline time, ensemble vs Bayes ceiling, scoring speed.
+
+    python benchmarks/fire.py                  # the defaults (100,000 samples): about 2 minutes on 2 cores
+    python benchmarks/fire.py --samples 5000   # a quick smoke run (targets are for the defaults)
+
+Runs `dvc repro pipelines/fire/dvc.yaml` in a fresh git clone of this project (empty DVC
+cache), timing each stage from DVC's own output, then reads the test metrics and times
+batch scoring of the published ensemble file. Figures are what this run measured; targets
+are shown beside them, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import yaml  # noqa: E402
+
+from modelmill.core.io import read_json  # noqa: E402
+from modelmill.fire.models import load_model, predict_fire  # noqa: E402
+from modelmill.fire.params import MODEL_NAMES  # noqa: E402
+from modelmill.fire.paths import ENSEMBLE_FILE, METRICS_FILE  # noqa: E402
+from modelmill.fire.simulate import generate  # noqa: E402
+
+LINE = Path("pipelines/fire")
+PIPELINE_TARGET_S = 180
+AUC_GAP_TARGET = 0.005
+SCORING_TARGET = 50_000
+SCORING_ROWS = 100_000
+
+
+def clone(dest: Path, n_samples: int | None) -> Path:
+    """This project's files (committed or not, minus ignored ones) in a new git repo."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    if n_samples is not None:
+        params = dest / LINE / "params.yaml"
+        raw = yaml.safe_load(params.read_text())
+        raw["data"]["n_samples"] = n_samples
+        params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True, env=env)
+    return dest
+
+
+def repro(repo: Path) -> tuple[float, dict[str, float]]:
+    """Wall time of `dvc repro` of the fire line, and each stage's share (from one 'Running stage' line to the next)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    marks: list[tuple[str, float]] = []
+    output = []
+    with subprocess.Popen([sys.executable, "-m", "dvc", "repro", str(LINE / "dvc.yaml")], cwd=repo, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for text in proc.stdout:
+            output.append(text)
+            found = re.search(r"Running stage '(?:[^']*:)?([\w@]+)'", text)
+            if found:
+                marks.append((found.group(1), time.perf_counter()))
+    total = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit("dvc repro failed:\n" + "".join(output[-40:]))
+    ends = [t for _, t in marks[1:]] + [start + total]
+    return total, {name: end - begin for (name, begin), end in zip(marks, ends)}
+
+
+def scoring_rate(model_path: Path, repeats: int = 3) -> float:
+    """Rows per second of the ensemble's p(fire) on one batch of SCORING_ROWS simulated rows (best of `repeats`)."""
+    model = load_model(model_path)
+    x = generate(SCORING_ROWS, seed=2024).x
+    predict_fire(model, x[:1000])  # warm-up
+    best = min(_timed(lambda: predict_fire(model, x)) for _ in range(repeats))
+    return SCORING_ROWS / best
+
+
+def _timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def rows(n_samples: int | None = None) -> list[tuple[str, str, str]]:
+    """(measure, value, target) for the fire line; `n_samples` None: the params.yaml default."""
+    with tempfile.TemporaryDirectory(prefix="fire-bench-") as tmp:
+        repo = clone(Path(tmp) / "project", n_samples)
+        samples = yaml.safe_load((repo / LINE / "params.yaml").read_text())["data"]["n_samples"]
+        total, stages = repro(repo)
+        metrics = read_json(repo / LINE / METRICS_FILE, "evaluate")
+        rate = scoring_rate(repo / LINE / ENSEMBLE_FILE)
+    out = [(f"whole fire line: dvc repro, {samples:,} samples, empty cache", f"{total:.1f} s",
+            f"<= {PIPELINE_TARGET_S} s" if samples == 100_000 else "(target is for 100,000)")]
+    out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in stages.items()]
+    bayes = metrics["bayes"]["roc_auc"] if metrics.get("bayes") else None
+    ensemble = metrics["ensemble"]["roc_auc"]
+    gap = f" (gap {bayes - ensemble:.4f})" if bayes is not None else ""
+    out.append(("ensemble test ROC AUC", f"{ensemble:.4f}{gap}", f"within {AUC_GAP_TARGET} of the Bayes ceiling"))
+    out.append(("Bayes ceiling: test ROC AUC of the true p(fire)", "n/a" if bayes is None else f"{bayes:.4f}", ""))
+    out += [(f"  {name} test ROC AUC", f"{metrics[name]['roc_auc']:.4f}", "") for name in MODEL_NAMES]
+    out.append((f"ensemble batch scoring ({SCORING_ROWS:,} rows, one batch)", f"{rate:,.0f} rows/s",
+                f">= {SCORING_TARGET:,} rows/s"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, help="data.n_samples for the run (default: params.yaml's)")
+    args = parser.parse_args()
+    table = rows(args.samples)
+    print(f"fire line on {os.cpu_count()} CPU core(s)\n")
+    print("| measure | value | target |\n| --- | --- | --- |")
+    for measure, value, target in table:
+        print(f"| {measure} | {value} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""What the registry publishes for the fire line, and how a downloaded copy is checked."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import skops
+import sklearn
+from sklearn.metrics import roc_auc_score
+
+from ..core.cli import UserError
+from ..core.config import PublishConfig
+from .features import FEATURES, read_csv
+from .models import TRUSTED_TYPES, check_features, load_model, members, predict_fire
+from .params import MODEL_NAMES, PARAMS_FILE, load_params
+from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, SPLIT_DIR
+from .simulate import generate
+
+__all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
+
+MODEL_FILE = ENSEMBLE_FILE
+_HOW = "make repro PIPELINE=fire"
+
+
+def publish_config(folder: Path) -> PublishConfig:
+    return load_params(Path(folder) / PARAMS_FILE).publish
+
+
+def describe(folder: Path) -> dict:
+    folder = Path(folder)
+    params = load_params(folder / PARAMS_FILE)
+    card, metrics = _read(folder / ENSEMBLE_CARD), _read(folder / METRICS_FILE)
+    if not (folder / MODEL_FILE).exists():
+        raise UserError(f"{folder / MODEL_FILE} is missing; run `{_HOW}` first")
+    return {
+        "framework": f"scikit-learn {sklearn.__version__}",
+        "format": f"skops {skops.__version__}",
+        "trusted_types": list(TRUSTED_TYPES),
+        "features": card["features"],
+        "label": card["label"],
+        "members": card["members"],
+        "weights": card["weights"],
+        "weighting": card["weighting"],
+        "threshold": card["threshold"],
+        "threshold_rule": card["threshold_rule"],
+        "test_metrics": {name: metrics[name] for name in (*MODEL_NAMES, "ensemble")},
+        "test_rows": metrics["test_rows"],
+        "bayes_ceiling": metrics["bayes"],
+        "data_sha256": card["data_sha256"],
+        "params": {name: asdict(getattr(params, name)) for name in ("data", "split", "train", "ensemble")},
+    }
+
+
+def check(model_path: Path, metadata: dict, folder: Path, rows: int = 1000) -> list[str]:
+    """Load the file the safe way (skops, trusted types only), score a few rows, describe what came out."""
+    model_path = Path(model_path)
+    if not model_path.exists():
+        raise UserError(f"{model_path} is missing")
+    model = load_model(model_path)
+    check_features(model, model_path, len(FEATURES))
+    if list(metadata.get("features", FEATURES)) != list(FEATURES):
+        raise UserError(f"{model_path.name}: metadata lists features {metadata['features']}, this code expects "
+                        f"{list(FEATURES)}")
+    try:
+        found = members(model)
+        threshold = float(model.threshold)
+    except AttributeError:
+        raise UserError(f"{model_path.name} holds a {type(model).__name__}, not the fire ensemble") from None
+    if "threshold" in metadata and abs(threshold - metadata["threshold"]) > 1e-9:
+        raise UserError(f"{model_path.name} has threshold {threshold:g} but its metadata says "
+                        f"{metadata['threshold']:g}: the file and metadata.json are from different runs")
+    x, y, source = _sample_rows(Path(folder), rows)
+    start = time.perf_counter()
+    p = predict_fire(model, x)
+    seconds = time.perf_counter() - start
+    if not np.all((p >= 0) & (p <= 1)):
+        raise UserError(f"{model_path.name} gave probabilities outside [0, 1]")
+    flagged = model.predict(x) == 1
+    lines = [
+        f"  {model_path.name}: {type(model).__name__} over {', '.join(found)}, threshold {threshold:.4f}",
+        f"  scored {len(x)} {source} in {seconds * 1000:.0f} ms: p(fire) {p.min():.3f}..{p.max():.3f}, "
+        f"{flagged.mean():.1%} flagged as fire",
+    ]
+    if y is not None and len(np.unique(y)) == 2:
+        published = metadata.get("test_metrics", {}).get("ensemble", {}).get("roc_auc")
+        lines.append(f"  ROC AUC on them {roc_auc_score(y, p):.4f}"
+                     + (f" (published test ROC AUC {published:.4f})" if published is not None else ""))
+    return lines
+
+
+def _sample_rows(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The first `n` test-split rows when the line's data is here, else `n` simulated rows."""
+    test = folder / SPLIT_DIR / "test.csv"
+    if test.exists():
+        table = read_csv(test)
+        return table.x[:n], table.y[:n], f"test rows from {test}"
+    table = generate(n, seed=0)
+    return table.x, table.y, "simulated rows"
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        raise UserError(f"{path} is missing; run `{_HOW}` first")
+    return json.loads(path.read_text())

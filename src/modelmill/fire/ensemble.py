@@ -1,0 +1,82 @@
+"""Stage 4, ensemble: weigh the three models by their validation scores and choose the threshold.
+
+Each model scores data/split/val.csv. Weights are w_i ∝ exp(s_i / ensemble.temperature),
+where s_i is the model's val log loss, negated (`ensemble.score: log_loss`, the default,
+which rewards calibrated probabilities, as averaging them needs), or its val ROC AUC
+(`roc_auc`). A small temperature gives nearly all the weight to the best model, a large
+one weighs them equally. The decision threshold on the ensemble's probability is chosen on
+val too (`ensemble.threshold`: `max_f1`, or `recall_floor`: the highest threshold that still
+finds `ensemble.recall_floor` of the fires). Writes:
+
+- models/fire_ensemble.skops: the one publishable file, the three fitted models in a plain
+  scikit-learn ensemble (see models.py);
+- models/ensemble.json: weights, threshold, feature order, val scores per model and the
+  sha256 of data/samples.csv.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..core.cli import cli
+from ..core.io import file_digest, require, write_json
+from .features import FEATURES, LABEL, load_split
+from .models import check_features, combine, load_model, predict_fire, save_model, with_threshold
+from .params import MODEL_NAMES, EnsembleConfig, load_params
+from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, SAMPLES, SPLIT_DIR, model_file
+from .scoring import all_scores, choose_threshold, ensemble_weights, rounded
+
+
+def make_ensemble(cfg: EnsembleConfig, split_dir: str | Path = SPLIT_DIR, models_dir: str | Path | None = None,
+                  samples: str | Path = SAMPLES, out: str | Path = ENSEMBLE_FILE,
+                  card_out: str | Path = ENSEMBLE_CARD) -> dict:
+    start = time.perf_counter()
+    val = load_split("val", split_dir)
+    models, val_scores = {}, {}
+    for name in MODEL_NAMES:
+        path = model_file(name) if models_dir is None else Path(models_dir) / model_file(name).name
+        models[name] = load_model(path, f"train@{name}")
+        check_features(models[name], path, len(FEATURES))
+        val_scores[name] = scores_at_chosen_threshold(cfg, val.y, predict_fire(models[name], val.x))
+    weights = ensemble_weights(val_scores, cfg.score, cfg.temperature)
+    voting = combine(models, weights, val.x, val.y)
+    val_scores["ensemble"] = scores_at_chosen_threshold(cfg, val.y, predict_fire(voting, val.x))
+    threshold = val_scores["ensemble"]["threshold"]
+    save_model(with_threshold(voting, threshold, val.x, val.y), out)
+    card = {
+        "model_file": Path(out).name,
+        "features": list(FEATURES),
+        "label": LABEL,
+        "members": list(MODEL_NAMES),
+        "weights": weights,
+        "weighting": {"score": cfg.score, "temperature": cfg.temperature,
+                      "rule": "w_i = exp(s_i / T) / sum_j exp(s_j / T), s = "
+                              + ("val ROC AUC" if cfg.score == "roc_auc" else "-(val log loss)")},
+        "threshold": threshold,
+        "threshold_rule": cfg.threshold if cfg.threshold == "max_f1" else f"recall_floor {cfg.recall_floor:g}",
+        "val_rows": len(val),
+        "val": val_scores,
+        "data_sha256": file_digest(require(samples, "generate")),
+    }
+    write_json(card_out, card)
+    summary = ", ".join(f"{name} {weights[name]:.3f}" for name in MODEL_NAMES)
+    print(f"ensemble: weights {summary}; threshold {threshold:.4f} ({card['threshold_rule']}); val ROC AUC "
+          f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f} -> {out} "
+          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    return card
+
+
+def scores_at_chosen_threshold(cfg: EnsembleConfig, y, p) -> dict[str, float]:
+    threshold = rounded(choose_threshold(y, p, cfg.threshold, cfg.recall_floor))
+    return {"threshold": threshold, **all_scores(y, p, threshold)}
+
+
+@cli
+def main() -> None:
+    make_ensemble(load_params().ensemble)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The fire line's params.yaml (pipelines/fire/params.yaml): its sections, their rules and its loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.config import PublishConfig, check_fractions, choice, load, span
+
+PARAMS_FILE = Path("params.yaml")
+MODEL_NAMES = ("forest", "boosting", "logistic")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = choice("synthetic", "csv")
+    csv: str                                   # with source: csv; relative to pipelines/fire
+    n_samples: int = span(100, 10_000_000)     # with source: synthetic
+    seed: int
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train: float = span(0.0, 1.0, open_low=True)
+    val: float = span(0.0, 1.0, open_low=True)
+    test: float = span(0.0, 1.0, open_low=True)
+    seed: int
+
+
+@dataclass(frozen=True)
+class ForestConfig:
+    n_estimators: int = span(1, 10_000)
+    max_depth: int = span(1, 100)
+    min_samples_leaf: int = span(1, 1_000_000)
+    max_features: str = choice("sqrt", "log2", "all")
+    n_jobs: int = span(0, 1024)                # 0: one per CPU core
+    seed: int
+
+
+@dataclass(frozen=True)
+class BoostingConfig:
+    variant: str = choice("hist", "classic")
+    n_estimators: int = span(1, 10_000)
+    learning_rate: float = span(0.0, 1.0, open_low=True)
+    max_depth: int = span(1, 100)
+    min_samples_leaf: int = span(1, 1_000_000)
+    seed: int
+
+
+@dataclass(frozen=True)
+class LogisticConfig:
+    C: float = span(0.0, 1e9, open_low=True)   # inverse L2 strength
+    max_iter: int = span(1, 1_000_000)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    forest: ForestConfig
+    boosting: BoostingConfig
+    logistic: LogisticConfig
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    score: str = choice("log_loss", "roc_auc")
+    temperature: float = span(0.0, 1000.0, open_low=True)
+    threshold: str = choice("max_f1", "recall_floor")
+    recall_floor: float = span(0.0, 1.0, open_low=True)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    curve_points: int = span(2, 100_000)
+    calibration_bins: int = span(2, 1000)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig
+    split: SplitConfig
+    train: TrainConfig
+    ensemble: EnsembleConfig
+    evaluate: EvaluateConfig
+    publish: PublishConfig
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    return load(path, Params, (_check_split, _check_csv))
+
+
+def _check_split(params: Params) -> list[str]:
+    split = params.split
+    return check_fractions("split", {"train": split.train, "val": split.val, "test": split.test}, exact=True)
+
+
+def _check_csv(params: Params) -> list[str]:
+    if params.data.source == "csv" and not params.data.csv.strip():
+        return ["data.source is csv but data.csv is empty; set it to your file's path (relative to pipelines/fire)"]
+    return []

@@ -1,0 +1,89 @@
+"""Scores, ensemble weights, decision thresholds and curves, shared by ensemble and evaluate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss, precision_recall_curve,
+                             roc_auc_score, roc_curve)
+
+DIGITS = 6  # floats in JSON and CSV outputs: enough to compare runs, stable across platforms
+
+
+def rounded(value: float) -> float:
+    return round(float(value), DIGITS)
+
+
+def ranking_scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Threshold-free scores of the probabilities `p` for labels `y`."""
+    return {
+        "roc_auc": rounded(roc_auc_score(y, p)),
+        "average_precision": rounded(average_precision_score(y, p)),
+        "log_loss": rounded(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "brier": rounded(brier_score_loss(y, p)),
+    }
+
+
+def decision_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """Scores of the decisions p >= threshold."""
+    fire = p >= threshold
+    tp = int((fire & (y == 1)).sum())
+    precision = tp / int(fire.sum()) if fire.any() else 0.0
+    recall = tp / int((y == 1).sum())
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"accuracy": rounded((fire == (y == 1)).mean()), "precision": rounded(precision),
+            "recall": rounded(recall), "f1": rounded(f1)}
+
+
+def all_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    return {**decision_scores(y, p, threshold), **ranking_scores(y, p)}
+
+
+def ensemble_weights(val_scores: dict[str, dict[str, float]], score: str, temperature: float) -> dict[str, float]:
+    """w_i ∝ exp(s_i / temperature), s_i = val ROC AUC, or minus val log loss (higher is better for both)."""
+    s = {name: scores["roc_auc"] if score == "roc_auc" else -scores["log_loss"] for name, scores in val_scores.items()}
+    best = max(s.values())
+    raw = {name: math.exp((v - best) / temperature) for name, v in s.items()}  # shifted: no overflow
+    total = sum(raw.values())
+    return {name: rounded(v / total) for name, v in raw.items()}
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, rule: str, recall_floor: float) -> float:
+    """The decision threshold on p: the one with the best F1 (`max_f1`), or the highest one that
+    still finds `recall_floor` of the fires (`recall_floor`), so that there are fewest false alarms."""
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    if rule == "max_f1":
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
+                       where=precision + recall > 0)
+        best = int(np.argmax(f1))
+    else:
+        best = int(np.flatnonzero(recall >= recall_floor).max())  # recall[0] is 1: never empty
+    return float(thresholds[best])
+
+
+def roc_on_grid(y: np.ndarray, p: np.ndarray, fpr_grid: np.ndarray) -> np.ndarray:
+    """The best true-positive rate reached at each false-positive rate of the grid."""
+    fpr, tpr, _ = roc_curve(y, p)
+    return tpr[np.searchsorted(fpr, fpr_grid, side="right") - 1]
+
+
+def pr_on_grid(y: np.ndarray, p: np.ndarray, recall_grid: np.ndarray) -> np.ndarray:
+    """Interpolated precision: the best precision at a recall of at least each grid value."""
+    precision, recall, _ = precision_recall_curve(y, p)
+    recall, precision = recall[::-1], precision[::-1]  # recall ascending
+    best_beyond = np.maximum.accumulate(precision[::-1])[::-1]
+    return best_beyond[np.minimum(np.searchsorted(recall, recall_grid, side="left"), len(recall) - 1)]
+
+
+def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> list[dict[str, float]]:
+    """Per equal-width bin of p that holds rows: mean predicted p, observed fire rate, rows."""
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            rows.append({"predicted": rounded(p[inside].mean()), "observed": rounded(y[inside].mean()),
+                         "rows": int(inside.sum())})
+    return rows

@@ -1,0 +1,97 @@
+"""End to end: the fire line's real dvc pipeline in a fresh git clone, at a small size."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import clone_project, dvc, git, set_dotted
+
+pytestmark = pytest.mark.slow
+
+DVCFILE = "pipelines/fire/dvc.yaml"
+PARAMS = "pipelines/fire/params.yaml"
+STAGES = {"generate", "split", "train@forest", "train@boosting", "train@logistic", "ensemble", "evaluate"}
+SMALL = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
+PLOTS = {"fire ROC (test)", "fire precision-recall (test)", "fire calibration (test)"}
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
+
+
+def edit_params(repo, **dotted):
+    path = repo / PARAMS
+    raw = yaml.safe_load(path.read_text())
+    for key, value in dotted.items():
+        set_dotted(raw, key, value)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    repo = clone_project(tmp_path_factory.mktemp("fire-e2e") / "project")
+    edit_params(repo, **SMALL)
+    git(repo, "commit", "-q", "-am", "a small fire line")
+    first = dvc(repo, "repro", DVCFILE)
+    assert ran(first.stdout) == STAGES, first.stdout
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first run")
+    return repo
+
+
+def test_first_repro_writes_every_output_and_git_ignores_them(project):
+    line = project / "pipelines/fire"
+    for path in ("data/samples.csv", "data/split/test.csv", "models/forest.skops", "models/fire_ensemble.skops",
+                 "models/ensemble.json", "metrics/metrics.json", "metrics/roc.csv", "metrics/pr.csv",
+                 "metrics/calibration/ensemble.csv"):
+        assert (line / path).is_file(), path
+    lock = yaml.safe_load((line / "dvc.lock").read_text())
+    assert set(lock["stages"]) == STAGES
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_second_repro_does_nothing(project):
+    again = dvc(project, "repro", DVCFILE)
+    assert ran(again.stdout) == set(), again.stdout
+    assert json.loads(dvc(project, "status", "--json", DVCFILE).stdout or "{}") == {}
+
+
+def test_forest_param_reruns_only_forest_ensemble_and_evaluate(project):
+    edit_params(project, **{"train.forest.n_estimators": 30})
+    try:
+        result = dvc(project, "repro", DVCFILE)
+        assert ran(result.stdout) == {"train@forest", "ensemble", "evaluate"}, result.stdout
+        for stage in ("generate", "split", "train@boosting", "train@logistic"):
+            assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
+        diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
+        assert "pipelines/fire/metrics/metrics.json" in diff
+        assert "train.forest.n_estimators" in dvc(project, "params", "diff").stdout
+    finally:
+        git(project, "checkout", "HEAD", "--", PARAMS)
+        dvc(project, "repro", DVCFILE)  # back to the committed outputs (from the run cache)
+
+
+def test_plots_show_draws_the_curves(project):
+    shown = json.loads(dvc(project, "plots", "show", "--json").stdout)
+    for name in PLOTS:
+        assert shown["data"][name][0]["content"]["data"]["values"], name
+    assert not [e for e in shown.get("errors", []) if e.get("name") in PLOTS or "fire" in str(e.get("source"))]
+
+
+def test_experiment_shows_in_exp_show(project):
+    try:
+        run = dvc(project, "exp", "run", DVCFILE, "-n", "forest-25", "-S", f"{PARAMS}:train.forest.n_estimators=25")
+        assert ran(run.stdout) == {"train@forest", "ensemble", "evaluate"}, run.stdout
+        shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
+        experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
+        runs = [r for exp in experiments for r in exp.get("revs", [])]
+        ours = [r for r in runs if r.get("name") == "forest-25"]
+        assert ours, shown
+        data = ours[0]["data"]
+        assert data["params"][PARAMS]["data"]["train"]["forest"]["n_estimators"] == 25
+        assert data["metrics"]["pipelines/fire/metrics/metrics.json"]["data"]["ensemble"]["roc_auc"] > 0.8
+    finally:
+        git(project, "checkout", "HEAD", "--", PARAMS)
+        dvc(project, "repro", DVCFILE)

@@ -1,0 +1,105 @@
+"""The registry serves every line: the fire line published and fetched back through the same
+code as EuroSAT, against the loopback S3 server, each line checked for its own freshness only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import assert_one_line_error, clone_project, dvc, git, run_module
+from modelmill import lines
+from modelmill.core import s3
+from modelmill.core.cli import UserError
+from modelmill.registry.bucket import ensure_private_bucket
+from modelmill.registry.fetch import SUCCESS, fetch
+from modelmill.registry.publish import publish
+from modelmill.registry.store import Registry, latest_version
+
+FIRE = lines.get("fire")
+SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 20}
+
+
+def edit_fire_params(repo, overrides: dict) -> None:
+    path = repo / FIRE.folder / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def fire_project(tmp_path_factory):
+    """A git repo of this project whose fire line (only) has run and been committed."""
+    repo = clone_project(tmp_path_factory.mktemp("fire") / "project")
+    edit_fire_params(repo, SMALL_FIRE)
+    dvc(repo, "repro", str(FIRE.dvcfile))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "fire trained")
+    return repo
+
+
+@pytest.fixture
+def fire_registry(s3_env, fire_project):
+    reg = Registry.for_line(FIRE, fire_project, env={"BUCKET_NAME": s3_env["bucket"]})
+    ensure_private_bucket(s3.client(reg.region), reg)
+    return reg
+
+
+def test_fire_publishes_while_the_eurosat_line_has_never_run(fire_project, fire_registry, capsys):
+    assert not (fire_project / "models" / "satellite_model.pt").exists()
+    first = publish(fire_registry, fire_project, line=FIRE)
+    assert first.version == 1 and first.created
+    assert first.model_uri.endswith("/fire-ensemble/v1/fire_ensemble.skops")
+    client = s3.client()
+    meta = json.loads(client.get_object(Bucket=fire_registry.bucket,
+                                        Key=fire_registry.metadata_key(1))["Body"].read())
+    assert meta["line"] == "fire" and meta["model_name"] == "fire-ensemble"
+    assert meta["framework"].startswith("scikit-learn")
+    assert meta["dvc_md5"]  # from pipelines/fire/dvc.lock
+    assert meta["git_commit"] == git(fire_project, "rev-parse", "HEAD").strip()
+
+    again = publish(fire_registry, fire_project, line=FIRE)
+    assert (again.version, again.created) == (1, False)
+
+    capsys.readouterr()
+    assert fetch(fire_registry, line=FIRE, repo=fire_project)["version"] == "v1"
+    assert SUCCESS in capsys.readouterr().out
+
+
+def test_fire_publish_refuses_its_own_out_of_date_pipeline(fire_project, fire_registry):
+    edit_fire_params(fire_project, {**SMALL_FIRE, "ensemble.temperature": 0.5})
+    try:
+        with pytest.raises(UserError, match=r"the fire pipeline is not up to date \(changed: .*ensemble.*\); "
+                                             r"run `make repro PIPELINE=fire` first"):
+            publish(fire_registry, fire_project, line=FIRE)
+    finally:
+        git(fire_project, "checkout", "HEAD", "--", str(FIRE.folder / "params.yaml"))
+    assert latest_version(s3.client(), fire_registry) in (None, 1)
+
+
+def test_a_tampered_fire_model_fails_fetch(fire_project, fire_registry):
+    publish(fire_registry, fire_project, line=FIRE)
+    version = latest_version(s3.client(), fire_registry)
+    s3.client().put_object(Bucket=fire_registry.bucket, Key=fire_registry.model_key(version), Body=b"not skops")
+    with pytest.raises(UserError, match="does not match metadata"):
+        fetch(fire_registry, line=FIRE, repo=fire_project)
+
+
+def test_cli_publish_and_fetch_name_the_pipeline(fire_project, s3_env):
+    env = {"BUCKET_NAME": s3_env["bucket"]}
+    fire = ("--pipeline", "fire")
+    assert run_module("modelmill.registry.bucket", fire_project, env=env, args=fire).returncode == 0
+    published = run_module("modelmill.registry.publish", fire_project, env=env, args=fire)
+    assert published.returncode == 0, published.stderr
+    assert "fire-ensemble/v1/fire_ensemble.skops" in published.stdout
+    fetched = run_module("modelmill.registry.fetch", fire_project, env=env, args=fire)
+    assert fetched.returncode == 0, fetched.stderr
+    assert SUCCESS in fetched.stdout
+    unknown = run_module("modelmill.registry.publish", fire_project, env=env, args=("--pipeline", "wildfire"))
+    assert_one_line_error(unknown, "unknown pipeline 'wildfire'; choose one of landcover, fire")
