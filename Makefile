@@ -37,8 +37,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... a local EuroSAT
-	$(if $(ARCHIVE),dvc exp run -S data.source=archive -S 'data.archive=$(ARCHIVE)',dvc repro $(DVCFILE))
+# ARCHIVE and NPROC set params of the EuroSAT line for this run (`dvc exp run -S`, which also
+# writes them into params.yaml, so that the run and the file agree).
+SET_PARAMS := $(if $(ARCHIVE),-S data.source=archive -S 'data.archive=$(ARCHIVE)') $(if $(NPROC),-S train.processes=$(NPROC))
+
+repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... a local EuroSAT; NPROC=N ranks
+	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS),dvc repro $(DVCFILE))
 	@echo "Test metrics ($(LINE_DIR)/metrics/metrics.json; every line: dvc metrics show):"
 	@python -m modelmill.summary $(LINE_DIR)/metrics/metrics.json
 

@@ -33,7 +33,7 @@ def prepared(synthetic_zip, tmp_path_factory):
 
 def run_training(make_params, prepared, out, **overrides):
     params = make_params(**{**TINY, **overrides})
-    card = train(params.train, prepared, out / "model.pt", out / "model.json", out / "history.csv")
+    card = train(params.train, prepared, out / "model.pt", out / "model.json", out / "history.csv", out / "checkpoints")
     metrics = evaluate(params.evaluate, prepared, out / "model.pt", out / "model.json", out / "metrics.json",
                        out / "predictions.csv")
     return card, metrics

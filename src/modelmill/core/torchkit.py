@@ -1,35 +1,46 @@
-"""What every torch line needs around its model: threads, precision, memory layout,
-safe weight loading and batched prediction."""
+"""What every torch line needs around its model: threads, precision, memory layout, safe
+weight loading, batched prediction and one epoch of (data-parallel) training.
+
+The loop is plain and explicit, in the style of torchvision's reference scripts. Data stays
+as tensors on the training device (uint8 images are small), each batch is augmented as a
+whole, and with several processes every rank draws the same global batch and augmentation
+from the same seeded generator and trains on its own disjoint part of it: the number of
+processes changes the speed, not the recipe.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .cli import UserError
+from .distributed import SINGLE, Group
+from .hardware import cpu_bf16_supported
+from .progress import bar
 
 
 def set_threads(threads: int) -> int:
-    """Use `threads` intra-op threads (0: one per CPU core); returns how many."""
-    n = threads or os.cpu_count() or 1
+    """Use `threads` intra-op threads; 0: this process's share of the CPU cores (the cores
+    divided among the processes torchrun started on this machine, never oversubscribed)."""
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    n = threads or max(1, (os.cpu_count() or 1) // local_processes)
     torch.set_num_threads(n)
     return n
 
 
-def bf16_supported() -> bool:
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPUs with native bf16; plain fp32 otherwise."""
-    if precision == "bf16" and bf16_supported():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+def autocast(precision: str, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
+    """bf16 autocast where asked and the device has it; plain fp32 otherwise."""
+    device_type = torch.device(device).type
+    if precision == "bf16" and (device_type == "cuda" or cpu_bf16_supported()):
+        return torch.autocast(device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -52,10 +63,63 @@ def load_weights(path: str | Path, stage: str = "train") -> dict[str, torch.Tens
 @torch.inference_mode()
 def predict(model: nn.Module, inputs: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
             batch_size: int, precision: str, num_outputs: int) -> torch.Tensor:
-    """Float32 outputs of `model` for `inputs`, `prepare`d and run in batches."""
+    """Float32 outputs of `model` for `inputs`, `prepare`d and run in batches on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
-    with autocast(precision):
+    with autocast(precision, device):
         for start in range(0, len(inputs), batch_size):
-            out.append(model(prepare(inputs[start:start + batch_size])).float())
-    return torch.cat(out) if out else torch.empty(0, num_outputs)
+            out.append(model(prepare(inputs[start:start + batch_size].to(device, non_blocking=True))).float())
+    return torch.cat(out) if out else torch.empty(0, num_outputs, device=device)
+
+
+@dataclass
+class Run:
+    """What one training run carries from step to step."""
+    model: nn.Module  # wrapped for DDP when there are several processes
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    generator: torch.Generator  # on the CPU: draws the epoch order and the augmentations
+    precision: str = "fp32"
+    group: Group = SINGLE
+
+
+def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, *, batch_size: int,
+                    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
+                    preprocess: Callable[[torch.Tensor], torch.Tensor], desc: str = "train") -> tuple[float, float]:
+    """One pass over (x, y) in global batches of `batch_size`; returns the mean loss and accuracy
+    over every rank's samples."""
+    run.model.train()
+    group, device = run.group, x.device
+    order = torch.randperm(len(x), generator=run.generator)
+    # Summed on the device: reading a number back each step would stall a GPU.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    with bar(len(x) if group.is_main else None, desc, unit="img") as progress:
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size].to(device)
+            images, labels = x[idx], y[idx]
+            if augment is not None:
+                images = augment(images, run.generator)
+            images, labels = group.shard(images), group.shard(labels)
+            with autocast(run.precision, device):
+                logits = run.model(preprocess(images))
+                loss = run.criterion(logits.float(), labels)
+            # DDP averages gradients over ranks; weighting each rank's mean by its share of the
+            # global batch makes that the global batch's mean (the factor is 1.0 with one process).
+            scaled = loss * (len(labels) * group.world / len(idx)) if group.world > 1 else loss
+            run.optimizer.zero_grad(set_to_none=True)
+            scaled.backward()
+            run.optimizer.step()
+            run.schedule.step()
+            loss_sum += loss.detach().double() * len(labels)
+            correct += (logits.argmax(1) == labels).sum()
+            seen += len(labels)
+            progress.update(len(idx))
+    totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
+    if group.world > 1:
+        dist.all_reduce(totals)
+    loss_total, correct_total, seen_total = totals.tolist()
+    return loss_total / seen_total, correct_total / seen_total

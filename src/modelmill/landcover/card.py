@@ -20,6 +20,7 @@ class ModelCard:
     val_accuracy: float
     val_loss: float
     train_params: dict
+    runtime: dict  # what ran: device, device_name, precision (resolved) and why, threads, processes
     trained_at_utc: str
 
     @property
@@ -28,7 +29,8 @@ class ModelCard:
 
     @property
     def precision(self) -> str:
-        return self.train_params["precision"]
+        """The precision training ran in (`auto` resolved)."""
+        return self.runtime["precision"]
 
     def write(self, path: str | Path) -> None:
         write_json(path, asdict(self))

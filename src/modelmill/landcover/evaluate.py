@@ -16,6 +16,7 @@ from torch import nn
 
 from ..core.cli import UserError, cli
 from ..core.io import atomic_output, write_json
+from ..core.hardware import pick_device
 from ..core.torchkit import memory_format, set_threads
 from .card import ModelCard
 from .data import load_split
@@ -55,16 +56,17 @@ def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_pat
     set_threads(0)
     card = ModelCard.read(card_path)
     classes = card.classes
-    model = load_model(model_path, card.arch, classes).to(memory_format=memory_format(card.channels_last))
+    device = pick_device("auto")
+    model = load_model(model_path, card.arch, classes).to(device, memory_format=memory_format(card.channels_last))
     x_test, y_test = load_split(prepared, "test")
     if len(x_test) == 0:
         raise UserError("the test split is empty; check data.split")
-    preprocess = Preprocess(card.mean, card.std, card.input_size, card.channels_last)
+    preprocess = Preprocess(card.mean, card.std, card.input_size, card.channels_last, device)
     precision = card.precision
     if cfg.tta:
-        logits = dihedral_logits(model, x_test, preprocess, cfg.batch_size, precision)
+        logits = dihedral_logits(model, x_test, preprocess, cfg.batch_size, precision).cpu()
     else:
-        logits = predict(model, x_test, preprocess, cfg.batch_size, precision)
+        logits = predict(model, x_test, preprocess, cfg.batch_size, precision).cpu()
     y_pred = logits.argmax(1)
     metrics = {
         **classification_report(y_test, y_pred, classes),

@@ -18,7 +18,6 @@ from pathlib import Path
 from ..core.cli import UserError, cli
 from ..core.io import atomic_output, file_digest
 from ..core.progress import bar
-from ..core import s3
 from .data import EUROSAT_MD5, EUROSAT_URL
 from .params import DataConfig, load_params
 from .paths import RAW_ARCHIVE
@@ -53,6 +52,8 @@ def fetch_archive(location: str, dest: Path) -> str:
     if not location:
         raise UserError("data.source is archive but data.archive is empty; set it to a local path or s3://bucket/key")
     if location.startswith("s3://"):
+        from ..core import s3  # here: only an s3:// mirror needs boto3, which a bare GPU node may lack
+
         s3.download(location, dest)
         return location
     src = Path(location).expanduser()

@@ -76,9 +76,10 @@ def load_model(path: str | Path, arch: str, classes: Sequence[str]) -> nn.Module
 class Preprocess:
     """uint8 NHWC batches -> normalized float NCHW at the model's input size."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], input_size: int, channels_last: bool = True):
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
+    def __init__(self, mean: Sequence[float], std: Sequence[float], input_size: int, channels_last: bool = True,
+                 device: torch.device | str = "cpu"):
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
         self.input_size = input_size
         self.memory_format = memory_format(channels_last)
 

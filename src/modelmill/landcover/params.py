@@ -46,9 +46,12 @@ class TrainConfig:
     label_smoothing: float = span(0.0, 0.99)
     augment: bool
     translate: int = span(0, 16)
-    precision: str = choice("bf16", "fp32")
+    device: str = choice("auto", "cpu", "cuda")
+    precision: str = choice("auto", "bf16", "fp32")
     channels_last: bool
     threads: int = span(0, 1024)
+    processes: int = span(1, 1024)
+    sync_batchnorm: bool
     seed: int
 
 

@@ -14,11 +14,12 @@ import torch
 
 def augment(batch: torch.Tensor, generator: torch.Generator, translate: int = 0) -> torch.Tensor:
     """Random flips, 90-degree rotations and shifts of up to `translate` pixels (edges
-    mirrored) of a uint8 NHWC batch."""
-    n = batch.shape[0]
-    hflip = torch.rand(n, generator=generator) < 0.5
-    vflip = torch.rand(n, generator=generator) < 0.5
-    turns = torch.randint(0, 4, (n,), generator=generator)
+    mirrored) of a uint8 NHWC batch. The draws come from `generator` on the CPU whatever
+    the batch's device, so a GPU run sees the same augmentations as a CPU run."""
+    n, device = batch.shape[0], batch.device
+    hflip = (torch.rand(n, generator=generator) < 0.5).to(device)
+    vflip = (torch.rand(n, generator=generator) < 0.5).to(device)
+    turns = torch.randint(0, 4, (n,), generator=generator).to(device)
     batch = torch.where(hflip.view(-1, 1, 1, 1), batch.flip(2), batch)
     batch = torch.where(vflip.view(-1, 1, 1, 1), batch.flip(1), batch)
     if batch.shape[1] == batch.shape[2]:
@@ -35,9 +36,10 @@ def shift(batch: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Move each NHWC image by its (dy, dx), mirroring at the edges, in one gather:
     a mirrored edge keeps the texture of a tile, where zero padding or wrap-around would not."""
     n, h, w, _ = batch.shape
-    rows = _mirror(torch.arange(h).view(1, h) + offsets[:, :1], h)
-    cols = _mirror(torch.arange(w).view(1, w) + offsets[:, 1:], w)
-    return batch[torch.arange(n).view(n, 1, 1), rows.view(n, h, 1), cols.view(n, 1, w)]
+    device, offsets = batch.device, offsets.to(batch.device)
+    rows = _mirror(torch.arange(h, device=device).view(1, h) + offsets[:, :1], h)
+    cols = _mirror(torch.arange(w, device=device).view(1, w) + offsets[:, 1:], w)
+    return batch[torch.arange(n, device=device).view(n, 1, 1), rows.view(n, h, 1), cols.view(n, 1, w)]
 
 
 def _mirror(index: torch.Tensor, size: int) -> torch.Tensor:

@@ -1,0 +1,219 @@
+"""Issue 12: the device and precision rule, data-parallel training under torchrun, and
+resuming a killed run from its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from conftest import SRC, TINY_TRAIN, assert_one_line_error, clone_project, run_module, write_params
+from modelmill.core import hardware
+from modelmill.core.cli import UserError
+from modelmill.core.hardware import CpuInfo, cpu_precision, place
+from modelmill.core.io import file_digest
+from modelmill.landcover.params import load_params
+from modelmill.landcover.verify import verify
+
+INTEL_AMX = CpuInfo("GenuineIntel", frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}), "Xeon AMX")
+INTEL_AVX512_BF16 = CpuInfo("GenuineIntel", frozenset({"avx512f", "avx512_bf16"}), "Xeon")
+AMD_ZEN4 = CpuInfo("AuthenticAMD", frozenset({"avx512f", "avx512_bf16"}), "EPYC")
+PLAIN = CpuInfo("GenuineIntel", frozenset({"avx2"}), "Core")
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+
+
+# --- where and in which precision --------------------------------------------------------
+
+@pytest.mark.parametrize("cpu, expected", [(INTEL_AMX, "bf16"), (AMD_ZEN4, "bf16"), (INTEL_AVX512_BF16, "fp32"),
+                                           (PLAIN, "fp32")])
+def test_auto_precision_follows_the_cpu_flags(cpu, expected, monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: True)  # the kernels exist; the flags decide
+    assert cpu_precision(cpu)[0] == expected
+    placement = place("cpu", "auto", cpu)
+    assert (placement.device.type, placement.precision) == ("cpu", expected)
+    assert placement.reason and placement.name == cpu.model
+
+
+def test_auto_falls_back_to_fp32_where_torch_has_no_cpu_bf16(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: False)
+    assert place("cpu", "auto", INTEL_AMX).precision == "fp32"
+
+
+def test_explicit_precision_is_kept():
+    assert place("cpu", "fp32", INTEL_AMX).precision == "fp32"
+
+
+def test_bf16_on_a_cpu_without_it_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: False)
+    with pytest.raises(UserError, match="train.precision is bf16 but this CPU has no native bf16"):
+        place("cpu", "bf16", PLAIN)
+
+
+def test_cpuinfo_is_read_from_the_first_processor(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\n"
+                    "flags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nvendor_id\t: Other\n")
+    cpu = CpuInfo.read(path)
+    assert cpu == CpuInfo("AuthenticAMD", frozenset({"fpu", "avx512f", "avx512_bf16"}), "AMD EPYC 9R14")
+    assert CpuInfo.read(tmp_path / "missing") == CpuInfo("", frozenset(), "")
+
+
+@no_gpu
+def test_cuda_without_a_gpu_is_one_clear_error():
+    with pytest.raises(UserError, match="train.device is cuda but no CUDA GPU is available"):
+        place("cuda", "auto")
+    assert place("auto", "auto").device.type == "cpu"  # auto never fails
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_auto_picks_the_gpu_when_there_is_one():
+    placement = place("auto", "auto")
+    assert placement.device.type == "cuda"
+    assert placement.precision == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
+
+
+@no_gpu
+def test_train_stage_refuses_cuda_before_any_work(tmp_path):
+    write_params(tmp_path / "params.yaml", {"train.device": "cuda"})
+    assert_one_line_error(run_module("modelmill.landcover.train", tmp_path), "no CUDA GPU")
+
+
+@no_gpu
+def test_sync_batchnorm_on_cpu_ranks_is_refused_before_launch(tmp_path):
+    write_params(tmp_path / "params.yaml", {"train.processes": 2, "train.sync_batchnorm": True})
+    assert_one_line_error(run_module("modelmill.landcover.train", tmp_path), "sync_batchnorm needs CUDA")
+
+
+# --- checkpoints: kill, then resume -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def workdir_factory(synthetic_zip, tmp_path_factory):
+    """Make a folder laid out like the project root, with prepared data and params."""
+    base = tmp_path_factory.mktemp("scaling")
+    cfg = load_params(write_params(base / "params.yaml", {})).data
+    verify(cfg, synthetic_zip, base / "data" / "prepared", base / "metrics" / "data.json")
+
+    def make(name: str, overrides: dict) -> Path:
+        work = base / name
+        shutil.copytree(base / "data", work / "data")
+        write_params(work / "params.yaml", overrides)
+        return work
+    return make
+
+
+def start(module: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", module], cwd=cwd, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+
+
+def read_until(proc: subprocess.Popen, text: str) -> str:
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"never saw {text!r}:\n{''.join(seen)}")
+
+
+def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
+    settings = {**TINY_TRAIN, "train.epochs": 4}
+    whole = workdir_factory("whole", settings)
+    for module in ("modelmill.landcover.train", "modelmill.landcover.evaluate"):
+        assert run_module(module, whole).returncode == 0
+
+    killed = workdir_factory("killed", settings)
+    proc = start("modelmill.landcover.train", killed)
+    read_until(proc, "epoch 2/4")
+    proc.kill()  # SIGKILL, as a preempted machine would: no cleanup runs
+    proc.wait()
+    assert not (killed / "models" / "satellite_model.pt").exists()
+    assert (killed / ".checkpoints" / "landcover-train.pt").exists()
+
+    resumed = run_module("modelmill.landcover.train", killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 2" in resumed.stderr
+    assert "epoch 1/4" not in resumed.stderr and "epoch 3/4" in resumed.stderr
+    assert run_module("modelmill.landcover.evaluate", killed).returncode == 0
+    for path in ("models/satellite_model.pt", "metrics/metrics.json"):
+        assert file_digest(killed / path) == file_digest(whole / path), path
+    history = (killed / "metrics" / "train_history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4"]
+    assert not (killed / ".checkpoints" / "landcover-train.pt").exists()  # removed once the outputs are in
+
+
+def test_a_params_change_discards_the_checkpoint(workdir_factory):
+    work = workdir_factory("changed", {**TINY_TRAIN, "train.epochs": 4})
+    proc = start("modelmill.landcover.train", work)
+    read_until(proc, "epoch 1/4")
+    proc.kill()
+    proc.wait()
+    write_params(work / "params.yaml", {**TINY_TRAIN, "train.epochs": 4, "train.lr": 0.02})
+    again = run_module("modelmill.landcover.train", work)
+    assert again.returncode == 0, again.stderr
+    assert "from other params or data; starting over" in again.stderr
+    assert "resuming" not in again.stderr and "epoch 1/4" in again.stderr
+
+
+# --- data-parallel: two ranks under torchrun ---------------------------------------------
+
+DDP_PROJECT = {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN}
+
+
+def make_repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(["make", "repro", f"VENV={venv}", *args], cwd=repo, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+
+
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory):
+    repos = []
+    for name in ("first", "second"):
+        repo = clone_project(tmp_path_factory.mktemp("ddp") / name, DDP_PROJECT)
+        result = make_repro(repo, "NPROC=2")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count("Running stage 'train'") == 1, result.stdout
+        repos.append(repo)
+    return repos
+
+
+@pytest.mark.slow
+def test_make_repro_nproc_2_trains_with_two_ranks(two_rank_runs, trained_project):
+    first, second = two_rank_runs
+    card = json.loads((first / "models" / "model.json").read_text())
+    assert card["runtime"]["processes"] == 2 and card["runtime"]["threads"] >= 1
+    assert card["train_params"]["processes"] == 2
+    for path in ("models/satellite_model.pt", "metrics/metrics.json"):
+        assert file_digest(first / path) == file_digest(second / path), path  # deterministic across runs
+    # Two ranks change the speed, not the recipe: the 1-process run of the same params lands close.
+    two = json.loads((first / "metrics" / "metrics.json").read_text())["accuracy"]
+    one = json.loads((trained_project / "metrics" / "metrics.json").read_text())["accuracy"]
+    assert abs(two - one) <= 0.1, (one, two)
+    assert not list((first / "models").glob(".*partial*"))
+
+
+@pytest.mark.slow
+def test_a_killed_rank_stops_the_run_with_one_line(two_rank_runs, tmp_path):
+    work = tmp_path / "work"
+    for folder in ("data", "models", "metrics"):
+        shutil.copytree(two_rank_runs[0] / folder, work / folder)
+    write_params(work / "params.yaml", {**DDP_PROJECT, "train.processes": 2, "train.epochs": 50})
+    before = file_digest(work / "models" / "satellite_model.pt")
+    proc = start("modelmill.landcover.train", work)
+    read_until(proc, "epoch 1/50")
+    ranks = [p for p in psutil.Process(proc.pid).children(recursive=True)
+             if p.environ().get("RANK") == "1" and "modelmill.landcover.train" in " ".join(p.cmdline())]
+    assert len(ranks) == 1
+    ranks[0].send_signal(signal.SIGKILL)
+    _, rest = proc.communicate(timeout=120)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", rest)
+    assert_one_line_error(result, "rank 1 of 2 failed (killed by SIGKILL)")
+    assert file_digest(work / "models" / "satellite_model.pt") == before  # the previous model stays
