@@ -1,6 +1,6 @@
 """`make bench`: speed and memory of the factory on this machine, as a table and a report.
 
-    python benchmarks/bench.py            # real EuroSAT parts (~5 min): verify, throughput, inference
+    python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire line
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
     python benchmarks/bench.py --quick    # synthetic smoke run for CI (~2 min); no timing is asserted
 
@@ -39,6 +39,7 @@ from modelmill.core.torchkit import memory_format  # noqa: E402
 from modelmill.landcover.data import load_split  # noqa: E402
 from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
+from fire_line import rows as fire_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
@@ -289,6 +290,8 @@ def main() -> None:
             print("  whole pipeline from an empty cache:", file=sys.stderr)
             report["pipeline"] = pipeline_figures(work, overrides)
 
+    print("  the fire line:", file=sys.stderr)
+    report["fire"] = [list(row) for row in fire_rows(5000 if args.quick else None)]
     write_report(report, args.out)
 
 
@@ -332,6 +335,8 @@ def write_report(report: dict, out: Path) -> None:
         rows.append(("no-op dvc repro, s (best of 3)", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
         rows.append(("dvc push to loopback S3, s", pipe["push_seconds"], TARGETS["dvc push, every output"]))
         rows.append(("dvc pull into a fresh clone, s", pipe["pull_seconds"], ""))
+    rows.append(("**the fire line**", "", ""))
+    rows += [tuple(row) for row in report["fire"]]
     lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if pipe:

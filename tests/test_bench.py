@@ -20,6 +20,9 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert report["train_throughput"]["default (params.yaml)"] > 0
     assert report["train_throughput"]["tutorial (224px fp32, PIL decode)"] > 0
     assert report["verify"]["images"] == 600
+    assert report["auto"]["precision"] in ("fp32", "bf16") and report["auto"]["reason"]
+    assert report["data_parallel"]["1 process(es)"] > 0 and report["data_parallel"]["2 process(es)"] > 0
+    assert any(row[0] == "ensemble test ROC AUC" for row in report["fire"])
     pipeline = report["pipeline"]
     assert set(pipeline["stages"]) == {"ingest", "verify", "train", "evaluate"}
     assert 0 <= pipeline["test_accuracy"] <= 1
@@ -28,3 +31,4 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert pipeline["train_stage_images_per_s"] > 0
     table = (tmp_path / "report.md").read_text()
     assert "| measure | value | target |" in table and "no-op dvc repro" in table
+    assert "precision auto picked" in table and "whole fire line" in table

@@ -1,7 +1,7 @@
 """The fire line's targets, measured on this machine: pipeline time, ensemble vs Bayes ceiling, scoring speed.
 
-    python benchmarks/fire.py                  # the defaults (100,000 samples): about 2 minutes on 2 cores
-    python benchmarks/fire.py --samples 5000   # a quick smoke run (targets are for the defaults)
+    python benchmarks/fire_line.py                  # the defaults (100,000 samples): about 2 minutes on 2 cores
+    python benchmarks/fire_line.py --samples 5000   # a quick smoke run (targets are for the defaults)
 
 Runs `dvc repro pipelines/fire/dvc.yaml` in a fresh git clone of this project (empty DVC
 cache), timing each stage from DVC's own output, then reads the test metrics and times
