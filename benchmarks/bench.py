@@ -41,6 +41,7 @@ from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: 
 from modelmill.landcover.params import load_params  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
+from workspace import git_commit, project_copy  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
@@ -96,26 +97,6 @@ def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[fl
     if proc.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed in {cwd}:\n{output[-3000:]}")
     return wall, peak / 2**30, output
-
-
-def project_copy(dest: Path, overrides: dict) -> Path:
-    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
-    raw = yaml.safe_load((dest / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    git_commit(dest, "bench params")
-    return dest
-
-
-def git_commit(repo: Path, message: str) -> None:
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", message],
-                   cwd=repo, check=True)
 
 
 def dvc_env() -> dict:

@@ -3,7 +3,7 @@
     python benchmarks/fire_line.py                  # the defaults (100,000 samples): about 2 minutes on 2 cores
     python benchmarks/fire_line.py --samples 5000   # a quick smoke run (targets are for the defaults)
 
-Runs `dvc repro pipelines/fire/dvc.yaml` in a fresh git clone of this project (empty DVC
+Runs `dvc repro pipelines/fire/dvc.yaml` in a fresh git clone of this project's HEAD (empty DVC
 cache), timing each stage from DVC's own output, then reads the test metrics and times
 batch scoring of the published ensemble file. Figures are what this run measured; targets
 are shown beside them, never asserted.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,32 +30,13 @@ from modelmill.fire.models import load_model, predict_fire  # noqa: E402
 from modelmill.fire.params import MODEL_NAMES  # noqa: E402
 from modelmill.fire.paths import ENSEMBLE_FILE, METRICS_FILE  # noqa: E402
 from modelmill.fire.simulate import generate  # noqa: E402
+from workspace import project_copy  # noqa: E402
 
 LINE = Path("pipelines/fire")
 PIPELINE_TARGET_S = 180
 AUC_GAP_TARGET = 0.005
 SCORING_TARGET = 50_000
 SCORING_ROWS = 100_000
-
-
-def clone(dest: Path, n_samples: int | None) -> Path:
-    """This project's files (committed or not, minus ignored ones) in a new git repo."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    if n_samples is not None:
-        params = dest / LINE / "params.yaml"
-        raw = yaml.safe_load(params.read_text())
-        raw["data"]["n_samples"] = n_samples
-        params.write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
-        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True, env=env)
-    return dest
 
 
 def repro(repo: Path) -> tuple[float, dict[str, float]]:
@@ -98,7 +78,8 @@ def _timed(work) -> float:
 def rows(n_samples: int | None = None) -> list[tuple[str, str, str]]:
     """(measure, value, target) for the fire line; `n_samples` None: the params.yaml default."""
     with tempfile.TemporaryDirectory(prefix="fire-bench-") as tmp:
-        repo = clone(Path(tmp) / "project", n_samples)
+        repo = project_copy(Path(tmp) / "project", {"data.n_samples": n_samples} if n_samples else {},
+                            f"{LINE}/params.yaml")
         samples = yaml.safe_load((repo / LINE / "params.yaml").read_text())["data"]["n_samples"]
         total, stages = repro(repo)
         metrics = read_json(repo / LINE / METRICS_FILE, "evaluate")

@@ -41,13 +41,18 @@ def set_dotted(tree: dict, dotted: str, value) -> None:
     tree[leaf] = value
 
 
-def write_params(path: Path, overrides: dict | None = None) -> Path:
-    """The repo's params.yaml with dotted-key overrides, written to `path`."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    for key, value in (overrides or {}).items():
+def edit_yaml(path: Path, overrides: dict, source: Path | None = None) -> Path:
+    """`source` (default: `path` itself) with dotted-key overrides, written to `path`."""
+    raw = yaml.safe_load((source or path).read_text())
+    for key, value in overrides.items():
         set_dotted(raw, key, value)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def write_params(path: Path, overrides: dict | None = None) -> Path:
+    """The repo's params.yaml with dotted-key overrides, written to `path`."""
+    return edit_yaml(path, overrides or {}, source=REPO / "params.yaml")
 
 
 @pytest.fixture

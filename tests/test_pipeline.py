@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from conftest import TINY_TRAIN, clone_project, dvc, git, set_dotted
+from conftest import TINY_TRAIN, clone_project, dvc, edit_yaml, git
 from modelmill.core.io import file_digest
 
 pytestmark = pytest.mark.slow
@@ -19,11 +19,7 @@ def ran(output: str) -> set[str]:
 
 
 def edit_params(repo, **dotted):
-    path = repo / "params.yaml"
-    raw = yaml.safe_load(path.read_text())
-    for key, value in dotted.items():
-        set_dotted(raw, key, value)
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    edit_yaml(repo / "params.yaml", dotted)
 
 
 @pytest.fixture(scope="module")

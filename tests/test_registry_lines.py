@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
-from conftest import assert_one_line_error, clone_project, dvc, git, run_module
+from conftest import assert_one_line_error, clone_project, dvc, edit_yaml, git, run_module
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.core.cli import UserError
@@ -22,15 +21,7 @@ SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.bo
 
 
 def edit_fire_params(repo, overrides: dict) -> None:
-    path = repo / FIRE.folder / "params.yaml"
-    raw = yaml.safe_load(path.read_text())
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    edit_yaml(repo / FIRE.folder / "params.yaml", overrides)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from conftest import clone_project, dvc, git, set_dotted
+from conftest import clone_project, dvc, edit_yaml, git
 
 pytestmark = pytest.mark.slow
 
@@ -22,11 +22,7 @@ def ran(output: str) -> set[str]:
 
 
 def edit_params(repo, **dotted):
-    path = repo / PARAMS
-    raw = yaml.safe_load(path.read_text())
-    for key, value in dotted.items():
-        set_dotted(raw, key, value)
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    edit_yaml(repo / PARAMS, dotted)
 
 
 @pytest.fixture(scope="module")
