@@ -89,8 +89,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 
 
 def _check_split(params: Params) -> list[str]:
-    split = params.split
-    return check_fractions("split", {"train": split.train, "val": split.val, "test": split.test}, exact=True)
+    return check_fractions("split", params.split, exact=True)
 
 
 def _check_csv(params: Params) -> list[str]:

@@ -10,6 +10,7 @@ import torchvision
 
 from ..core.cli import UserError
 from ..core.config import PublishConfig, read_yaml
+from ..core.hardware import pick_device
 from ..core.io import read_json
 from ..core.torchkit import load_weights
 from .card import ModelCard
@@ -54,6 +55,7 @@ def describe(folder: Path) -> dict:
 def check(model_path: Path, metadata: dict, folder: Path, samples: int = 8) -> list[str]:
     """Load the weights (weights_only) into a fresh network and classify a few tiles."""
     state = load_weights(model_path)
+    device = pick_device("auto")
     model = build_model(metadata["architecture"], metadata["num_classes"])
     try:
         model.load_state_dict(state)
@@ -63,8 +65,8 @@ def check(model_path: Path, metadata: dict, folder: Path, samples: int = 8) -> l
     names = metadata["class_names"]
     images, labels = _sample_images(Path(folder) / PREPARED_DIR, samples, names)
     norm = metadata["normalization"]
-    preprocess = Preprocess(norm["mean"], norm["std"], metadata["input_size"], channels_last=False)
-    logits = predict(model, images, preprocess, samples, "fp32")
+    preprocess = Preprocess(norm["mean"], norm["std"], metadata["input_size"], channels_last=False, device=device)
+    logits = predict(model.to(device), images, preprocess, samples, "fp32")
     return [f"  image {i}: {names[p]}" + (f" (label {names[labels[i]]})" if labels is not None else "")
             for i, p in enumerate(logits.argmax(1).tolist())]
 

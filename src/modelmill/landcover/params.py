@@ -74,8 +74,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 
 
 def _check_split(params: Params) -> list[str]:
-    split = params.data.split
-    return check_fractions("data.split", {"train": split.train, "val": split.val, "test": split.test})
+    return check_fractions("data.split", params.data.split)
 
 
 def _check_progressive(params: Params) -> list[str]:

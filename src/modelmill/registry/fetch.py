@@ -21,8 +21,10 @@ from .store import METADATA_OBJECT, Registry, latest_version, read_json
 SUCCESS = "Model loaded successfully. Verification complete."
 
 
-def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None, repo: str | Path = ".") -> dict:
-    """Download, check and load a published version; returns its metadata."""
+def download_version(reg: Registry, dest: str | Path, version: int | None = None, *,
+                     line: Line | None = None) -> tuple[dict, Path]:
+    """Download a version's model (default: latest) into folder `dest` and check its sha256
+    against the version's metadata.json; returns (metadata, model path). Loading is the caller's."""
     line = line or lines.get(None)
     client = s3.client(reg.region)
     if version is None:
@@ -33,19 +35,27 @@ def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None
     metadata = read_json(client, reg, reg.metadata_key(version))
     if metadata is None:
         raise UserError(f"v{version} of {reg.model_name} has no {METADATA_OBJECT} (incomplete or never published)")
-
     uri = reg.uri(reg.model_key(version))
+    local = Path(dest) / reg.model_object
+    s3.download(uri, local)
+    digest = file_digest(local)
+    if digest != metadata["sha256"]:
+        local.unlink()
+        raise UserError(f"{uri}: sha256 {digest} does not match metadata {metadata['sha256']}; "
+                        "the object was altered or truncated, do not use it")
+    return metadata, local
+
+
+def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None, repo: str | Path = ".") -> dict:
+    """Download, check and load a published version; returns its metadata."""
+    line = line or lines.get(None)
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / reg.model_object
-        s3.download(uri, local)
-        digest = file_digest(local)
-        if digest != metadata["sha256"]:
-            raise UserError(f"{uri}: sha256 {digest} does not match metadata {metadata['sha256']}; "
-                            "the object was altered or truncated, do not use it")
+        metadata, local = download_version(reg, tmp, version, line=line)
         report = line.artifact().check(local, metadata, Path(repo) / line.folder)
     for text in report:
         print(text)
-    print(f"verified {uri} (v{version}, sha256 {digest[:12]})")
+    print(f"verified {reg.uri(reg.model_key(int(metadata['version'].lstrip('v'))))} "
+          f"({metadata['version']}, sha256 {metadata['sha256'][:12]})")
     print(SUCCESS)
     return metadata
 
