@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire line
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
+    python benchmarks/bench.py --full --pipeline-only   # the whole pipeline alone
     python benchmarks/bench.py --quick    # synthetic smoke run for CI (~2 min); no timing is asserted
 
 Writes bench-report/report.json and bench-report/report.md. Figures are what this run
@@ -165,11 +166,11 @@ def s3_roundtrip(repo: Path) -> tuple[float, float]:
         dvc = [sys.executable, "-m", "dvc"]
         subprocess.run([*dvc, "remote", "modify", "--local", "storage", "url", "s3://bench/dvc"], cwd=repo, check=True)
         subprocess.run([*dvc, "remote", "modify", "--local", "storage", "endpointurl", url], cwd=repo, check=True)
-        push, _, _ = run_measured([*dvc, "push"], repo, env)
+        push, _, _ = run_measured([*dvc, "push", "dvc.yaml"], repo, env)
         clone = repo.parent / "pulled"
         subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
         shutil.copy(repo / ".dvc" / "config.local", clone / ".dvc" / "config.local")
-        pull, _, _ = run_measured([*dvc, "pull"], clone, env)
+        pull, _, _ = run_measured([*dvc, "pull", "dvc.yaml"], clone, env)
         return push, pull
     finally:
         server.stop()
@@ -209,6 +210,8 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="synthetic smoke run (CI)")
     mode.add_argument("--full", action="store_true", help="also run the whole real pipeline from an empty cache")
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="with --full: only the whole pipeline (its figures need the machine to themselves)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-report")
     args = parser.parse_args()
     real = REAL_ARCHIVE.exists() and not args.quick
@@ -221,48 +224,8 @@ def main() -> None:
         work = Path(tmp)
         source = {"data.source": "archive", "data.archive": str(REAL_ARCHIVE)} if real else \
                  {"data.source": "synthetic", "data.synthetic_per_class": 60}
-        data_repo = project_copy(work / "data", source)
-        dvc = [sys.executable, "-m", "dvc"]
-        run_measured([*dvc, "repro", "--single-item", "ingest"], data_repo, dvc_env())
-        verify_s, verify_rss, _ = run_measured([*dvc, "repro", "--single-item", "verify"], data_repo, dvc_env())
-        report["verify"] = {"seconds": round(verify_s, 1), "peak_rss_gb": round(verify_rss, 2),
-                            "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"]}
-        print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
-
-        x, y = load_split(data_repo / "data" / "prepared", "train")
-        steps = 3 if args.quick else 20
-        if len(x) < steps * 128:
-            reps = -(-steps * 128 // len(x))
-            x, y = x.repeat(reps, 1, 1, 1), y.repeat(reps)
-        cfg = load_params(REPO / "params.yaml").train
-        auto = place(cfg.device, cfg.precision)
-        report["auto"] = {"device": auto.name, "precision": auto.precision, "reason": auto.reason}
-        print(f"  precision auto on {auto.name}: {auto.precision} ({auto.reason})", file=sys.stderr)
-        variants = {}
-        for name, (overrides, small_maps) in {
-                "default (params.yaml)": ({}, True),
-                "fp32 + channels_last": ({"precision": "fp32", "channels_last": True}, True),
-                "bf16 + channels_last": ({"precision": "bf16", "channels_last": True}, True),
-                "fp32, stock torchvision convolutions": ({"precision": "fp32", "channels_last": False}, False)}.items():
-            variants[name] = round(train_throughput(x, y, overrides, steps, small_maps), 1)
-            print(f"  train throughput {name}: {variants[name]} img/s", file=sys.stderr)
-        report["data_parallel"] = data_parallel_figures(data_repo / "data" / "prepared", steps, work)
-        archive = data_repo / "data" / "raw" / "eurosat.zip"
-        tutorial = round(tutorial_throughput(archive, 1 if args.quick else 3), 1)
-        print(f"  train throughput tutorial recipe (224x224 fp32, PIL per sample): {tutorial} img/s", file=sys.stderr)
-        report["train_throughput"] = {**variants, "tutorial (224px fp32, PIL decode)": tutorial,
-                                      "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1)}
-
-        xt = load_split(data_repo / "data" / "prepared", "test")[0][:512 if args.quick else 4096]
-        cl = load_params(REPO / "params.yaml").train.channels_last
-        model = build_model("resnet18", 10).to(memory_format=memory_format(cl))
-        pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, cl)
-        predict(model, xt[:256], pre, 256, "fp32")
-        start = time.perf_counter()
-        predict(model, xt, pre, 512, "fp32")
-        report["inference_images_per_s"] = round(len(xt) / (time.perf_counter() - start), 1)
-        print(f"  inference: {report['inference_images_per_s']} img/s", file=sys.stderr)
-
+        if not args.pipeline_only:
+            component_figures(report, work, source, args.quick)
         if args.quick or args.full:
             overrides = {**source}
             if args.quick:
@@ -271,9 +234,57 @@ def main() -> None:
             print("  whole pipeline from an empty cache:", file=sys.stderr)
             report["pipeline"] = pipeline_figures(work, overrides)
 
-    print("  the fire line:", file=sys.stderr)
-    report["fire"] = [list(row) for row in fire_rows(5000 if args.quick else None)]
+    if not args.pipeline_only:
+        print("  the fire line:", file=sys.stderr)
+        report["fire"] = [list(row) for row in fire_rows(5000 if args.quick else None)]
     write_report(report, args.out)
+
+
+def component_figures(report: dict, work: Path, source: dict, quick: bool) -> None:
+    """verify, training throughput (every variant, 1 and 2 processes) and inference, on the real data."""
+    data_repo = project_copy(work / "data", source)
+    dvc = [sys.executable, "-m", "dvc"]
+    run_measured([*dvc, "repro", "--single-item", "ingest"], data_repo, dvc_env())
+    verify_s, verify_rss, _ = run_measured([*dvc, "repro", "--single-item", "verify"], data_repo, dvc_env())
+    report["verify"] = {"seconds": round(verify_s, 1), "peak_rss_gb": round(verify_rss, 2),
+                        "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"]}
+    print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
+
+    x, y = load_split(data_repo / "data" / "prepared", "train")
+    steps = 3 if quick else 20
+    if len(x) < steps * 128:
+        reps = -(-steps * 128 // len(x))
+        x, y = x.repeat(reps, 1, 1, 1), y.repeat(reps)
+    cfg = load_params(REPO / "params.yaml").train
+    auto = place(cfg.device, cfg.precision)
+    report["auto"] = {"device": auto.name, "precision": auto.precision, "reason": auto.reason}
+    print(f"  precision auto on {auto.name}: {auto.precision} ({auto.reason})", file=sys.stderr)
+    variants = {}
+    for name, (overrides, small_maps) in {
+            "default (params.yaml)": ({}, True),
+            "fp32 + channels_last": ({"precision": "fp32", "channels_last": True}, True),
+            "bf16 + channels_last": ({"precision": "bf16", "channels_last": True}, True),
+            "fp32, stock torchvision convolutions": ({"precision": "fp32", "channels_last": False}, False)}.items():
+        variants[name] = round(train_throughput(x, y, overrides, steps, small_maps), 1)
+        print(f"  train throughput {name}: {variants[name]} img/s", file=sys.stderr)
+    report["data_parallel"] = data_parallel_figures(data_repo / "data" / "prepared", steps, work)
+    archive = data_repo / "data" / "raw" / "eurosat.zip"
+    tutorial = round(tutorial_throughput(archive, 1 if quick else 3), 1)
+    print(f"  train throughput tutorial recipe (224x224 fp32, PIL per sample): {tutorial} img/s", file=sys.stderr)
+    report["train_throughput"] = {**variants, "tutorial (224px fp32, PIL decode)": tutorial,
+                                  "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1)}
+
+    xt = load_split(data_repo / "data" / "prepared", "test")[0][:512 if quick else 4096]
+    cl = load_params(REPO / "params.yaml").train.channels_last
+    model = build_model("resnet18", 10).to(memory_format=memory_format(cl))
+    pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, cl)
+    predict(model, xt[:256], pre, 256, "fp32")
+    start = time.perf_counter()
+    predict(model, xt, pre, 512, "fp32")
+    report["inference_images_per_s"] = round(len(xt) / (time.perf_counter() - start), 1)
+    print(f"  inference: {report['inference_images_per_s']} img/s", file=sys.stderr)
+
+
 
 
 TARGETS = {
@@ -288,22 +299,28 @@ TARGETS = {
 }
 
 
-def write_report(report: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    m = report["machine"]
-    rows = [("machine", f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']}", ""),
-            ("data", report["data"], "")]
-    rows += [(f"train throughput: {k} (img/s)" if "speedup" not in k else "speedup default vs tutorial", v,
-              TARGETS["train throughput (img/s)"] if k.startswith("default") else "")
-             for k, v in report["train_throughput"].items()]
-    rows.insert(2, ("precision auto picked", f"{report['auto']['precision']} ({report['auto']['reason']})", ""))
+def component_rows(report: dict) -> list[tuple]:
+    rows = [(f"train throughput: {k} (img/s)" if "speedup" not in k else "speedup default vs tutorial", v,
+             TARGETS["train throughput (img/s)"] if k.startswith("default") else "")
+            for k, v in report["train_throughput"].items()]
+    rows.insert(0, ("precision auto picked", f"{report['auto']['precision']} ({report['auto']['reason']})", ""))
     ddp = report["data_parallel"]
     rows.append(("train throughput: 1 process x all cores / 2 processes sharing them (img/s)",
                  f"{ddp['1 process(es)']} / {ddp['2 process(es)']} ({ddp['2 vs 1, %']:+}%)", TARGETS["2 processes vs 1"]))
     rows.append((f"verify ({report['verify']['images']} images), s", report["verify"]["seconds"], TARGETS["verify (27,000 images)"]))
     rows.append(("verify peak RSS, GB", report["verify"]["peak_rss_gb"], TARGETS["peak memory of any stage"]))
     rows.append(("inference (img/s, fp32, batch 512, channels_last as params.yaml)", report["inference_images_per_s"], ""))
+    return rows
+
+
+def write_report(report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    m = report["machine"]
+    rows = [("machine", f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']}", ""),
+            ("data", report["data"], "")]
+    if "train_throughput" in report:  # absent with --pipeline-only
+        rows += component_rows(report)
     pipe = report.get("pipeline")
     if pipe:
         rows.append(("dvc repro from empty cache, min", round(pipe["repro_seconds"] / 60, 1), TARGETS["real EuroSAT: dvc repro from empty cache"]))
@@ -316,8 +333,9 @@ def write_report(report: dict, out: Path) -> None:
         rows.append(("no-op dvc repro, s (best of 3)", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
         rows.append(("dvc push to loopback S3, s", pipe["push_seconds"], TARGETS["dvc push, every output"]))
         rows.append(("dvc pull into a fresh clone, s", pipe["pull_seconds"], ""))
-    rows.append(("**the fire line**", "", ""))
-    rows += [tuple(row) for row in report["fire"]]
+    if "fire" in report:
+        rows.append(("**the fire line**", "", ""))
+        rows += [tuple(row) for row in report["fire"]]
     lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if pipe:
