@@ -25,7 +25,7 @@ EXP_PARAMS_fire := train.forest.max_depth=8,10,12
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test exp bench bucket publish verify-download s3-local clean
+.PHONY: help setup repro repro-all demo test exp bench bucket publish verify-download serve predict s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -75,6 +75,19 @@ publish: setup ## Upload the line's model + metadata.json as a new immutable reg
 
 verify-download: setup ## Download a published version (VERSION=vN, default latest), check and load it
 	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(VERSION),--version $(VERSION))
+
+# serve/predict: a published model. MODEL: a registry name; VERSION=vN (default latest);
+# SOURCE=local: this workspace's own pipeline outputs instead of the registry.
+MODEL ?= eurosat-resnet18
+SERVE_ARGS = --model $(MODEL) $(if $(VERSION),--version $(VERSION)) $(if $(SOURCE),--source $(SOURCE))
+# PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
+SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8080)
+
+serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble VERSION=vN PORT=8080 SOURCE=local
+	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT)
+
+predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
+	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)
 
 s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand
 	python -m modelmill.registry.s3local --port $(PORT)

@@ -1,6 +1,7 @@
 """`make bench`: speed and memory of the factory on this machine, as a table and a report.
 
-    python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire line
+    python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire
+                                          # line; the server under load (~3 min)
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
     python benchmarks/bench.py --full --pipeline-only   # the whole pipeline alone
     python benchmarks/bench.py --quick    # synthetic smoke run for CI (~2 min); no timing is asserted
@@ -41,6 +42,7 @@ from modelmill.landcover.data import load_split  # noqa: E402
 from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
+from serve_load import rows as serve_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
 from workspace import git_commit, project_copy  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
@@ -237,6 +239,8 @@ def main() -> None:
     if not args.pipeline_only:
         print("  the fire line:", file=sys.stderr)
         report["fire"] = [list(row) for row in fire_rows(5000 if args.quick else None)]
+        print("  serving, on loopback:", file=sys.stderr)
+        report["serve"] = [list(row) for row in serve_rows(args.quick)]
     write_report(report, args.out)
 
 
@@ -336,6 +340,9 @@ def write_report(report: dict, out: Path) -> None:
     if "fire" in report:
         rows.append(("**the fire line**", "", ""))
         rows += [tuple(row) for row in report["fire"]]
+    if "serve" in report:
+        rows.append(("**serving** (python -m modelmill.serve, loopback)", "", ""))
+        rows += [tuple(row) for row in report["serve"]]
     lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if pipe:

@@ -23,6 +23,7 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert report["auto"]["precision"] in ("fp32", "bf16") and report["auto"]["reason"]
     assert report["data_parallel"]["1 process(es)"] > 0 and report["data_parallel"]["2 process(es)"] > 0
     assert any(row[0] == "ensemble test ROC AUC" for row in report["fire"])
+    assert any(row[0].startswith("fire, one CSV row") for row in report["serve"])
     pipeline = report["pipeline"]
     assert set(pipeline["stages"]) == {"ingest", "verify", "train", "evaluate"}
     assert 0 <= pipeline["test_accuracy"] <= 1

@@ -1,0 +1,221 @@
+"""Serving speed: requests/s and p50/p95/p99 latency of `python -m modelmill.serve`, on loopback.
+
+    python benchmarks/serve_load.py            # about 3 minutes on 2 cores
+    python benchmarks/serve_load.py --quick    # fewer requests, a smaller fire training set
+
+Three workloads, each at concurrency 1 and 8: one fire CSV row, one EuroSAT JPEG tile, a
+batch of 256 EuroSAT tiles as .npy. The models are made here, in a scratch workspace, and
+served with `--source local` on a free 127.0.0.1 port:
+- fire: the line's default params (200 trees, 200 boosting rounds, the logistic model) trained
+  on 20,000 simulated rows instead of 100,000: the same kind and size of ensemble as the one
+  published, fitted faster;
+- EuroSAT: a freshly initialised ResNet18 and its model card. It costs what a trained one does
+  per tile; its answers mean nothing. It runs in the precision train.precision `auto` picks here.
+The load comes from this process (one thread and one keep-alive connection per concurrent
+client) on the same cores as the server, so the figures include the client's share. Request
+counts and time per measurement are bounded. Figures are what this run measured; targets are
+shown beside them, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import http.client
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import numpy as np  # noqa: E402
+
+FIRE_ROW_TARGET_MS = 5
+JPEG_TARGET_MS = 20
+NPY_TARGET_IMAGES = 500
+BATCH = 256
+CONCURRENCY = (1, 8)
+
+
+def fire_workspace(root: Path, n_samples: int) -> None:
+    """pipelines/fire's params and its ensemble, trained here (the stages' own functions, no dvc)."""
+    from modelmill.fire.ensemble import make_ensemble
+    from modelmill.fire.generate import make_samples
+    from modelmill.fire.params import MODEL_NAMES, load_params
+    from modelmill.fire.split import split_samples
+    from modelmill.fire.train import train_model
+
+    folder = root / "pipelines" / "fire"
+    folder.mkdir(parents=True)
+    shutil.copy(REPO / "pipelines" / "fire" / "params.yaml", folder / "params.yaml")
+    params = load_params(folder / "params.yaml")
+    samples, split = folder / "data" / "samples.csv", folder / "data" / "split"
+    make_samples(dataclasses.replace(params.data, n_samples=n_samples), samples)
+    split_samples(params.split, samples, split)
+    for name in MODEL_NAMES:
+        train_model(name, params.train, split, folder / "models" / f"{name}.skops")
+    make_ensemble(params.ensemble, split, folder / "models", samples, folder / "models" / "fire_ensemble.skops",
+                  folder / "models" / "ensemble.json")
+
+
+def landcover_workspace(root: Path) -> str:
+    """params.yaml, a freshly initialised ResNet18 and its card; returns the precision it will run in."""
+    import torch
+
+    from modelmill.core.hardware import place
+    from modelmill.landcover.card import ModelCard
+    from modelmill.landcover.data import CLASSES
+    from modelmill.landcover.model import build_model
+    from modelmill.landcover.params import load_params
+
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    train = load_params(root / "params.yaml").train
+    torch.manual_seed(0)
+    (root / "models").mkdir()
+    torch.save(build_model(train.arch, len(CLASSES)).state_dict(), root / "models" / "satellite_model.pt")
+    placement = place("auto", train.precision)
+    ModelCard(arch=train.arch, classes=list(CLASSES), input_size=train.input_size, mean=[0.344, 0.380, 0.408],
+              std=[0.203, 0.137, 0.116], best_epoch=0, val_accuracy=0.0, val_loss=0.0,
+              train_params=dataclasses.asdict(train),
+              runtime={"device": placement.device.type, "precision": placement.precision},
+              trained_at_utc="1970-01-01T00:00:00+00:00").write(root / "models" / "model.json")
+    return placement.precision
+
+
+@contextlib.contextmanager
+def server(root: Path, model: str):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = root / f"serve-{model}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "modelmill.serve", "--model", model, "--source", "local",
+                                 "--port", str(port), "--model-dir", str(root / "no-model-dir")],
+                                cwd=root, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the {model} server did not start:\n{log.read_text()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/ping")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def load(port: int, body: bytes, content_type: str, concurrency: int, requests: int, seconds: float) -> dict:
+    """`requests` POSTs of `body` (or as many as fit in `seconds`) from `concurrency` clients, after a warm-up."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    deadline = 0.0
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        conn.connect()
+        # http.client writes the head and the body separately: without TCP_NODELAY, Nagle's
+        # algorithm holds the body back until the server's delayed ACK (~40 ms per request).
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(n):
+            if time.perf_counter() > deadline:
+                break
+            start = time.perf_counter()
+            conn.request("POST", "/invocations", body, {"Content-Type": content_type})
+            response = conn.getresponse()
+            answer = response.read()
+            latencies.append(time.perf_counter() - start)
+            if response.status != 200:
+                failures.append(f"{response.status}: {answer[:200]!r}")
+        conn.close()
+
+    deadline = time.perf_counter() + 60
+    client(max(3, concurrency))  # warm-up: first calls pay for lazy initialisation
+    latencies.clear()
+    threads = [threading.Thread(target=client, args=(requests // concurrency,)) for _ in range(concurrency)]
+    start = time.perf_counter()
+    deadline = start + seconds
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise SystemExit(f"{len(failures)} request(s) failed, e.g. {failures[0]}")
+    p50, p95, p99 = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50": p50, "p95": p95, "p99": p99}
+
+
+def _value(m: dict, per_request: int = 1) -> str:
+    rate = f"{m['rps']:.1f} req/s" + (f" = {m['rps'] * per_request:.0f} images/s" if per_request > 1 else "")
+    return f"{rate}; p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms, p99 {m['p99']:.1f} ms ({m['requests']} requests)"
+
+
+def rows(quick: bool = False) -> list[tuple[str, str, str]]:
+    """(measure, value, target) for the serving workloads."""
+    from PIL import Image
+
+    from modelmill.fire.features import FEATURES
+    from modelmill.fire.simulate import generate
+    from modelmill.landcover.synthetic import synthetic_image
+
+    scale = 0.25 if quick else 1.0
+    out = []
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        root = Path(tmp)
+        precision = landcover_workspace(root)
+        fire_workspace(root, 5_000 if quick else 20_000)
+
+        row = ",".join(f"{v:.7g}" for v in generate(1, seed=7).x[0]).encode()
+        assert row.count(b",") == len(FEATURES) - 1
+        with server(root, "fire-ensemble") as port:
+            for c in CONCURRENCY:
+                m = load(port, row, "text/csv", c, int(3000 * scale), 20 * scale)
+                out.append((f"fire, one CSV row, concurrency {c}", _value(m), f"p50 <= {FIRE_ROW_TARGET_MS} ms"))
+
+        rng = np.random.default_rng(0)
+        tiles = np.stack([synthetic_image(i % 10, rng) for i in range(BATCH)])
+        jpeg = io.BytesIO()
+        Image.fromarray(tiles[0]).save(jpeg, format="JPEG", quality=95)
+        batch = io.BytesIO()
+        np.save(batch, tiles)
+        with server(root, "eurosat-resnet18") as port:
+            for c in CONCURRENCY:
+                m = load(port, jpeg.getvalue(), "image/jpeg", c, int(1000 * scale), 20 * scale)
+                out.append((f"EuroSAT, one JPEG tile, concurrency {c} ({precision})", _value(m),
+                            f"p50 <= {JPEG_TARGET_MS} ms"))
+            for c in CONCURRENCY:
+                m = load(port, batch.getvalue(), "application/x-npy", c, int(64 * scale), 30 * scale)
+                out.append((f"EuroSAT, {BATCH} tiles as .npy, concurrency {c} ({precision})", _value(m, BATCH),
+                            f">= {NPY_TARGET_IMAGES} images/s"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests and a smaller fire training set")
+    args = parser.parse_args()
+    table = rows(args.quick)
+    print(f"serving on {os.cpu_count()} CPU core(s), server and load generator on the same machine\n")
+    print("| measure | value | target |\n| --- | --- | --- |")
+    for measure, value, target in table:
+        print(f"| {measure} | {value} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

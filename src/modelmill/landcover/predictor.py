@@ -1,0 +1,174 @@
+"""The EuroSAT classifier behind the serving front doors: request bodies in, classes out.
+
+`python -m modelmill.serve` (HTTP) and `python -m modelmill.serve.predict` (batch) both go
+through `decode` and `predict` here, so a tile gets the same answer through either. Bad input
+raises ValueError with a message meant for the caller.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..core.cli import UserError
+from ..core.hardware import pick_device, place
+from ..core.io import file_digest
+from ..core.torchkit import load_weights, memory_format
+from .card import ModelCard
+from .data import IMAGE_SIZE
+from .model import Preprocess, build_model, predict
+from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE
+
+SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
+CONTENT_TYPES = {
+    "image/jpeg": f"one {IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG tile",
+    "image/png": f"one {IMAGE_SIZE}x{IMAGE_SIZE} RGB PNG tile",
+    "application/x-npy": f"a .npy uint8 array of N tiles, shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), RGB",
+}
+IMAGE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+_PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG"}
+BATCH = 256
+
+
+class Predictor:
+    content_types = CONTENT_TYPES
+    id_column = "file"
+
+    def __init__(self, model: torch.nn.Module, metadata: dict, device: torch.device, precision: str):
+        self.model, self.metadata, self.precision = model, metadata, precision
+        self.classes = list(metadata["class_names"])
+        norm = metadata["normalization"]
+        channels_last = metadata.get("params", {}).get("train", {}).get("channels_last", False)
+        self.model.to(device, memory_format=memory_format(channels_last)).eval()
+        self.preprocess = Preprocess(norm["mean"], norm["std"], metadata["input_size"], channels_last, device)
+
+    def decode(self, body: bytes, content_type: str) -> torch.Tensor:
+        """uint8 NHWC tiles from a request body."""
+        if content_type == "application/x-npy":
+            return torch.from_numpy(_decode_npy(body))
+        return torch.from_numpy(_decode_image(body, _PIL_FORMAT[content_type]))[None]
+
+    def predict(self, images: torch.Tensor) -> list[dict]:
+        logits = predict(self.model, images, self.preprocess, BATCH, self.precision)
+        best = logits.argmax(1).tolist()  # on the logits, as evaluate: softmax can round two apart to a tie
+        probabilities = logits.softmax(1).cpu().tolist()
+        return [{"class": self.classes[i], "probabilities": dict(zip(self.classes, p))}
+                for i, p in zip(best, probabilities)]
+
+    def card(self) -> dict:
+        meta = self.metadata
+        return {
+            "name": meta["model_name"], "version": meta["version"], "line": "landcover",
+            "framework": meta.get("framework"), "architecture": meta["architecture"],
+            "sha256": meta.get("sha256"), "published_at_utc": meta.get("published_at_utc"),
+            "git_commit": meta.get("git_commit"),
+            "input": {"content_types": CONTENT_TYPES, "tile": list(SHAPE), "dtype": "uint8",
+                      "normalization": meta["normalization"], "model_input_size": meta["input_size"]},
+            "output": {"class": "one of classes", "probabilities": "per class, summing to 1"},
+            "classes": self.classes, "precision": self.precision,
+            "metrics": {"test": meta.get("test_metrics"), "val_accuracy": meta.get("val_accuracy")},
+        }
+
+    def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], torch.Tensor]]]:
+        """The images under folder `path` (.jpg, .jpeg, .png, any depth), in batches, named relative to it."""
+        if not path.is_dir():
+            raise UserError(f"{path} is not a folder; the landcover line predicts on a folder of "
+                            f"{IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG/PNG tiles")
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        if not files:
+            raise UserError(f"{path} holds no .jpg, .jpeg or .png files")
+
+        def read() -> Iterator[tuple[list[str], torch.Tensor]]:
+            for start in range(0, len(files), BATCH):
+                chunk = files[start:start + BATCH]
+                tiles = []
+                for f in chunk:
+                    try:
+                        tiles.append(self.decode(f.read_bytes(), IMAGE_SUFFIXES[f.suffix.lower()]))
+                    except ValueError as exc:
+                        raise UserError(f"{f}: {exc}") from None
+                yield [f.relative_to(path).as_posix() for f in chunk], torch.cat(tiles)
+
+        return len(files), read()
+
+
+def load(model_path: Path, metadata: dict) -> Predictor:
+    """Weights (weights_only: no code runs from the file) into a fresh network described by `metadata`."""
+    device = pick_device("auto")
+    model = build_model(metadata["architecture"], metadata["num_classes"])
+    try:
+        model.load_state_dict(load_weights(model_path))
+    except RuntimeError as exc:
+        raise UserError(f"{Path(model_path).name} does not load into a {metadata['architecture']} with "
+                        f"{metadata['num_classes']} classes: {str(exc).splitlines()[0]}") from None
+    # Evaluate's precision (train.precision, `auto` resolved on this machine), so the server and
+    # the line's own evaluate give the same answers; bf16 where it can't run falls back to fp32.
+    precision = metadata.get("params", {}).get("train", {}).get("precision", "fp32")
+    if precision not in ("fp32", "bf16"):
+        precision = place(device.type, "auto").precision
+    return Predictor(model, metadata, device, precision)
+
+
+def local_metadata(folder: Path) -> dict:
+    """What metadata.json would say of the workspace's own model (models/model.json, and
+    metrics/metrics.json when evaluate has run)."""
+    folder = Path(folder)
+    card = ModelCard.read(folder / MODEL_CARD)
+    metrics = folder / METRICS_FILE
+    test = None
+    if metrics.exists():
+        raw = json.loads(metrics.read_text())
+        test = {k: raw[k] for k in ("accuracy", "macro_f1", "loss", "test_images") if k in raw}
+    return {
+        "framework": f"pytorch {torch.__version__}", "architecture": card.arch, "num_classes": len(card.classes),
+        "class_names": card.classes, "input_size": card.input_size,
+        "normalization": {"mean": card.mean, "std": card.std}, "val_accuracy": card.val_accuracy,
+        "test_metrics": test, "params": {"train": {**card.train_params, "precision": card.precision}},
+        "sha256": file_digest(folder / MODEL_FILE),
+    }
+
+
+def _decode_image(body: bytes, fmt: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(body), formats=[fmt]) as img:
+            # Checked before decoding the pixels: a tiny file may declare a huge image.
+            if img.size != (IMAGE_SIZE, IMAGE_SIZE):
+                raise ValueError(f"image is {img.size[0]}x{img.size[1]}; expected a {IMAGE_SIZE}x{IMAGE_SIZE} "
+                                 "EuroSAT tile")
+            if img.mode != "RGB":
+                bands = len(img.getbands())
+                raise ValueError(f"image has {bands} channel{'s' if bands != 1 else ''} (mode {img.mode}); "
+                                 "expected 3 (RGB)")
+            return np.array(img, dtype=np.uint8)
+    except ValueError:
+        raise
+    except UnidentifiedImageError:
+        raise ValueError(f"body is not a decodable {fmt} image (not {fmt} data)") from None
+    except Exception as exc:  # PIL raises a variety of errors on damaged or foreign files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"body is not a decodable {fmt} image ({reason})") from None
+
+
+def _decode_npy(body: bytes) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"body is not a .npy array ({reason})") from None
+    if not isinstance(array, np.ndarray):
+        raise ValueError("body is a .npz archive; send one .npy array")
+    if array.dtype != np.uint8:
+        raise ValueError(f"array has dtype {array.dtype}; expected uint8")
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[1:] != SHAPE:
+        raise ValueError(f"array has shape {array.shape}; expected (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) RGB tiles")
+    if len(array) == 0:
+        raise ValueError("array holds no tiles")
+    return np.ascontiguousarray(array)

@@ -1,0 +1,163 @@
+"""The HTTP app: SageMaker's inference-container contract around one loaded predictor.
+
+    GET  /ping         200 once a model is loaded, 503 before
+    POST /invocations  the body in one of the predictor's content types -> {"predictions": [...]}
+    GET  /model        the model card: name, version, input content types, metrics
+    GET  /metrics      Prometheus text: requests by route and status, latency, batch sizes
+
+Every error is JSON, {"error": "..."}, never a traceback: 400 bad input (the message names the
+problem), 413 body over the limit, 415 content type not accepted, 500 a failure in the model
+(its traceback goes to the server's log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger("modelmill.serve")
+
+ROUTES = ("/ping", "/invocations", "/model", "/metrics")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
+
+
+class Metrics:
+    """The server's own Prometheus registry (not the process-global one: one app, one set of series)."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("modelmill_requests", "HTTP requests by route and status code",
+                                ("route", "status"), registry=self.registry)
+        self.latency = Histogram("modelmill_request_duration_seconds", "Time from request to response, by route",
+                                 ("route",), buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch = Histogram("modelmill_batch_size", "Samples (tiles or rows) per successful invocation",
+                               buckets=BATCH_BUCKETS, registry=self.registry)
+        self.model = Gauge("modelmill_model_info", "The model being served (value 1)", ("name", "version", "line"),
+                           registry=self.registry)
+
+
+class _Measure:
+    """ASGI middleware counting every response by route and status and timing it (plain ASGI:
+    Starlette's BaseHTTPMiddleware costs more than the fire model's prediction)."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), 500
+
+        async def sending(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope["path"] if scope["path"] in ROUTES else "other"  # bounded label values
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
+    """The app around `predictor` (None: still loading; set `app.state.predictor` once loaded)."""
+    metrics = Metrics()
+    app = FastAPI(title="modelmill", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.predictor = None
+    app.state.metrics = metrics
+    lock = threading.Lock()  # one prediction at a time: each already uses every core it should
+
+    def set_predictor(p) -> None:
+        app.state.predictor = p
+        card = p.card()
+        metrics.model.labels(card["name"], card["version"], card["line"]).set(1)
+
+    app.state.set_predictor = set_predictor
+    if predictor is not None:
+        set_predictor(predictor)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        return error(500, "internal error; see the server log")
+
+    @app.get("/ping")
+    async def ping():
+        if app.state.predictor is None:
+            return error(503, "the model is still loading")
+        return Response(status_code=200)
+
+    @app.get("/model")
+    async def model():
+        if app.state.predictor is None:
+            return error(503, "the model is still loading")
+        return JSONResponse(app.state.predictor.card())
+
+    @app.get("/metrics")
+    async def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/invocations")
+    async def invocations(request: Request):
+        p = app.state.predictor
+        if p is None:
+            return error(503, "the model is still loading")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in p.content_types:
+            return error(415, f"content type {content_type or '(none)'!s} is not accepted; "
+                              f"send one of: {', '.join(p.content_types)}")
+        body, size = bytearray(), 0
+        # An oversized body is read to its end but not kept: most clients send the whole body
+        # before reading the answer, and would see a broken pipe instead of the 413.
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= max_body:
+                body += chunk
+        if size > max_body:
+            return error(413, f"body of {size / 2**20:.1f} MB is over the {max_body / 2**20:g} MB limit "
+                              "(--max-body-mb); send fewer samples per request")
+        if not body:
+            return error(400, f"empty body; send {p.content_types[content_type]}")
+        status, payload = await run_in_threadpool(_invoke, p, bytes(body), content_type, lock)
+        if status != 200:
+            return error(status, payload)
+        metrics.batch.observe(len(payload))
+        return Response(json.dumps({"predictions": payload}), media_type="application/json")
+
+    app.add_middleware(_Measure, metrics=metrics)
+    return app
+
+
+def _invoke(p, body: bytes, content_type: str, lock: threading.Lock) -> tuple[int, object]:
+    """(200, predictions), or (status, message) for a body the model can't take."""
+    try:
+        inputs = p.decode(body, content_type)
+    except ValueError as exc:
+        return 400, str(exc)
+    except Exception as exc:  # an input that trips the decoder in some other way is still the input's fault
+        return 400, f"body could not be read as {content_type} ({type(exc).__name__})"
+    try:
+        with lock:
+            return 200, p.predict(inputs)
+    except Exception:
+        log.exception("prediction failed")
+        return 500, "prediction failed; see the server log"

@@ -1,0 +1,70 @@
+"""`make predict MODEL=… INPUT=… OUTPUT=…`: a published model over a folder of tiles or a CSV of rows.
+
+    python -m modelmill.serve.predict --model eurosat-resnet18 --input tiles/ --output predictions.csv
+    python -m modelmill.serve.predict --model fire-ensemble --input rows.csv --output predictions.csv
+
+Loads the model exactly as the server does and predicts through the same predictor code
+(landcover: every .jpg/.jpeg/.png under the folder; fire: a CSV of the 18 features, header
+optional). Writes one CSV row per input: its file or row number, then the prediction's
+fields. The output appears only once complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from ..core.cli import cli
+from ..core.io import atomic_output
+from ..core.progress import bar
+from . import loading
+
+PROG = "python -m modelmill.serve.predict"
+
+
+def flatten(prediction: dict, prefix: str = "") -> dict:
+    """{"class": …, "probabilities": {"Forest": …}} -> {"class": …, "probabilities.Forest": …}; bools as 0/1."""
+    out = {}
+    for key, value in prediction.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = int(value) if isinstance(value, bool) else value
+    return out
+
+
+def predict_file(predictor, source: Path, dest: Path) -> int:
+    """Predict every input in `source` and write `dest`; returns the number of inputs."""
+    total, batches = predictor.batches(source)
+    with atomic_output(dest) as tmp, open(tmp, "w", newline="") as f, \
+            bar(total, "predict", unit=predictor.id_column) as progress:
+        writer = None
+        for ids, inputs in batches:
+            for name, prediction in zip(ids, predictor.predict(inputs)):
+                row = {predictor.id_column: name, **flatten(prediction)}
+                if writer is None:
+                    writer = csv.DictWriter(f, list(row), lineterminator="\n")
+                    writer.writeheader()
+                writer.writerow(row)
+            progress.update(len(ids))
+    return total
+
+
+@cli
+def main() -> None:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    loading.add_arguments(parser)
+    parser.add_argument("--input", type=Path, required=True, help="landcover: a folder of tiles; fire: a CSV")
+    parser.add_argument("--output", type=Path, required=True, help="the predictions CSV to write")
+    args = parser.parse_args()
+    loaded = loading.load(args)
+    card = loaded.predictor.card()
+    n = predict_file(loaded.predictor, args.input, args.output)
+    print(f"predict: {n} {loaded.predictor.id_column}(s) through {card['name']} {card['version']} "
+          f"from {loaded.source} -> {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""Serving published models: real servers (subprocesses on free loopback ports) loading from the
+loopback S3 registry, checked against the lines' own evaluate and the batch predict command."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SRC, assert_one_line_error, clone_project, dvc, edit_yaml, git, run_module
+from modelmill import lines
+from modelmill.core import s3
+from modelmill.fire.features import FEATURES, load_split as fire_split
+from modelmill.fire.models import load_model, predict_fire
+from modelmill.registry.bucket import ensure_private_bucket
+from modelmill.registry.fetch import download_version
+from modelmill.registry.publish import publish
+from modelmill.registry.s3local import DUMMY_CREDENTIALS
+from modelmill.registry.store import Registry
+
+LANDCOVER, FIRE = lines.get("landcover"), lines.get("fire")
+SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 20}
+# No proxy, whatever the environment says: every request here goes to 127.0.0.1.
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url: str, path: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url + path, data=body)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with HTTP.open(request, timeout=120) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def invoke(url: str, body: bytes, content_type: str) -> list[dict]:
+    status, answer = call(url, "/invocations", body, content_type)
+    assert status == 200, answer
+    return json.loads(answer)["predictions"]
+
+
+class Server:
+    """`python -m modelmill.serve …` in the background; its output goes to a file (a pipe could fill)."""
+
+    def __init__(self, cwd: Path, args: tuple[str, ...], env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(cwd).parent / f"serve-{uuid.uuid4().hex[:6]}.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "modelmill.serve", *args, "--port", str(self.port)],
+                                         cwd=cwd, env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
+                                         stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if call(self.url, "/ping")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"the server did not answer /ping:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+def png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
+
+
+def assert_close(got: list[float], expected) -> None:
+    """p(fire) equal up to the last bits: BLAS may sum the logistic member's terms in another order
+    in another process or for another number of rows."""
+    assert np.allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def registry_env(s3_server, tmp_path_factory):
+    """The loopback registry for the whole module (servers outlive one test, so s3_env's
+    per-test monkeypatch won't do): dummy credentials, no profiles, a fresh bucket name."""
+    empty = tmp_path_factory.mktemp("aws") / "config"
+    empty.write_text("")
+    env = {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": s3_server, "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_CONFIG_FILE": str(empty), "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+           "BUCKET_NAME": f"test-{uuid.uuid4().hex[:12]}"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "MODEL_NAME", "REGISTRY_PREFIX"):
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield env
+
+
+@pytest.fixture(scope="module")
+def eurosat(trained_project, registry_env):
+    """The synthetic EuroSAT model, published as eurosat-resnet18 v1."""
+    reg = Registry.for_line(LANDCOVER, trained_project)
+    ensure_private_bucket(s3.client(reg.region), reg)
+    assert publish(reg, trained_project, line=LANDCOVER).version == 1
+    return trained_project
+
+
+@pytest.fixture(scope="module")
+def fire(tmp_path_factory, registry_env):
+    """A project whose small fire line has run, published as fire-ensemble v1."""
+    repo = clone_project(tmp_path_factory.mktemp("serve-fire") / "project")
+    edit_yaml(repo / FIRE.folder / "params.yaml", SMALL_FIRE)
+    dvc(repo, "repro", str(FIRE.dvcfile))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "fire trained")
+    reg = Registry.for_line(FIRE, repo)
+    ensure_private_bucket(s3.client(reg.region), reg)
+    assert publish(reg, repo, line=FIRE).version == 1
+    return repo
+
+
+@pytest.fixture(scope="module")
+def eurosat_server(eurosat):
+    server = Server(eurosat, ("--model", "eurosat-resnet18", "--version", "v1", "--max-body-mb", "1",
+                              "--model-dir", str(eurosat / "no-model-dir")))
+    yield server
+    assert server.stop() == 0, server.output()
+
+
+@pytest.fixture(scope="module")
+def fire_server(fire):
+    server = Server(fire, ("--model", "fire-ensemble", "--max-body-mb", "1", "--model-dir", str(fire / "none")))
+    yield server
+    assert server.stop() == 0, server.output()
+
+
+@pytest.fixture(scope="module")
+def fire_expected(fire):
+    """What the fire line's evaluate computes for its test rows: p(fire), and the decisions at the threshold."""
+    folder = fire / FIRE.folder
+    test = fire_split("test", folder / "data" / "split")
+    ensemble = load_model(folder / "models" / "fire_ensemble.skops")
+    return test, predict_fire(ensemble, test.x), ensemble.predict(test.x) == 1
+
+
+# --- EuroSAT ------------------------------------------------------------------------------
+
+def test_eurosat_server_answers_as_evaluate_and_the_predict_command(eurosat, eurosat_server, tmp_path):
+    from modelmill.landcover.data import load_split
+
+    x, _ = load_split(eurosat / "data" / "prepared", "test")
+    tiles = x.numpy()
+    evaluated = [row["predicted"] for row in read_csv(eurosat / "metrics" / "test_predictions.csv")]
+
+    batch = invoke(eurosat_server.url, npy(tiles), "application/x-npy")
+    assert [p["class"] for p in batch] == evaluated  # evaluate's own batch, evaluate's own answers
+    for p in batch:
+        assert set(p["probabilities"]) == set(json.loads((eurosat / "models" / "model.json").read_text())["classes"])
+        assert abs(sum(p["probabilities"].values()) - 1) < 1e-4
+        assert p["class"] == max(p["probabilities"], key=p["probabilities"].get)
+
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for i, tile in enumerate(tiles):
+        (folder / f"tile{i:02d}.png").write_bytes(png(tile))
+        one = invoke(eurosat_server.url, png(tile), "image/png")
+        assert len(one) == 1 and one[0]["class"] == batch[i]["class"]
+        assert all(abs(one[0]["probabilities"][c] - v) < 2e-3 for c, v in batch[i]["probabilities"].items())
+    jpeg = io.BytesIO()
+    Image.fromarray(tiles[0]).save(jpeg, format="JPEG", quality=95)
+    assert invoke(eurosat_server.url, jpeg.getvalue(), "image/jpeg")[0]["class"] in batch[0]["probabilities"]
+
+    out = tmp_path / "predictions.csv"
+    result = run_module("modelmill.serve.predict", eurosat, args=(
+        "--model", "eurosat-resnet18", "--input", str(folder), "--output", str(out), "--model-dir", str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(out)
+    assert [row["file"] for row in rows] == [f"tile{i:02d}.png" for i in range(len(tiles))]
+    assert [row["class"] for row in rows] == evaluated
+    for row, p in zip(rows, batch):  # the same batch through the same code: the same numbers
+        assert all(abs(float(row[f"probabilities.{c}"]) - v) < 1e-6 for c, v in p["probabilities"].items())
+
+
+def test_eurosat_bad_inputs_get_their_status_and_never_break_the_server(eurosat, eurosat_server):
+    from modelmill.landcover.data import load_split
+
+    tile = load_split(eurosat / "data" / "prepared", "test")[0][0].numpy()
+    before = invoke(eurosat_server.url, png(tile), "image/png")
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    bad = [
+        (b"\xff\xd8 this is no jpeg", "image/jpeg", 400, "not a decodable JPEG image"),
+        (png(tile)[:200], "image/png", 400, "not a decodable PNG image"),
+        (png(np.zeros((32, 32, 3), np.uint8)), "image/png", 400, "image is 32x32; expected a 64x64"),
+        (png(np.zeros((64, 64), np.uint8)), "image/png", 400, "1 channel (mode L); expected 3"),
+        (png(np.zeros((64, 64, 4), np.uint8)), "image/png", 400, "4 channels (mode RGBA)"),
+        (png(rgb), "image/jpeg", 400, "not a decodable JPEG"),
+        (npy(rgb[None].astype(np.float32)), "application/x-npy", 400, "dtype float32; expected uint8"),
+        (npy(np.zeros((2, 32, 32, 3), np.uint8)), "application/x-npy", 400, "shape (2, 32, 32, 3)"),
+        (npy(np.zeros((0, 64, 64, 3), np.uint8)), "application/x-npy", 400, "no tiles"),
+        (b"not numpy", "application/x-npy", 400, "not a .npy array"),
+        (b"", "image/png", 400, "empty body"),
+        (png(rgb), "text/csv", 415, "content type text/csv is not accepted"),
+        (png(rgb), "application/octet-stream", 415, "image/jpeg, image/png, application/x-npy"),
+        (npy(np.zeros((100, 64, 64, 3), np.uint8)), "application/x-npy", 413, "over the 1 MB limit"),
+    ]
+    for body, content_type, status, fragment in bad:
+        got, answer = call(eurosat_server.url, "/invocations", body, content_type)
+        assert got == status, (content_type, fragment, answer)
+        assert fragment in json.loads(answer)["error"], answer
+    for _ in range(15):  # a few hundred bad requests in all
+        for body, content_type, status, _ in bad:
+            assert call(eurosat_server.url, "/invocations", body, content_type)[0] == status
+    assert invoke(eurosat_server.url, png(tile), "image/png") == before
+    status, answer = call(eurosat_server.url, "/nowhere")
+    assert status == 404 and "error" in json.loads(answer)
+    assert "Traceback" not in eurosat_server.output()
+
+
+def test_eurosat_ping_model_card_and_metrics(eurosat_server):
+    assert call(eurosat_server.url, "/ping") == (200, b"")
+    status, answer = call(eurosat_server.url, "/model")
+    card = json.loads(answer)
+    assert status == 200 and (card["name"], card["version"], card["line"]) == ("eurosat-resnet18", "v1", "landcover")
+    assert set(card["input"]["content_types"]) == {"image/jpeg", "image/png", "application/x-npy"}
+    assert card["input"]["tile"] == [64, 64, 3] and len(card["classes"]) == 10
+    assert 0 <= card["metrics"]["test"]["accuracy"] <= 1
+    invoke(eurosat_server.url, npy(np.zeros((3, 64, 64, 3), np.uint8)), "application/x-npy")
+    assert call(eurosat_server.url, "/invocations", b"1,2", "text/csv")[0] == 415
+    status, text = call(eurosat_server.url, "/metrics")
+    text = text.decode()
+    assert status == 200
+    assert 'modelmill_requests_total{route="/invocations",status="200"}' in text
+    assert 'modelmill_requests_total{route="/invocations",status="415"}' in text
+    assert 'modelmill_request_duration_seconds_bucket{le="0.005",route="/ping"}' in text
+    assert 'modelmill_batch_size_bucket{le="4.0"}' in text
+    assert 'modelmill_model_info{line="landcover",name="eurosat-resnet18",version="v1"} 1.0' in text
+
+
+# --- fire ---------------------------------------------------------------------------------
+
+def test_fire_server_answers_as_evaluate_and_the_predict_command(fire, fire_server, fire_expected, tmp_path):
+    test, p, decided = fire_expected
+    split_csv = fire / FIRE.folder / "data" / "split" / "test.csv"
+
+    answers = invoke(fire_server.url, split_csv.read_bytes(), "text/csv")  # header, fire and p_fire columns
+    assert_close([a["fire_probability"] for a in answers], p)
+    assert [a["fire"] for a in answers] == decided.tolist()
+
+    lines_ = split_csv.read_text().splitlines()
+    header = lines_[0].split(",")
+    first = [dict(zip(header, line.split(","))) for line in lines_[1:4]]
+    no_header = "\n".join(",".join(row[f] for f in FEATURES) for row in first).encode()
+    objects = [{f: float(row[f]) for f in FEATURES} for row in first]
+    lists = [[o[f] for f in FEATURES] for o in objects]
+    for body, content_type, n in [(no_header, "text/csv", 3), (no_header.splitlines()[0], "text/csv", 1),
+                                  (json.dumps(objects[0]).encode(), "application/json", 1),
+                                  (json.dumps(objects).encode(), "application/json; charset=utf-8", 3),
+                                  (json.dumps(lists).encode(), "application/json", 3)]:
+        got = invoke(fire_server.url, body, content_type)
+        assert [g["fire"] for g in got] == [a["fire"] for a in answers[:n]], content_type
+        assert_close([g["fire_probability"] for g in got], [a["fire_probability"] for a in answers[:n]])
+
+    for source in ("registry", "local"):
+        out = tmp_path / f"{source}.csv"
+        result = run_module("modelmill.serve.predict", fire, args=(
+            "--model", "fire-ensemble", "--source", source, "--input", str(split_csv), "--output", str(out),
+            "--model-dir", str(tmp_path / "none")))
+        assert result.returncode == 0, result.stderr
+        rows = read_csv(out)
+        assert [int(r["row"]) for r in rows] == list(range(1, len(test) + 1))
+        assert_close([float(r["fire_probability"]) for r in rows], p)
+        assert [r["fire"] == "1" for r in rows] == decided.tolist()
+
+
+def test_fire_bad_inputs_get_their_status(fire_server):
+    row = ",".join(["1"] * len(FEATURES))
+    bad = [
+        (",".join(["1"] * 17).encode(), "text/csv", 400, "row 1 has 17 columns; expected 18"),
+        (f"{row}\n{row},2".encode(), "text/csv", 400, "row 2 has 19 columns"),
+        (row.replace("1", "warm", 1).encode(), "text/csv", 400, "row 1, t_max_c: 'warm' is not a number"),
+        ((",".join(FEATURES) + ",heat\n" + row + ",1").encode(), "text/csv", 400, "unknown column(s) 'heat'"),
+        (f"{row}\n1abc{row[1:]}".encode(), "text/csv", 400, "row 2, t_max_c: '1abc' is not a number"),
+        (row.replace("1", "nan", 1).encode(), "text/csv", 400, "row 1, t_max_c: 'nan' is not a finite number"),
+        (",".join(FEATURES[:-1]).encode() + b"\n" + row.encode(), "text/csv", 400,
+         "missing column(s) scd41_humidity_pct"),
+        (b"\n\n", "text/csv", 400, "no rows"),
+        (b"\xff\xfe", "text/csv", 400, "not UTF-8"),
+        (b"", "text/csv", 400, "empty body"),
+        (b"{", "application/json", 400, "not valid JSON"),
+        (b'{"t_max_c": 1}', "application/json", 400, "missing key(s) t_mean_c"),
+        (json.dumps([[1] * 18, [1] * 3]).encode(), "application/json", 400, "row 2 has 3 values"),
+        (json.dumps([dict.fromkeys(FEATURES, "hot")]).encode(), "application/json", 400, '"hot" is not a finite'),
+        (b'"text"', "application/json", 400, "must be an object"),
+        (row.encode(), "application/xml", 415, "send one of: text/csv, application/json"),
+        ((row + "\n").encode() * 40_000, "text/csv", 413, "over the 1 MB limit"),
+    ]
+    for body, content_type, status, fragment in bad:
+        got, answer = call(fire_server.url, "/invocations", body, content_type)
+        assert got == status, (fragment, answer)
+        assert fragment in json.loads(answer)["error"], answer
+    status, answer = call(fire_server.url, "/model")
+    card = json.loads(answer)
+    assert (card["name"], card["version"], card["line"]) == ("fire-ensemble", "v1", "fire")
+    assert card["input"]["features"] == list(FEATURES) and 0 < card["threshold"] < 1
+    assert "Traceback" not in fire_server.output()
+
+
+def test_sagemaker_model_folder_serves_without_s3_and_sigterm_lets_the_request_finish(fire, fire_expected,
+                                                                                      tmp_path):
+    reg = Registry.for_line(FIRE, fire)
+    folder = tmp_path / "opt-ml-model"
+    folder.mkdir()
+    metadata, _ = download_version(reg, folder, 1, line=FIRE)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    # No --model and an S3 endpoint nobody listens on: the folder alone must do.
+    server = Server(fire, ("--model-dir", str(folder)), env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    test, p, _ = fire_expected
+    body = (fire / FIRE.folder / "data" / "split" / "test.csv").read_bytes()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.putrequest("POST", "/invocations")
+        conn.putheader("Content-Type", "text/csv")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[:100])
+        time.sleep(0.5)  # the server has the request's head: the request is in flight
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        conn.send(body[100:])
+        response = conn.getresponse()
+        answers = json.loads(response.read())["predictions"]
+        assert response.status == 200
+        assert_close([a["fire_probability"] for a in answers], p)
+    finally:
+        code = server.stop()
+    assert code == 0, server.output()
+    assert "from " + str(folder) in server.output() and "Traceback" not in server.output()
+
+
+def test_start_up_fails_with_one_line(fire, tmp_path):
+    reg = Registry.for_line(FIRE, fire)
+    client = s3.client()
+    args = ("--model-dir", str(tmp_path / "none"), "--port", str(free_port()))
+
+    def serve(*extra: str) -> subprocess.CompletedProcess:
+        return run_module("modelmill.serve", fire, args=(*extra, *args), timeout=120)
+
+    assert_one_line_error(serve("--model", "nope"), "no line publishes a model named 'nope'",
+                          "eurosat-resnet18 (landcover), fire-ensemble (fire)")
+    assert_one_line_error(serve("--model", "fire-ensemble", "--version", "v9"),
+                          "v9 of fire-ensemble has no metadata.json")
+
+    original = client.get_object(Bucket=reg.bucket, Key=reg.model_key(1))["Body"].read()
+    meta_original = client.get_object(Bucket=reg.bucket, Key=reg.metadata_key(1))["Body"].read()
+    try:
+        client.put_object(Bucket=reg.bucket, Key=reg.model_key(1), Body=original[:-10])
+        assert_one_line_error(serve("--model", "fire-ensemble"), "does not match metadata", "do not use it")
+        # a file whose metadata was altered to match: the checksum passes, the safe loader refuses it
+        client.put_object(Bucket=reg.bucket, Key=reg.model_key(1), Body=b"not skops")
+        meta = json.loads(meta_original)
+        meta["sha256"] = __import__("hashlib").sha256(b"not skops").hexdigest()
+        client.put_object(Bucket=reg.bucket, Key=reg.metadata_key(1), Body=json.dumps(meta).encode())
+        assert_one_line_error(serve("--model", "fire-ensemble"), "is not a readable skops model file")
+    finally:
+        client.put_object(Bucket=reg.bucket, Key=reg.model_key(1), Body=original)
+        client.put_object(Bucket=reg.bucket, Key=reg.metadata_key(1), Body=meta_original)
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    metadata, path = download_version(reg, folder, 1, line=FIRE)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    path.write_bytes(path.read_bytes() + b"x")
+    result = run_module("modelmill.serve", fire, args=("--model-dir", str(folder), "--port", str(free_port())))
+    assert_one_line_error(result, "fire_ensemble.skops: sha256", "the file was altered or truncated")
+
+
+def test_ping_is_503_until_a_model_is_loaded(fire):
+    import uvicorn
+
+    from modelmill.serve.app import create_app
+    from modelmill.serve.loading import from_workspace
+
+    app = create_app(None)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert call(url, "/ping")[0] == 503
+        assert call(url, "/invocations", b"1", "text/csv")[0] == 503
+        app.state.set_predictor(from_workspace(FIRE, Registry.for_line(FIRE, fire), fire).predictor)
+        assert call(url, "/ping")[0] == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
