@@ -14,10 +14,11 @@ from sklearn.metrics import roc_auc_score
 
 from ..core.cli import UserError
 from ..core.config import PublishConfig
-from .features import FEATURES, read_csv
-from .models import TRUSTED_TYPES, check_features, load_model, members, predict_fire
+from .features import read_csv
+from .models import TRUSTED_TYPES, members, predict_fire
 from .params import MODEL_NAMES, PARAMS_FILE, load_params
 from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, SPLIT_DIR
+from .predictor import load as predictor_load
 from .simulate import generate
 
 __all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
@@ -60,19 +61,8 @@ def check(model_path: Path, metadata: dict, folder: Path, rows: int = 1000) -> l
     model_path = Path(model_path)
     if not model_path.exists():
         raise UserError(f"{model_path} is missing")
-    model = load_model(model_path)
-    check_features(model, model_path, len(FEATURES))
-    if list(metadata.get("features", FEATURES)) != list(FEATURES):
-        raise UserError(f"{model_path.name}: metadata lists features {metadata['features']}, this code expects "
-                        f"{list(FEATURES)}")
-    try:
-        found = members(model)
-        threshold = float(model.threshold)
-    except AttributeError:
-        raise UserError(f"{model_path.name} holds a {type(model).__name__}, not the fire ensemble") from None
-    if "threshold" in metadata and abs(threshold - metadata["threshold"]) > 1e-9:
-        raise UserError(f"{model_path.name} has threshold {threshold:g} but its metadata says "
-                        f"{metadata['threshold']:g}: the file and metadata.json are from different runs")
+    model = predictor_load(model_path, metadata).model  # the server's checks: features, threshold
+    found, threshold = members(model), float(model.threshold)
     x, y, source = _sample_rows(Path(folder), rows)
     start = time.perf_counter()
     p = predict_fire(model, x)

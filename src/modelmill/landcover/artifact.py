@@ -8,15 +8,12 @@ import numpy as np
 import torch
 import torchvision
 
-from ..core.cli import UserError
 from ..core.config import PublishConfig, read_yaml
-from ..core.hardware import pick_device
 from ..core.io import read_json
-from ..core.torchkit import load_weights
 from .card import ModelCard
-from .model import Preprocess, build_model, predict
 from .params import PARAMS_FILE, load_params
 from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
+from .predictor import load as predictor_load
 from .synthetic import synthetic_image
 
 __all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
@@ -53,22 +50,13 @@ def describe(folder: Path) -> dict:
 
 
 def check(model_path: Path, metadata: dict, folder: Path, samples: int = 8) -> list[str]:
-    """Load the weights (weights_only) into a fresh network and classify a few tiles."""
-    state = load_weights(model_path)
-    device = pick_device("auto")
-    model = build_model(metadata["architecture"], metadata["num_classes"])
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise UserError(f"{model_path.name} does not load into a {metadata['architecture']}: "
-                        f"{str(exc).splitlines()[0]}") from None
+    """Load the weights as the server does (predictor.load: weights_only) and classify a few tiles."""
+    predictor = predictor_load(model_path, metadata)
     names = metadata["class_names"]
     images, labels = _sample_images(Path(folder) / PREPARED_DIR, samples, names)
-    norm = metadata["normalization"]
-    preprocess = Preprocess(norm["mean"], norm["std"], metadata["input_size"], channels_last=False, device=device)
-    logits = predict(model.to(device), images, preprocess, samples, "fp32")
-    return [f"  image {i}: {names[p]}" + (f" (label {names[labels[i]]})" if labels is not None else "")
-            for i, p in enumerate(logits.argmax(1).tolist())]
+    answers = predictor.predict(images)
+    return [f"  image {i}: {answer['class']}" + (f" (label {names[labels[i]]})" if labels is not None else "")
+            for i, answer in enumerate(answers)]
 
 
 def _sample_images(prepared: Path, n: int, classes: list[str]) -> tuple[torch.Tensor, list[int] | None]:
