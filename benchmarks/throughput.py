@@ -44,7 +44,7 @@ def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: i
     run = Run(distributed.wrap(model, group, placement.device, False), optimizer, make_schedule(cfg, optimizer, 1000),
               torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), torch.Generator().manual_seed(0),
               placement.precision, group)
-    kwargs = {"batch_size": cfg.batch_size, "preprocess": pre, "augment": augment if cfg.augment else None}
+    kwargs = {"batch_size": cfg.batch_size, "preprocess": pre, "augment": (lambda b, labels, g: (augment(b, g), labels)) if cfg.augment else None}
     n_warm = 2 * cfg.batch_size
     train_one_epoch(run, x[:n_warm], y[:n_warm], desc="warm-up", **kwargs)
     n = steps * cfg.batch_size

@@ -1,11 +1,14 @@
-"""The factory's model lines: where each one's pipeline lives and which module knows its artifact.
+"""The factory's model lines: where each one's pipeline lives and what it publishes.
 
-Each line's `artifact` module answers what the registry needs and nothing else:
+A line publishes one model or several (the sea-ice line: a classifier, a forecaster and a
+change detector), each under its own registry name. Each is described by an artifact: a
+module, or an object in one, that answers what the registry needs and nothing else:
 `MODEL_FILE` (the one file published, relative to the line's folder),
-`publish_config(folder)`, `describe(folder)` (the line's fields of metadata.json) and
-`check(model_path, metadata, folder)` (load a downloaded copy safely, predict a little,
-return lines to print). It is imported only when asked for, so publishing one line never
-loads another line's framework.
+`publish_config(folder)` (its publish section, model name included), `describe(folder)` (its
+fields of metadata.json) and `check(model_path, metadata, folder)` (load a downloaded copy
+safely, predict a little, return lines to print); optionally `PREDICTOR`, the module serving
+it (default: the `predictor` module beside the artifact's). Artifacts are imported only when
+asked for, so publishing one line never loads another line's framework.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .core.cli import UserError
 class Line:
     name: str
     folder: Path  # its dvc.yaml, params.yaml and outputs, relative to the project root
-    artifact_module: str
+    artifact_specs: tuple[str, ...]  # "package.module" or "package.module:NAME", one per published model
 
     @property
     def dvcfile(self) -> Path:
@@ -32,13 +35,41 @@ class Line:
         """The make command that runs `target` for this line, as a user would type it."""
         return f"make {target}" if self.name == DEFAULT else f"make {target} PIPELINE={self.name}"
 
-    def artifact(self) -> ModuleType:
-        return importlib.import_module(self.artifact_module)
+    def artifacts(self) -> list[object]:
+        return [_resolve(spec) for spec in self.artifact_specs]
+
+    def artifact(self) -> object:
+        """The line's artifact, for a line that publishes one model."""
+        if len(self.artifact_specs) != 1:
+            raise ValueError(f"the {self.name} line publishes {len(self.artifact_specs)} models; pick one of artifacts()")
+        return _resolve(self.artifact_specs[0])
+
+    def artifact_named(self, file_name: str) -> object:
+        """The artifact whose model file is called `file_name` (what a registry key ends with)."""
+        for artifact in self.artifacts():
+            if Path(artifact.MODEL_FILE).name == file_name:
+                return artifact
+        raise UserError(f"the {self.name} line publishes no model file named {file_name!r}")
+
+
+def _resolve(spec: str) -> object:
+    module, _, name = spec.partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, name) if name else found
+
+
+def predictor_module(artifact: object) -> ModuleType:
+    """The module that serves `artifact`: its PREDICTOR, or the `predictor` module beside it."""
+    name = getattr(artifact, "PREDICTOR", None)
+    if name is None:
+        own = artifact.__name__ if isinstance(artifact, ModuleType) else type(artifact).__module__
+        name = own.rpartition(".")[0] + ".predictor"
+    return importlib.import_module(name)
 
 
 LINES = {
-    "landcover": Line("landcover", Path("."), "modelmill.landcover.artifact"),
-    "fire": Line("fire", Path("pipelines/fire"), "modelmill.fire.artifact"),
+    "landcover": Line("landcover", Path("."), ("modelmill.landcover.artifact",)),
+    "fire": Line("fire", Path("pipelines/fire"), ("modelmill.fire.artifact",)),
 }
 DEFAULT = "landcover"
 

@@ -85,24 +85,37 @@ class Run:
     group: Group = SINGLE
 
 
-def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, *, batch_size: int,
-                    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
-                    preprocess: Callable[[torch.Tensor], torch.Tensor], desc: str = "train") -> tuple[float, float]:
-    """One pass over (x, y) in global batches of `batch_size`; returns the mean loss and accuracy
-    over every rank's samples."""
+def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """How many class scores' argmax equal the labels (a classifier's accuracy numerator)."""
+    return (outputs.argmax(1) == targets).sum()
+
+
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, augment: Augment | None,
+                    preprocess: Callable[[torch.Tensor], torch.Tensor], desc: str = "train", unit: str = "img",
+                    correct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = count_correct,
+                    ) -> tuple[float, float | None]:
+    """One pass over (x, y) in global batches of `batch_size`; returns the mean loss and the
+    fraction `correct` counts (None without it) over every rank's samples.
+
+    `augment(inputs, targets, generator)` transforms a batch's inputs and targets together, so
+    a flip can move an image and its per-pixel target alike. `y` may hold any per-sample
+    target the criterion takes: class labels, values, maps."""
     run.model.train()
     group, device = run.group, x.device
     order = torch.randperm(len(x), generator=run.generator)
     # Summed on the device: reading a number back each step would stall a GPU.
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    matched = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
-    with bar(len(x) if group.is_main else None, desc, unit="img") as progress:
+    with bar(len(x) if group.is_main else None, desc, unit=unit) as progress:
         for start in range(0, len(x), batch_size):
             idx = order[start:start + batch_size].to(device)
             images, labels = x[idx], y[idx]
             if augment is not None:
-                images = augment(images, run.generator)
+                images, labels = augment(images, labels, run.generator)
             images, labels = group.shard(images), group.shard(labels)
             with autocast(run.precision, device):
                 logits = run.model(preprocess(images))
@@ -115,11 +128,12 @@ def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, *, batch_size: i
             run.optimizer.step()
             run.schedule.step()
             loss_sum += loss.detach().double() * len(labels)
-            correct += (logits.argmax(1) == labels).sum()
+            if correct is not None:
+                matched += correct(logits, labels)
             seen += len(labels)
             progress.update(len(idx))
-    totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
+    totals = torch.stack([loss_sum, matched.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
     if group.world > 1:
         dist.all_reduce(totals)
-    loss_total, correct_total, seen_total = totals.tolist()
-    return loss_total / seen_total, correct_total / seen_total
+    loss_total, matched_total, seen_total = totals.tolist()
+    return loss_total / seen_total, (matched_total / seen_total if correct is not None else None)

@@ -117,7 +117,7 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         train_pre = Preprocess(meta["mean"], meta["std"], size, cfg.channels_last, placement.device)
         train_loss, train_acc = train_one_epoch(
             run, x_train, y_train, batch_size=cfg.batch_size, preprocess=train_pre,
-            augment=(lambda batch, gen: augment(batch, gen, cfg.translate)) if cfg.augment else None,
+            augment=(lambda batch, labels, gen: (augment(batch, gen, cfg.translate), labels)) if cfg.augment else None,
             desc=f"epoch {epoch}/{cfg.epochs} ({size}px)")
         if not group.is_main:
             continue  # rank 0 alone validates, keeps the best epoch and writes

@@ -82,13 +82,15 @@ def require_private(client, bucket: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     lines.add_argument(parser)
-    reg = Registry.for_line(parser.parse_args().pipeline)
-    changes = ensure_private_bucket(s3.client(reg.region), reg)
-    if changes:
-        for change in changes:
-            print(f"bucket s3://{reg.bucket}: {change}", file=sys.stderr)
-    else:
-        print(f"bucket s3://{reg.bucket}: already private, encrypted and versioned; nothing changed", file=sys.stderr)
+    buckets = {reg.bucket: reg for _, reg in Registry.each_for_line(parser.parse_args().pipeline)}
+    for reg in buckets.values():  # a line's models normally share one bucket
+        changes = ensure_private_bucket(s3.client(reg.region), reg)
+        if changes:
+            for change in changes:
+                print(f"bucket s3://{reg.bucket}: {change}", file=sys.stderr)
+        else:
+            print(f"bucket s3://{reg.bucket}: already private, encrypted and versioned; nothing changed",
+                  file=sys.stderr)
 
 
 if __name__ == "__main__":

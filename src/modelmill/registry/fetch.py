@@ -1,4 +1,4 @@
-"""`make verify-download [PIPELINE=…] [VERSION=vN]`: fetch a published version back and prove it is usable.
+"""`make verify-download [PIPELINE=…] [VERSION=vN]`: fetch each published model of a line back and prove it is usable.
 
 Downloads a version's model (default: the one latest.json names), checks its sha256
 against the version's metadata.json, then lets the line load it the safe way (no code
@@ -46,12 +46,15 @@ def download_version(reg: Registry, dest: str | Path, version: int | None = None
     return metadata, local
 
 
-def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None, repo: str | Path = ".") -> dict:
-    """Download, check and load a published version; returns its metadata."""
+def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None, artifact: object | None = None,
+          repo: str | Path = ".") -> dict:
+    """Download, check and load a published version of `artifact` (default: the line's only
+    model); returns its metadata."""
     line = line or lines.get(None)
+    artifact = artifact or line.artifact()
     with tempfile.TemporaryDirectory() as tmp:
         metadata, local = download_version(reg, tmp, version, line=line)
-        report = line.artifact().check(local, metadata, Path(repo) / line.folder)
+        report = artifact.check(local, metadata, Path(repo) / line.folder)
     for text in report:
         print(text)
     print(f"verified {reg.uri(reg.model_key(int(metadata['version'].lstrip('v'))))} "
@@ -66,7 +69,13 @@ def main() -> None:
     lines.add_argument(parser)
     parser.add_argument("--version", type=lambda v: int(v.lstrip("v")), help="version to check (default: latest)")
     args = parser.parse_args()
-    fetch(Registry.for_line(args.pipeline), args.version, line=args.pipeline)
+    targets = Registry.each_for_line(args.pipeline)
+    if args.version is not None and len(targets) > 1:
+        raise UserError(f"--version names one model's version, but the {args.pipeline.name} line publishes "
+                        f"{len(targets)} models ({', '.join(reg.model_name for _, reg in targets)}); "
+                        "leave it out to check each one's latest")
+    for artifact, reg in targets:
+        fetch(reg, args.version, line=args.pipeline, artifact=artifact)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make publish [PIPELINE=…]`: upload a line's model and its metadata.json as a new registry version.
+"""`make publish [PIPELINE=…]`: upload each model of a line with its metadata.json as a new registry version.
 
 Refuses an out-of-date pipeline (that line's only), missing outputs or a bucket that is
 not private. Versions are immutable: identical content already published is a no-op that
@@ -48,8 +48,9 @@ def require_pipeline_up_to_date(repo: Path, line: Line) -> None:
                         f"run `{line.make('repro')}` first")
 
 
-def build_metadata(reg: Registry, line: Line, version: int, repo: Path, sha256: str, size: int) -> dict:
-    folder, artifact = repo / line.folder, line.artifact()
+def build_metadata(reg: Registry, line: Line, artifact: object, version: int, repo: Path, sha256: str,
+                   size: int) -> dict:
+    folder = repo / line.folder
     return {
         "model_name": reg.model_name,
         "version": f"v{version}",
@@ -81,10 +82,12 @@ def _git_commit(repo: Path) -> str | None:
     return result.stdout.strip() or None
 
 
-def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None,
+def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None, artifact: object | None = None,
             check_pipeline: bool = True) -> Published:
+    """Publish `artifact` (default: the line's only model) to `reg`."""
     repo, line = Path(repo), line or lines.get(None)
-    model_path = repo / line.folder / line.artifact().MODEL_FILE
+    artifact = artifact or line.artifact()
+    model_path = repo / line.folder / artifact.MODEL_FILE
     if check_pipeline:
         require_pipeline_up_to_date(repo, line)
     if not model_path.exists():
@@ -110,7 +113,7 @@ def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None,
     if resume:  # a failed run uploaded this very model but not its metadata: finish that version
         version = versions[-1]
         print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
-    metadata = build_metadata(reg, line, version, repo, sha256, model_path.stat().st_size)
+    metadata = build_metadata(reg, line, artifact, version, repo, sha256, model_path.stat().st_size)
     _upload_version(client, reg, version, model_path, expected, metadata, upload_model=not resume)
     _point_latest(client, reg, version, metadata)
     for key in (reg.model_key(version), reg.metadata_key(version), reg.latest_key):
@@ -156,7 +159,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     lines.add_argument(parser)
     line = parser.parse_args().pipeline
-    publish(Registry.for_line(line), line=line)
+    targets = Registry.each_for_line(line)
+    require_pipeline_up_to_date(Path("."), line)
+    for artifact, reg in targets:
+        publish(reg, line=line, artifact=artifact, check_pipeline=False)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,15 @@ Every failure is a UserError raised before anything serves: a model is loaded wh
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from .. import lines
 from ..core.cli import UserError
 from ..core.io import file_digest
-from ..lines import Line
+from ..lines import Line, predictor_module
 from ..registry.fetch import download_version
 from ..registry.store import METADATA_OBJECT, Registry
 
@@ -67,34 +65,34 @@ def load(args: argparse.Namespace, repo: str | Path = ".") -> Loaded:
     if not args.model:
         raise UserError(f"--model is required (no {Path(args.model_dir) / METADATA_OBJECT}); "
                         f"name a published model: {', '.join(published_names(repo))}")
-    line, reg = find_line(args.model, repo, args.pipeline)
+    line, artifact, reg = find_line(args.model, repo, args.pipeline)
     if args.source == "local":
-        return from_workspace(line, reg, repo)
+        return from_workspace(line, reg, repo, artifact)
     with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
         metadata, path = download_version(reg, tmp, args.version, line=line)
-        predictor = predictor_module(line).load(path, metadata)
+        predictor = predictor_module(artifact).load(path, metadata)
     version = int(str(metadata["version"]).lstrip("v"))
     return Loaded(predictor, line, reg.uri(reg.model_key(version)))
 
 
-def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, Registry]:
-    """The line whose publish config (after the environment's overrides) names model `name`."""
+def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, object, Registry]:
+    """The line, and its artifact, whose publish config (after the environment's overrides)
+    names model `name`."""
     found, unreadable = [], []
     for line in lines.LINES.values():
         if pipeline is None or line.name == pipeline:
             try:
-                reg = Registry.for_line(line, repo)
+                targets = Registry.each_for_line(line, repo)
             except UserError as exc:  # another line's broken params must not stop this model
                 unreadable.append(f"{line.name}: {exc}")
                 continue
-            if reg.model_name == name:
-                found.append((line, reg))
+            found += [(line, artifact, reg) for artifact, reg in targets if reg.model_name == name]
     if not found:
         raise UserError(f"no line publishes a model named {name!r}; the lines publish: "
                         f"{', '.join(published_names(repo))}"
                         + (f" (unreadable: {'; '.join(unreadable)})" if unreadable else ""))
     if len(found) > 1:
-        raise UserError(f"lines {', '.join(line.name for line, _ in found)} all publish as {name!r} "
+        raise UserError(f"lines {', '.join(line.name for line, _, _ in found)} all publish as {name!r} "
                         "(MODEL_NAME set?); pass --pipeline to pick one")
     return found[0]
 
@@ -103,25 +101,21 @@ def published_names(repo: str | Path = ".") -> list[str]:
     names = []
     for line in lines.LINES.values():
         try:
-            names.append(f"{Registry.for_line(line, repo).model_name} ({line.name})")
+            names += [f"{reg.model_name} ({line.name})" for _, reg in Registry.each_for_line(line, repo)]
         except UserError:
             pass  # find_line names why
     return names
 
 
-def predictor_module(line: Line) -> ModuleType:
-    """The line's predictor module, beside its artifact module."""
-    return importlib.import_module(line.artifact_module.rpartition(".")[0] + ".predictor")
-
-
-def from_workspace(line: Line, reg: Registry, repo: str | Path) -> Loaded:
-    folder = Path(repo) / line.folder
-    path = folder / line.artifact().MODEL_FILE
+def from_workspace(line: Line, reg: Registry, repo: str | Path, artifact: object | None = None) -> Loaded:
+    folder, artifact = Path(repo) / line.folder, artifact or line.artifact()
+    path = folder / artifact.MODEL_FILE
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
+    predictor = predictor_module(artifact)
     metadata = {"model_name": reg.model_name, "version": "local", "line": line.name,
-                **predictor_module(line).local_metadata(folder)}
-    return Loaded(predictor_module(line).load(path, metadata), line, f"{path} (workspace)")
+                **predictor.local_metadata(folder)}
+    return Loaded(predictor.load(path, metadata), line, f"{path} (workspace)")
 
 
 def from_model_dir(folder: Path, model: str | None, version: int | None) -> Loaded:
@@ -130,17 +124,19 @@ def from_model_dir(folder: Path, model: str | None, version: int | None) -> Load
         metadata = json.loads(meta_path.read_text())
         line = lines.get(metadata["line"])
         expected = metadata["sha256"]
+        file_name = metadata["artifact_key"].rpartition("/")[2]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{meta_path} is not a registry metadata.json ({type(exc).__name__}: {exc})") from None
     if model and metadata.get("model_name") != model:
         raise UserError(f"--model {model} but {folder} holds {metadata.get('model_name')!r}")
     if version is not None and metadata.get("version") != f"v{version}":
         raise UserError(f"--version v{version} but {folder} holds {metadata.get('version')}")
-    path = folder / line.artifact().MODEL_FILE.name
+    artifact = line.artifact_named(file_name)
+    path = folder / Path(artifact.MODEL_FILE).name
     if not path.exists():
         raise UserError(f"{folder} has {METADATA_OBJECT} but no {path.name}")
     digest = file_digest(path)
     if digest != expected:
         raise UserError(f"{path}: sha256 {digest} does not match metadata {expected}; "
                         "the file was altered or truncated, do not use it")
-    return Loaded(predictor_module(line).load(path, metadata), line, f"{folder} (model folder)")
+    return Loaded(predictor_module(artifact).load(path, metadata), line, f"{folder} (model folder)")
