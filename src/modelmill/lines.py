@@ -7,8 +7,9 @@ module, or an object in one, that answers what the registry needs and nothing el
 `publish_config(folder)` (its publish section, model name included), `describe(folder)` (its
 fields of metadata.json) and `check(model_path, metadata, folder)` (load a downloaded copy
 safely, predict a little, return lines to print); optionally `PREDICTOR`, the module serving
-it (default: the `predictor` module beside the artifact's). Artifacts are imported only when
-asked for, so publishing one line never loads another line's framework.
+it (default: the `predictor` module beside the artifact's). A module that exports `ARTIFACTS`
+(a tuple of such objects) stands for all of them. Artifacts are imported only when asked
+for, so publishing one line never loads another line's framework.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .core.cli import UserError
 class Line:
     name: str
     folder: Path  # its dvc.yaml, params.yaml and outputs, relative to the project root
-    artifact_specs: tuple[str, ...]  # "package.module" or "package.module:NAME", one per published model
+    artifact_specs: tuple[str, ...]  # "package.module" (its ARTIFACTS, or itself) or "package.module:NAME"
 
     @property
     def dvcfile(self) -> Path:
@@ -36,13 +37,15 @@ class Line:
         return f"make {target}" if self.name == DEFAULT else f"make {target} PIPELINE={self.name}"
 
     def artifacts(self) -> list[object]:
-        return [_resolve(spec) for spec in self.artifact_specs]
+        """One artifact per model the line publishes."""
+        return [artifact for spec in self.artifact_specs for artifact in _resolve(spec)]
 
     def artifact(self) -> object:
         """The line's artifact, for a line that publishes one model."""
-        if len(self.artifact_specs) != 1:
-            raise ValueError(f"the {self.name} line publishes {len(self.artifact_specs)} models; pick one of artifacts()")
-        return _resolve(self.artifact_specs[0])
+        found = self.artifacts()
+        if len(found) != 1:
+            raise ValueError(f"the {self.name} line publishes {len(found)} models; pick one of artifacts()")
+        return found[0]
 
     def artifact_named(self, file_name: str) -> object:
         """The artifact whose model file is called `file_name` (what a registry key ends with)."""
@@ -52,10 +55,12 @@ class Line:
         raise UserError(f"the {self.name} line publishes no model file named {file_name!r}")
 
 
-def _resolve(spec: str) -> object:
+def _resolve(spec: str) -> tuple[object, ...]:
     module, _, name = spec.partition(":")
     found = importlib.import_module(module)
-    return getattr(found, name) if name else found
+    if name:
+        return (getattr(found, name),)
+    return tuple(getattr(found, "ARTIFACTS", (found,)))
 
 
 def predictor_module(artifact: object) -> ModuleType:
@@ -70,6 +75,8 @@ def predictor_module(artifact: object) -> ModuleType:
 LINES = {
     "landcover": Line("landcover", Path("."), ("modelmill.landcover.artifact",)),
     "fire": Line("fire", Path("pipelines/fire"), ("modelmill.fire.artifact",)),
+    "seaice": Line("seaice", Path("pipelines/seaice"), ("modelmill.seaice.artifact",)),  # its ARTIFACTS: 3 models
+    "biomass": Line("biomass", Path("pipelines/biomass"), ("modelmill.biomass.artifact",)),
 }
 DEFAULT = "landcover"
 

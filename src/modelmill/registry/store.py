@@ -40,9 +40,9 @@ class Registry:
         """Where `line` publishes `artifact` (default: its only model): the artifact's publish
         config, with the environment's overrides."""
         env = os.environ if env is None else env
-        if env.get("MODEL_NAME") and len(line.artifact_specs) > 1:
-            raise UserError(f"MODEL_NAME is set, but the {line.name} line publishes {len(line.artifact_specs)} "
-                            "models, each under its own name in its params.yaml; unset MODEL_NAME")
+        if env.get("MODEL_NAME") and len(models := line.artifacts()) > 1:
+            raise UserError(f"MODEL_NAME is set, but the {line.name} line publishes {len(models)} models, "
+                            "each under its own name in its params.yaml; unset MODEL_NAME")
         artifact = artifact or line.artifact()
         return cls.from_config(artifact.publish_config(Path(repo) / line.folder), Path(artifact.MODEL_FILE).name, env)
 
