@@ -1,0 +1,54 @@
+"""Stage 1, generate: the data in the project's layout under data/raw/ (a metadata sheet + images/).
+
+`data.source: synthetic` writes the seeded stand-in (synthetic.py); `archive` copies your
+folder or unpacks your zip there as it is. Either way the next stages read data/raw/ alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+from ..core.cli import UserError, cli
+from ..core.io import atomic_output
+from .params import DataConfig, load_params
+from .paths import RAW_DIR
+from .sheet import find_sheet
+from .synthetic import write_raw
+
+
+def generate(cfg: DataConfig, dest: str | Path = RAW_DIR) -> Path:
+    """Fill `dest` (replaced as a whole, or left as it was on a failure); returns the sheet's path."""
+    dest = Path(dest)
+    with atomic_output(dest, directory=True) as tmp:
+        if cfg.source == "synthetic":
+            write_raw(tmp, cfg)
+        else:
+            copy_archive(Path(cfg.archive), tmp)
+        sheet = find_sheet(tmp)
+    return dest / sheet.relative_to(tmp)
+
+
+def copy_archive(src: Path, dest: Path) -> None:
+    if src.is_dir():
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    elif zipfile.is_zipfile(src):
+        with zipfile.ZipFile(src) as archive:
+            archive.extractall(dest)  # extractall drops absolute paths and ".." from member names
+    elif src.exists():
+        raise UserError(f"data.archive {src} is neither a folder nor a zip file")
+    else:
+        raise UserError(f"data.archive {src} does not exist (resolved to {src.resolve()})")
+
+
+@cli
+def main() -> None:
+    cfg = load_params().data
+    sheet = generate(cfg)
+    print(f"generate: {cfg.source} data -> {sheet} + images", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Photos in, uint8 RGB arrays of one side out: the one decoder of verify, the EDA and the predictor,
+so a photo sent to the served model is resized exactly as the training photos were."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_PIXELS = 50_000_000  # a photo's declared size is checked before its pixels are decoded
+
+
+def decode(body: bytes, size: int | None = None) -> np.ndarray:
+    """(size, size, 3) uint8 from PNG/JPEG/... bytes (any mode and size; None: the photo's own size).
+    Raises ValueError naming what is wrong with the bytes."""
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ValueError(f"image is {img.width}x{img.height}, over {MAX_PIXELS:,} pixels")
+            img = img.convert("RGB")
+            if size is not None and img.size != (size, size):
+                # Bilinear with antialiasing (PIL filters over the whole footprint when shrinking).
+                img = img.resize((size, size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8).copy()
+    except ValueError:
+        raise
+    except UnidentifiedImageError:
+        raise ValueError("not a decodable image (unknown format)") from None
+    except Exception as exc:  # PIL raises many kinds of errors on damaged files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"not a decodable image ({reason})") from None
+
+
+def load(path: Path, size: int | None = None) -> np.ndarray:
+    return decode(Path(path).read_bytes(), size)

@@ -1,0 +1,83 @@
+"""Stage 2, verify: check the sheet and its photos, drop what cannot be used, split by plant.
+
+Drops (and counts) rows without a weight, and rows naming a photo that is not there when
+`verify.on_missing: drop` (`fail` stops on the first). Every other problem — a bad cell, a
+repeated photo, an unreadable photo, too few plants to split — stops with one line naming the
+file, row and column, leaving the previous outputs as they were. Photos are decoded once, to
+`verify.image_size`, into data/prepared/{train,val,test}.npz; metrics/data.json counts it all.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..core.cli import UserError, cli
+from ..core.io import atomic_output, file_digest, write_json
+from . import imaging
+from .data import MIN_PLANTS, SPLITS, split_by_plant, write_split
+from .params import SplitConfig, VerifyConfig, load_params
+from .paths import DATA_REPORT, PREPARED_DIR, RAW_DIR
+from .sheet import IMAGE, PLANT, find_sheet, read_records, resolve_image
+
+
+def verify(cfg: VerifyConfig, split: SplitConfig, raw: str | Path = RAW_DIR, out: str | Path = PREPARED_DIR,
+           report: str | Path = DATA_REPORT) -> dict:
+    sheet = find_sheet(Path(raw))
+    records = read_records(sheet)
+    labelled = ~np.isnan(records.weight)
+    found = [resolve_image(sheet, name) if ok else None for name, ok in zip(records.image, labelled)]
+    missing = [i for i in np.flatnonzero(labelled) if found[i] is None]
+    if missing and cfg.on_missing == "fail":
+        i = missing[0]
+        raise UserError(f"{sheet} row {records.row[i]}, column {IMAGE}: {records.image[i]!r} not found in "
+                        f"{sheet.parent / 'images'} or beside the sheet ({len(missing)} such row(s)); "
+                        "set verify.on_missing: drop to skip them")
+    keep = labelled & np.array([f is not None for f in found])
+    kept = records.take(keep)
+    paths = [found[i] for i in np.flatnonzero(keep)]
+    plants = sorted(set(kept.plant))
+    if len(plants) < MIN_PLANTS:
+        raise UserError(f"{sheet}, column {PLANT}: the {len(kept)} usable row(s) belong to {len(plants)} plant(s) "
+                        f"({', '.join(plants[:5]) or 'none'}); a split by plant needs at least {MIN_PLANTS}")
+    x = np.empty((len(kept), cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
+    for j, path in enumerate(paths):
+        try:
+            x[j] = imaging.load(path, cfg.image_size)
+        except ValueError as exc:
+            raise UserError(f"{path} (sheet {sheet.name} row {kept.row[j]}, column {IMAGE}): {exc}") from None
+    parts = split_by_plant(kept.plant, split)
+    with atomic_output(out, directory=True) as tmp:
+        for name, rows in parts.items():
+            write_split(tmp / f"{name}.npz", {
+                "x": x[rows], "y": kept.weight[rows].astype(np.float32), "age": kept.age[rows].astype(np.float32),
+                "plant": np.array([kept.plant[i] for i in rows]), "image": np.array([kept.image[i] for i in rows]),
+                "row": kept.row[rows]})
+    summary = {
+        "sheet": str(Path(sheet).relative_to(raw)), "sheet_sha256": file_digest(sheet),
+        "rows": len(records), "unlabelled_dropped": int((~labelled).sum()),
+        "missing_images_dropped": len(missing), "missing_images": [records.image[i] for i in missing[:20]],
+        "kept": len(kept), "kept_without_age": int(np.isnan(kept.age).sum()), "plants": len(plants),
+        "image_size": cfg.image_size, "on_missing": cfg.on_missing,
+        "splits": {name: {"images": int(len(parts[name])), "plants": len(set(kept.plant[i] for i in parts[name])),
+                          "mean_g": round(float(kept.weight[parts[name]].mean()), 6)} for name in SPLITS},
+        "plant_overlap": 0,  # split_by_plant raises otherwise
+    }
+    write_json(report, summary)
+    return summary
+
+
+@cli
+def main() -> None:
+    params = load_params()
+    s = verify(params.verify, params.split)
+    print(f"verify: {s['rows']} rows, {s['unlabelled_dropped']} unlabelled and {s['missing_images_dropped']} "
+          f"without a photo dropped; {s['kept']} photos of {s['plants']} plants -> "
+          + ", ".join(f"{n} {s['splits'][n]['images']} ({s['splits'][n]['plants']} plants)" for n in SPLITS),
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The sea-ice monitoring line: ice-type classifier, ConvLSTM forecaster and Siamese change detector."""

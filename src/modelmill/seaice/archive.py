@@ -1,0 +1,133 @@
+"""Real data in: a folder of daily sea-ice concentration grids, one .npz per day.
+
+Layout (e.g. NSIDC's daily sea ice concentration product, converted):
+
+    <data.archive>/seaice_YYYYMMDD.npz
+        concentration  (H, W) float, fraction 0-1; NaN on land (the same cells every day)
+        thickness      (H, W) float metres, optional (NaN on land)
+
+Every day from the first file's date to the last must be there, every grid the same
+shape (both sides multiples of 4, at least 16). Without `thickness`, it is estimated from how
+long each cell has been ice-covered (Stefan's law at a typical -10 C of frost), so the
+classifier's thin/thick labels have a physical basis; say so when you report its scores.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from ..core.cli import UserError
+from .params import HISTORY_DAYS, LEAD_DAYS
+from .physics import NEW_ICE, STEFAN, Daily
+
+NAME = re.compile(r"seaice_(\d{8})\.npz")
+TYPICAL_FROST = 10.0  # C, for the thickness estimate
+
+
+def read_archive(folder: str | Path) -> Daily:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"data.archive {str(folder)!r} is not a folder (resolved to {folder.resolve()}); "
+                        "a relative path is taken from pipelines/seaice")
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".npz")
+    if not files:
+        raise UserError(f"{folder} holds no seaice_YYYYMMDD.npz files")
+    days = [_day(p) for p in files]
+    order = np.argsort(days, kind="stable")
+    files, days = [files[i] for i in order], [days[i] for i in order]
+    _check_dates(folder, days)
+    if len(days) < HISTORY_DAYS + LEAD_DAYS:
+        raise UserError(f"{folder} holds {len(days)} days ({days[0]} to {days[-1]}); the forecaster needs at least "
+                        f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window")
+    conc, thick, land = [], [], None
+    for path in files:
+        c, h = _read_day(path)
+        if conc and c.shape != conc[0].shape:
+            raise UserError(f"{path}: concentration has shape {c.shape}, but {files[0].name} has {conc[0].shape}; "
+                            "every day must be on the same grid")
+        if len(c.shape) != 2 or min(c.shape) < 16 or any(n % 4 for n in c.shape):
+            raise UserError(f"{path}: concentration has shape {c.shape}; expected a 2-D grid whose sides are "
+                            "multiples of 4, at least 16")
+        nan = np.isnan(c)
+        if land is None:
+            land = nan
+        elif not np.array_equal(nan, land):
+            row, col = np.argwhere(nan != land)[0]
+            raise UserError(f"{path}: the land (NaN) cells differ from {files[0].name}'s, first at row {row}, "
+                            f"column {col}; land must be the same every day")
+        _check_range(path, "concentration", c, 0.0, 1.0)
+        if h is not None:
+            if h.shape != c.shape:
+                raise UserError(f"{path}: thickness has shape {h.shape}, concentration {c.shape}")
+            _check_range(path, "thickness", np.where(nan, np.nan, h), 0.0, 100.0)
+        conc.append(np.nan_to_num(c, nan=0.0))
+        thick.append(None if h is None else np.nan_to_num(h, nan=0.0))
+    concentration = np.stack(conc).astype(np.float32)
+    if all(h is None for h in thick):
+        thickness = estimated_thickness(concentration)
+    elif any(h is None for h in thick):
+        missing = next(p for p, h in zip(files, thick) if h is None)
+        raise UserError(f"{missing} has no thickness array but other days have one; give it every day or none")
+    else:
+        thickness = np.stack(thick).astype(np.float32)
+    dates = np.array([np.datetime64(d, "D") for d in days])
+    return Daily(dates, concentration, np.where(land, 0, thickness).astype(np.float32), land)
+
+
+def estimated_thickness(concentration: np.ndarray, ice: float = 0.15) -> np.ndarray:
+    """Thickness from the run of ice-covered days so far in each cell (Stefan's law)."""
+    run = np.zeros(concentration.shape[1:])
+    out = np.empty_like(concentration)
+    for t, c in enumerate(concentration):
+        run = np.where(c >= ice, run + 1, 0)
+        out[t] = np.where(c >= ice, np.sqrt(NEW_ICE ** 2 + STEFAN * TYPICAL_FROST * run), 0.0)
+    return out
+
+
+def _day(path: Path) -> date:
+    match = NAME.fullmatch(path.name)
+    try:
+        if match is None:
+            raise ValueError
+        text = match.group(1)
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise UserError(f"{path}: not named seaice_YYYYMMDD.npz with a real date") from None
+
+
+def _check_dates(folder: Path, days: list[date]) -> None:
+    for before, after in zip(days, days[1:]):
+        if after == before:
+            raise UserError(f"{folder}: two files for {before}")
+        if after - before > timedelta(days=1):
+            gap = (after - before).days - 1
+            raise UserError(f"{folder}: {gap} day(s) missing between {before} and {after} "
+                            f"(first missing: {before + timedelta(days=1)}); the days must be consecutive")
+
+
+def _read_day(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "concentration" not in data.files:
+                raise UserError(f"{path} has no 'concentration' array (it has: {', '.join(data.files) or 'none'})")
+            c = np.asarray(data["concentration"], dtype=np.float64)
+            h = np.asarray(data["thickness"], dtype=np.float64) if "thickness" in data.files else None
+    except UserError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
+            from None
+    return c, h
+
+
+def _check_range(path: Path, name: str, values: np.ndarray, low: float, high: float) -> None:
+    bad = ~np.isnan(values) & ((values < low) | (values > high) | ~np.isfinite(values))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise UserError(f"{path}: {name} at row {row}, column {col} is {values[row, col]:g}, outside {low:g}-{high:g} "
+                        f"({int(bad.sum())} cell(s) in all)")

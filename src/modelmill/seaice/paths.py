@@ -1,0 +1,37 @@
+"""Where the sea-ice line's stages write, relative to the line's folder (pipelines/seaice), as in its dvc.yaml."""
+
+from pathlib import Path
+
+DAILY = Path("data/daily.npz")                  # generate: dates, concentration, thickness, land mask
+SPLIT_FILE = Path("data/split.json")            # split: each split's time segments and its samples' days
+DATASETS = Path("data/sets")                    # split: <model>/<split>.npz, one folder per model (its train deps)
+DATA_METRICS = Path("metrics/data.json")        # split: sizes, class counts, the no-overlap check
+METRICS_FILE = Path("metrics/metrics.json")     # evaluate: the three models against their baselines (test)
+RMSE_FILE = Path("metrics/forecast_rmse.csv")   # evaluate: RMSE by lead day, model vs baselines
+CONFUSION_FILE = Path("metrics/confusion.csv")  # evaluate: actual,predicted per test tile
+FIGURES = Path("metrics/figures")               # evaluate: forecast and change-map panels (PNG)
+
+MODELS = ("classifier", "forecaster", "change")
+
+
+def model_file(name: str) -> Path:
+    """train <name>: its weights (a plain state_dict)."""
+    return Path("models") / f"{name}.pt"
+
+
+def card_file(name: str) -> Path:
+    """train <name>: what is needed to use the weights (architecture, sizes, val scores)."""
+    return Path("models") / f"{name}.json"
+
+
+def history_file(name: str) -> Path:
+    """train <name>: per-epoch curves for dvc plots."""
+    return Path("metrics") / f"train_{name}.csv"
+
+
+def dataset_dir(model: str) -> Path:
+    return DATASETS / model
+
+
+def dataset_file(model: str, split: str) -> Path:
+    return dataset_dir(model) / f"{split}.npz"

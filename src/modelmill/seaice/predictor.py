@@ -1,0 +1,175 @@
+"""The three sea-ice models behind the serving front doors (HTTP and batch).
+
+Bodies are arrays, as .npy (`application/x-npy`) or nested JSON lists (`application/json`):
+- classifier: one tile (px, px, 3) uint8 or a stack (n, px, px, 3) -> class and probabilities;
+- forecaster: one 30-day history (30, H, W) of concentration 0-1 or (n, 30, H, W) -> 7 days;
+- change: one pair (2, H, W, 3) uint8 (date 1, date 2) or (n, 2, H, W, 3) -> a change map.
+Bad bodies raise ValueError with a message for the caller. Weights load only through
+torch.load(weights_only=True); the network is rebuilt from the card in the metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..core.cli import UserError
+from ..core.io import file_digest
+from ..core.torchkit import predict as run_batches
+from .models import load_trained
+from .paths import METRICS_FILE, MODELS, card_file, model_file
+from .params import HISTORY_DAYS, LEAD_DAYS
+from .tasks import EVAL_BATCH, Normalize
+
+CONTENT_TYPES = {
+    "application/x-npy": "a .npy array (numpy.save, no pickles)",
+    "application/json": "the same array as nested JSON lists",
+}
+
+
+class Predictor:
+    content_types = CONTENT_TYPES
+    id_column = "sample"
+    kind = ""
+
+    def __init__(self, net: torch.nn.Module, card: dict, metadata: dict):
+        self.net, self.model_card, self.metadata = net, card, metadata
+
+    # The shape of one sample, without the batch axis; each model says what it takes.
+    def sample_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def check_values(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def decode(self, body: bytes, content_type: str) -> np.ndarray:
+        if content_type == "application/x-npy":
+            try:
+                x = np.load(io.BytesIO(body), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise ValueError(f"body is not a .npy array without pickles ({exc})") from None
+        else:
+            try:
+                x = np.array(json.loads(body.decode("utf-8-sig")), dtype=np.float64)
+            except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as exc:
+                raise ValueError(f"body is not a JSON array of numbers ({type(exc).__name__}: {exc})") from None
+        shape = self.sample_shape()
+        if x.shape == shape:
+            x = x[None]
+        if x.ndim != len(shape) + 1 or x.shape[1:] != shape or len(x) == 0:
+            raise ValueError(f"the {self.kind} takes arrays of shape {shape} or (n, {', '.join(map(str, shape))}); "
+                             f"got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+            raise ValueError("the array must hold finite numbers")
+        return self.check_values(x)
+
+    def card(self) -> dict:
+        meta = self.metadata
+        return {"name": meta.get("model_name"), "version": meta.get("version"), "line": "seaice", "model": self.kind,
+                "framework": f"torch {torch.__version__}", "sha256": meta.get("sha256"),
+                "published_at_utc": meta.get("published_at_utc"), "git_commit": meta.get("git_commit"),
+                "input": {"content_types": CONTENT_TYPES, "shape": list(self.sample_shape())},
+                "metrics": {"test": meta.get("test_metrics")}, "best_epoch": self.model_card.get("best_epoch")}
+
+    def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], np.ndarray]]]:
+        """The samples of a .npy file, in chunks, named by their index (1 = first)."""
+        if not Path(path).is_file() or Path(path).suffix != ".npy":
+            raise UserError(f"{path} is not a .npy file; the {self.kind} predicts on a .npy array")
+        try:
+            x = self.decode(Path(path).read_bytes(), "application/x-npy")
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}") from None
+
+        def read():
+            for start in range(0, len(x), EVAL_BATCH):
+                yield [str(i + 1) for i in range(start, min(start + EVAL_BATCH, len(x)))], x[start:start + EVAL_BATCH]
+
+        return len(x), read()
+
+
+class ClassifierPredictor(Predictor):
+    kind = "classifier"
+
+    def sample_shape(self):
+        return (self.model_card["tile_px"], self.model_card["tile_px"], 3)
+
+    def check_values(self, x):
+        if x.min() < 0 or x.max() > 255:
+            raise ValueError("tile values must be 0-255 (uint8 imagery)")
+        return x.astype(np.uint8)
+
+    def predict(self, x: np.ndarray) -> list[dict]:
+        pre = Normalize(self.model_card["mean"], self.model_card["std"])
+        classes = self.model_card["classes"]
+        p = torch.softmax(run_batches(self.net, torch.from_numpy(x), pre, EVAL_BATCH, "fp32", len(classes)), 1).numpy()
+        return [{"class": classes[int(row.argmax())],
+                 "probabilities": {c: round(float(v), 6) for c, v in zip(classes, row)}} for row in p]
+
+
+class ForecasterPredictor(Predictor):
+    kind = "forecaster"
+
+    def sample_shape(self):
+        return (HISTORY_DAYS, *self.model_card["grid"])
+
+    def check_values(self, x):
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError("concentration must be 0-1")
+        return x.astype(np.float32)
+
+    def predict(self, x: np.ndarray) -> list[dict]:
+        out = run_batches(self.net, torch.from_numpy(x), lambda b: b, EVAL_BATCH, "fp32", LEAD_DAYS).numpy()
+        land = np.array(self.model_card["land"], dtype=bool)
+        out = np.where(land, 0.0, np.clip(out, 0, 1))
+        return [{"lead_days": LEAD_DAYS, "forecast": np.round(f, 4).tolist()} for f in out]
+
+
+class ChangePredictor(Predictor):
+    kind = "change"
+
+    def sample_shape(self):
+        grid = self.model_card.get("grid") or [64, 64]
+        return (2, *grid, 3)
+
+    def check_values(self, x):
+        if x.min() < 0 or x.max() > 255:
+            raise ValueError("image values must be 0-255 (uint8 imagery)")
+        return x.astype(np.uint8)
+
+    def predict(self, x: np.ndarray) -> list[dict]:
+        pairs = np.concatenate([x[:, 0], x[:, 1]], axis=-1)
+        pre = Normalize(self.model_card["mean"], self.model_card["std"])
+        logits = run_batches(self.net, torch.from_numpy(pairs), pre, EVAL_BATCH, "fp32", 0).numpy()
+        maps = logits > 0
+        return [{"change_fraction": round(float(m.mean()), 6), "change_map": m.astype(int).tolist()} for m in maps]
+
+
+PREDICTORS = {"classifier": ClassifierPredictor, "forecaster": ForecasterPredictor, "change": ChangePredictor}
+
+
+def load(model_path: Path, metadata: dict) -> Predictor:
+    """The model in `model_path` (its kind from the file name, its card from `metadata`)."""
+    kind = Path(model_path).stem
+    card = metadata.get("card") or (metadata.get("cards") or {}).get(kind)
+    if kind not in PREDICTORS or not isinstance(card, dict) or card.get("model") != kind:
+        raise UserError(f"{Path(model_path).name}: not one of the sea-ice models ({', '.join(MODELS)}) "
+                        "with its card in the metadata")
+    return PREDICTORS[kind](load_trained(model_path, card, f"train@{kind}"), card, metadata)
+
+
+def local_metadata(folder: Path) -> dict:
+    """What metadata.json would say of the workspace's models: every card found, test metrics."""
+    folder = Path(folder)
+    cards = {name: json.loads((folder / card_file(name)).read_text()) for name in MODELS
+             if (folder / card_file(name)).exists()}
+    if not cards:
+        raise UserError(f"no model cards under {folder / 'models'}; run `make repro PIPELINE=seaice` first")
+    metrics = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).exists() else {}
+    return {"cards": cards, "test_metrics": metrics or None,
+            "sha256": {name: file_digest(folder / model_file(name)) for name in cards
+                       if (folder / model_file(name)).exists()}}

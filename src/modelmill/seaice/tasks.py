@@ -1,0 +1,163 @@
+"""What differs between the three trainings: data, inputs, augmentation, loss and the val score
+that picks the best epoch (higher is better). train.py runs the loop common to all three."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.cli import UserError
+from ..core.torchkit import count_correct, predict
+from .augment import brightness, dihedral
+from .data import CLASSES, forecast_arrays, load_daily, load_set
+from .models import Forecaster, SiameseChange, build_classifier
+from .params import ChangeConfig, ClassifierConfig, ForecasterConfig
+from .scores import class_scores, map_scores, r
+
+EVAL_BATCH = 64
+
+
+@dataclass
+class Task:
+    model: nn.Module
+    card: dict                       # what rebuilds the model and feeds it (models.build reads it)
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    preprocess: Callable[[torch.Tensor], torch.Tensor]
+    augment: Callable | None
+    criterion: nn.Module
+    validate: Callable[[nn.Module, str], dict]  # (model, precision) -> {"score": ..., ...}
+    correct: Callable | None = None
+    unit: str = "sample"
+    extra: dict = field(default_factory=dict)
+
+
+class Normalize:
+    """uint8 NHWC -> float NCHW, standardized per channel."""
+
+    def __init__(self, mean: list[float], std: list[float]):
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.permute(0, 3, 1, 2).float()
+        return ((x - self.mean.to(x.device)) / self.std.to(x.device)).contiguous(memory_format=torch.channels_last)
+
+
+def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
+    flat = images.reshape(-1, images.shape[-1]).astype(np.float64)
+    return [round(v, 4) for v in flat.mean(0)], [round(max(v, 1.0), 4) for v in flat.std(0)]
+
+
+def classifier_task(cfg: ClassifierConfig, sets_dir: Path | None, daily_path: Path | None) -> Task:
+    train, val = load_set("classifier", "train", sets_dir), load_set("classifier", "val", sets_dir)
+    mean, std = channel_stats(train["x"])
+    counts = np.bincount(train["y"], minlength=len(CLASSES))
+    weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1)) if cfg.class_weights else np.ones(len(CLASSES))
+    pre = Normalize(mean, std)
+    x_val, y_val = torch.from_numpy(val["x"]), val["y"]
+
+    def augment(images, labels, generator):
+        images, _ = dihedral(images, None, generator)
+        return brightness(images, cfg.brightness, generator), labels
+
+    def validate(model, precision):
+        predicted = predict(model, x_val, pre, EVAL_BATCH, precision, len(CLASSES)).argmax(1).cpu().numpy()
+        scores = class_scores(y_val, predicted, CLASSES)
+        return {"score": scores["macro_f1"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+    card = {"model": "classifier", "arch": cfg.arch, "classes": list(CLASSES), "mean": mean, "std": std,
+            "tile_px": int(train["x"].shape[1]), "class_weights": [r(w) for w in weights]}
+    return Task(build_classifier(cfg.arch, len(CLASSES)), card, torch.from_numpy(train["x"]),
+                torch.from_numpy(train["y"]), pre, augment if cfg.augment else None,
+                nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)), validate,
+                correct=count_correct, unit="tile")
+
+
+def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Path | None) -> Task:
+    daily = load_daily(daily_path) if daily_path else load_daily()
+    x, y = forecast_arrays(daily, load_set("forecaster", "train", sets_dir)["starts"])
+    x_val, y_val = forecast_arrays(daily, load_set("forecaster", "val", sets_dir)["starts"])
+    ocean = ~daily.land
+    persistence = lead_rmse(np.repeat(x_val[:, -1:], y_val.shape[1], 1), y_val, ocean)
+    # Each lead day's error counts relative to persistence's on the training windows: with a
+    # plain MSE the large late-lead errors drown lead 1, where persistence is hardest to beat.
+    scale = ((x[:, -1:] - y) ** 2)[..., ocean].mean(axis=(0, 2)) if len(x) else np.ones(y.shape[1])
+    weights = 1 / np.maximum(scale, 1e-8)
+
+    def validate(model, precision):
+        out = predict(model, torch.from_numpy(x_val), lambda b: b, EVAL_BATCH, precision, 0).cpu().numpy()
+        rmse = lead_rmse(np.clip(out, 0, 1), y_val, ocean)
+        skill = 1 - rmse / np.maximum(persistence, 1e-12)
+        # The worst lead's skill against persistence picks the epoch: the model must beat it at every lead.
+        return {"score": r(skill.min()), "min_skill": r(skill.min()), "rmse": r(np.sqrt((rmse ** 2).mean())),
+                "persistence_rmse": r(np.sqrt((persistence ** 2).mean()))}
+
+    card = {"model": "forecaster", "hidden": cfg.hidden, "layers": cfg.layers, "grid": list(daily.land.shape),
+            "land": daily.land.astype(int).tolist()}
+    return Task(Forecaster(cfg.hidden, cfg.layers), card, torch.from_numpy(x), torch.from_numpy(y),
+                lambda b: b, None, LeadWeightedMSE(weights / weights.mean()), validate, unit="window")
+
+
+def lead_rmse(forecast: np.ndarray, truth: np.ndarray, ocean: np.ndarray) -> np.ndarray:
+    """(7,) RMSE per lead day of (n, 7, H, W) forecasts over sea cells."""
+    return np.sqrt(((forecast - truth) ** 2)[..., ocean].mean(axis=(0, 2)))
+
+
+class LeadWeightedMSE(nn.Module):
+    def __init__(self, weights: np.ndarray):
+        super().__init__()
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
+
+    def forward(self, forecast: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        return (((forecast - truth) ** 2).mean(dim=(0, 2, 3)) * self.weights).mean()
+
+
+class BceDice(nn.Module):
+    def __init__(self, dice_weight: float):
+        super().__init__()
+        self.dice_weight = dice_weight
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = target.float()
+        bce = F.binary_cross_entropy_with_logits(logits, target)
+        p = torch.sigmoid(logits)
+        dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+        return bce + self.dice_weight * dice
+
+
+def pair_images(data: dict) -> np.ndarray:
+    """(n, H, W, 6): the two dates' channels side by side, as the Siamese network takes them."""
+    return np.concatenate([data["before"], data["after"]], axis=-1)
+
+
+def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | None) -> Task:
+    train, val = load_set("change", "train", sets_dir), load_set("change", "val", sets_dir)
+    if not train["change"].any():
+        raise UserError("the training change pairs hold no changed pixel; lower split.change or use more days")
+    x = pair_images(train)
+    mean, std = channel_stats(x[..., :3])
+    pre = Normalize(mean * 2, std * 2)
+    x_val, y_val = torch.from_numpy(pair_images(val)), val["change"].astype(bool)
+
+    def augment(images, maps, generator):
+        return dihedral(images, maps, generator)
+
+    def validate(model, precision):
+        logits = predict(model, x_val, pre, EVAL_BATCH, precision, 0).cpu().numpy()
+        scores = map_scores(y_val, logits > 0)
+        return {"score": scores["iou"], **scores}
+
+    card = {"model": "change", "width": cfg.width, "mean": mean * 2, "std": std * 2, "threshold": 0.5,
+            "grid": list(train["change"].shape[1:])}
+    return Task(SiameseChange(cfg.width), card, torch.from_numpy(x), torch.from_numpy(train["change"]),
+                pre, augment if cfg.augment else None, BceDice(cfg.dice_weight), validate, unit="pair")
+
+
+TASKS = {"classifier": classifier_task, "forecaster": forecaster_task, "change": change_task}

@@ -1,0 +1,163 @@
+"""The biomass line's params, metadata sheet, synthetic stand-in and split by plant."""
+
+from __future__ import annotations
+
+import csv
+
+import yaml
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from biomass_support import LINE, PARAMS, make_layout, rewrite_sheet, tiny_data, write_params
+from modelmill.biomass.data import check_disjoint, split_by_plant
+from modelmill.biomass.params import SplitConfig, load_params
+from modelmill.biomass.sheet import AGE, IMAGE, PLANT, WEIGHT, find_sheet, read_records, resolve_image
+from modelmill.biomass.synthetic import CANOPY_AT_MAX, plant_table, render, snapshot_counts
+from modelmill.core.cli import UserError
+
+
+def test_repo_params_are_the_documented_defaults():
+    p = load_params(PARAMS)
+    assert (p.data.source, p.data.rows, p.data.plants, p.data.max_snapshots) == ("synthetic", 4294, 168, 42)
+    assert (p.split.train, p.split.val, p.split.test) == (0.7, 0.15, 0.15)
+    assert (p.train.arch, p.train.pretrained, p.train.loss) == ("resnet18", "none", "mse")
+    assert p.publish.model_name == "plant-biomass"
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"split.test": 0.3}, "split fractions sum to 1.15, above 1"),
+    ({"data.source": "archive"}, "data.archive is empty"),
+    ({"train.arch": "resnet50"}, "train.arch must be one of resnet18, resnet34"),
+    ({"train.pretrained": "imagnet"}, "did you mean imagenet?"),
+    ({"train.loss": "l1"}, "train.loss must be one of mse, huber"),
+    ({"verify.on_missing": "skip"}, "verify.on_missing must be one of fail, drop"),
+    ({"data.rows": 1000, "data.plants": 10, "data.max_snapshots": 42}, "do not fit 10 plants"),
+    ({"train.freeze_backbone": "yes"}, "train.freeze_backbone must be true or false"),
+])
+def test_bad_params_are_one_clear_line(tmp_path, overrides, fragment):
+    with pytest.raises(UserError, match=fragment.replace("?", r"\?").replace(".", r"\.")):
+        load_params(write_params(tmp_path, overrides))
+
+
+def test_synthetic_table_has_the_lab_sheet_statistics():
+    cfg = load_params(PARAMS).data
+    t = plant_table(cfg)
+    w, age = np.array(t[WEIGHT], float), np.array(t[AGE], float)
+    assert len(w) == 4294 and round(np.isnan(w).mean(), 3) == 0.142 and round(np.isnan(age).mean(), 3) == 0.115
+    labelled = w[~np.isnan(w)]
+    assert len(labelled) == 3684
+    assert 0.22 < labelled.mean() < 0.30 and 0.24 < labelled.std() < 0.33
+    assert labelled.min() == pytest.approx(0.002) and labelled.max() == pytest.approx(2.11)
+    assert np.median(labelled) < labelled.mean()  # right-skewed
+    per_plant = np.bincount(t[PLANT])[1:]
+    assert len(per_plant) == 168 and per_plant.max() <= 42 and per_plant.min() >= 1
+
+
+def test_snapshot_counts_respect_their_bounds():
+    counts = snapshot_counts(100, 9, 12, np.random.default_rng(0))
+    assert counts.sum() == 100 and counts.min() >= 1 and counts.max() <= 12
+
+
+def test_canopy_in_the_photo_grows_with_biomass():
+    grams = np.geomspace(0.005, 2.1, 12)
+    green = []
+    for i, g in enumerate(grams):
+        img = render(g, 96, np.random.default_rng(i)).astype(int)
+        green.append(((img[..., 1] > img[..., 0] + 25) & (img[..., 1] > img[..., 2] + 25)).mean())
+    assert np.corrcoef(np.array(grams) ** (2 / 3), green)[0, 1] > 0.95
+    assert max(green) < CANOPY_AT_MAX * 1.4
+
+
+def test_layout_is_the_projects_and_byte_identical(tmp_path):
+    a, b = make_layout(tmp_path / "a"), make_layout(tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+    names = sorted(p.name for p in (tmp_path / "a/images").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b/images").iterdir())
+    assert all((tmp_path / "a/images" / n).read_bytes() == (tmp_path / "b/images" / n).read_bytes() for n in names)
+    assert find_sheet(tmp_path / "a") == a
+
+
+def test_xlsx_fixture_with_gaps_reads_into_records(tmp_path):
+    sheet = make_layout(tmp_path)
+    records = read_records(sheet)
+    assert len(records) == 72 and records.row[0] == 2
+    assert np.isnan(records.weight).sum() == round(0.142 * 72) and np.isnan(records.age).sum() == round(0.115 * 72)
+    assert {"tray", "temperature_c", "humidity_pct", "light_intensity"} <= set(records.extra)
+    assert resolve_image(sheet, records.image[0]) == tmp_path / "images" / records.image[0]
+    (tmp_path / "images" / records.image[0]).unlink()
+    assert resolve_image(sheet, records.image[0]) is None
+
+
+def test_csv_sheet_reads_like_xlsx(tmp_path):
+    sheet = make_layout(tmp_path)
+    xlsx = read_records(sheet)
+    with open(tmp_path / "metadata.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([IMAGE, PLANT, WEIGHT, AGE])
+        for i in range(len(xlsx)):
+            w, a = xlsx.weight[i], xlsx.age[i]
+            writer.writerow([xlsx.image[i], xlsx.plant[i], "" if np.isnan(w) else w, "" if np.isnan(a) else a])
+    from_csv = read_records(tmp_path / "metadata.csv")
+    assert from_csv.image == xlsx.image and from_csv.plant == xlsx.plant
+    np.testing.assert_array_equal(from_csv.weight, xlsx.weight)
+    np.testing.assert_array_equal(from_csv.age, xlsx.age)
+    with pytest.raises(UserError, match="holds 2 sheets"):
+        find_sheet(tmp_path)
+
+
+def _set(column: str, row: int, value):
+    def edit(columns, rows):
+        rows[row][columns.index(column)] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda c, r: [c.__setitem__(c.index(WEIGHT), "weight")], "row 1: column fresh_weight_total missing from the header"),
+    (_set(WEIGHT, 4, "heavy"), "row 6, column fresh_weight_total: 'heavy' is not a number"),
+    (_set(WEIGHT, 7, -0.5), "row 9, column fresh_weight_total: -0.5 is negative"),
+    (_set(AGE, 3, "old"), "row 5, column age_days: 'old' is not a number"),
+    (_set(IMAGE, 5, "plant001_01.png"), "row 7, column image: 'plant001_01.png' is also named in row 2"),
+    (_set(PLANT, 2, None), "row 4, column plant_number: empty"),
+])
+def test_bad_sheets_name_file_row_and_column(tmp_path, edit, fragment):
+    sheet = rewrite_sheet(make_layout(tmp_path), edit)
+    with pytest.raises(UserError) as err:
+        read_records(sheet)
+    assert str(sheet) in str(err.value) and fragment in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_split_by_plant_never_shares_a_plant(seed):
+    rng = np.random.default_rng(seed)
+    plants = [f"p{int(v)}" for v in rng.integers(0, 30, 400)]
+    parts = split_by_plant(plants, SplitConfig(0.7, 0.15, 0.15, seed))
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(400))
+    sets = {name: {plants[i] for i in rows} for name, rows in parts.items()}
+    assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+    assert all(sets.values())
+    again = split_by_plant(plants, SplitConfig(0.7, 0.15, 0.15, seed))
+    assert all(np.array_equal(parts[k], again[k]) for k in parts)
+
+
+def test_overlap_check_refuses_a_shared_plant():
+    with pytest.raises(UserError, match="plant\\(s\\) b are in both the train and test splits"):
+        check_disjoint({"train": np.array(["a", "b"]), "val": np.array(["c"]), "test": np.array(["b"])})
+
+
+def test_tiny_data_config_fits_its_rules():
+    cfg = tiny_data()
+    assert cfg.rows == 72 and cfg.plants == 8
+    img = render(0.5, cfg.image_size, np.random.default_rng(0))
+    assert img.shape == (24, 24, 3) and img.dtype == np.uint8
+    assert Image.fromarray(img).mode == "RGB"
+
+
+def test_eda_hangs_on_the_data_alone():
+    """The EDA reruns when the data changes and for nothing else: no split, verify or train input."""
+    eda = yaml.safe_load((LINE / "dvc.yaml").read_text())["stages"]["eda"]
+    assert eda["params"] == ["eda"]
+    data_deps = [d for d in eda["deps"] if not d.startswith("../../src/")]
+    assert data_deps == ["data/raw"]

@@ -1,0 +1,133 @@
+"""End to end: the biomass line's real dvc pipeline in a fresh git clone, at a tiny size, then
+published and fetched back through the registry (make publish / make verify-download
+PIPELINE=biomass) against the loopback S3 server, from the same clone."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from biomass_support import TINY
+from conftest import clone_project, dvc, edit_yaml, git, run_module
+from modelmill import lines
+from modelmill.core import s3
+from modelmill.registry.bucket import ensure_private_bucket
+from modelmill.registry.fetch import SUCCESS, fetch
+from modelmill.registry.publish import publish
+from modelmill.registry.store import Registry
+
+pytestmark = pytest.mark.slow
+
+DVCFILE = "pipelines/biomass/dvc.yaml"
+PARAMS = "pipelines/biomass/params.yaml"
+STAGES = {"generate", "verify", "eda", "train", "evaluate"}
+BIOMASS = lines.get("biomass")
+PLOTS = {"biomass loss curves", "biomass val RMSE (g)", "biomass predicted vs actual (test)",
+         "biomass RMSE by age (test)"}
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    repo = clone_project(tmp_path_factory.mktemp("biomass-e2e") / "project")
+    edit_yaml(repo / PARAMS, TINY)
+    git(repo, "commit", "-q", "-am", "a tiny biomass line")
+    first = dvc(repo, "repro", DVCFILE)
+    assert ran(first.stdout) == STAGES, first.stdout
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first run")
+    return repo
+
+
+def test_first_repro_writes_every_output_and_git_ignores_them(project):
+    line = project / "pipelines/biomass"
+    for path in ("data/raw/metadata.xlsx", "data/prepared/test.npz", "metrics/data.json",
+                 "metrics/eda/eda_summary.json", "metrics/eda/sample_images.png", "models/biomass_model.pt",
+                 "models/card.json", "metrics/train_history.csv", "metrics/metrics.json", "metrics/by_age.csv",
+                 "metrics/predictions.csv", "metrics/predicted_vs_actual.png", "metrics/run_log.json"):
+        assert (line / path).is_file(), path
+    lock = yaml.safe_load((line / "dvc.lock").read_text())
+    assert set(lock["stages"]) == STAGES
+    assert git(project, "status", "--porcelain") == ""
+    commit = git(project, "rev-parse", "HEAD~1").strip()  # the commit the run was made at
+    assert json.loads((line / "models/card.json").read_text())["git_commit"] == commit
+    assert json.loads((line / "metrics/run_log.json").read_text())["git_commit"] == commit
+
+
+def test_second_repro_does_nothing(project):
+    again = dvc(project, "repro", DVCFILE)
+    assert ran(again.stdout) == set(), again.stdout
+
+
+def test_train_param_reruns_only_train_and_evaluate(project):
+    edit_yaml(project / PARAMS, {"train.lr": 0.003})
+    try:
+        result = dvc(project, "repro", DVCFILE)
+        assert ran(result.stdout) == {"train", "evaluate"}, result.stdout
+        for stage in ("generate", "verify", "eda"):
+            assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
+        assert "train.lr" in dvc(project, "params", "diff").stdout
+    finally:
+        git(project, "checkout", "HEAD", "--", PARAMS)
+        dvc(project, "repro", DVCFILE)  # back to the committed outputs (from the run cache)
+    assert git(project, "status", "--porcelain") == ""
+
+
+def _outputs(project) -> dict[str, str]:
+    lock = yaml.safe_load((project / "pipelines/biomass/dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+
+
+def test_forced_rerun_is_byte_identical_but_for_the_commit_it_logs(project):
+    line = project / "pipelines/biomass"
+    before, card = _outputs(project), json.loads((line / "models/card.json").read_text())
+    try:
+        dvc(project, "repro", "-f", DVCFILE)
+        after, again = _outputs(project), json.loads((line / "models/card.json").read_text())
+        logged = {"models/card.json", "metrics/run_log.json"}  # they name HEAD, now the "first run" commit
+        assert {k: v for k, v in after.items() if k not in logged} == {k: v for k, v in before.items()
+                                                                      if k not in logged}
+        assert again["git_commit"] == git(project, "rev-parse", "HEAD").strip() != card["git_commit"]
+        assert {**again, "git_commit": None} == {**card, "git_commit": None}
+    finally:
+        git(project, "checkout", "HEAD", "--", "pipelines/biomass/dvc.lock")
+        dvc(project, "checkout", DVCFILE)
+
+
+def test_plots_show_draws_the_curves(project):
+    shown = json.loads(dvc(project, "plots", "show", "--json").stdout)
+    for name in PLOTS:
+        assert shown["data"][name][0]["content"]["data"]["values"], name
+    assert not [e for e in shown.get("errors", []) if "biomass" in str(e)]
+
+
+def test_biomass_publishes_and_verify_download_loads_it_safely(project, s3_env, capsys):
+    reg = Registry.for_line(BIOMASS, project, env={"BUCKET_NAME": s3_env["bucket"]})
+    ensure_private_bucket(s3.client(reg.region), reg)
+    first = publish(reg, project, line=BIOMASS)
+    assert first.version == 1 and first.model_uri.endswith("/plant-biomass/v1/biomass_model.pt")
+    meta = json.loads(s3.client().get_object(Bucket=reg.bucket, Key=reg.metadata_key(1))["Body"].read())
+    assert meta["line"] == "biomass" and meta["model_name"] == "plant-biomass"
+    assert meta["architecture"] == "resnet18" and meta["image_size"] == TINY["verify.image_size"]
+    assert set(meta["test_metrics"]["model"]) == {"mse_g2", "rmse_g", "mae_g", "r2"}
+    assert meta["git_commit"] == git(project, "rev-parse", "HEAD").strip()
+    capsys.readouterr()
+    assert fetch(reg, line=BIOMASS, repo=project)["version"] == "v1"
+    out = capsys.readouterr().out
+    assert SUCCESS in out and "weighed" in out and "RMSE on them" in out
+
+
+def test_make_verify_download_commands_name_the_pipeline(project, s3_env):
+    env = {"BUCKET_NAME": s3_env["bucket"]}
+    args = ("--pipeline", "biomass")
+    assert run_module("modelmill.registry.bucket", project, env=env, args=args).returncode == 0
+    published = run_module("modelmill.registry.publish", project, env=env, args=args)
+    assert published.returncode == 0, published.stderr
+    assert "plant-biomass/v1/biomass_model.pt" in published.stdout
+    fetched = run_module("modelmill.registry.fetch", project, env=env, args=args)
+    assert fetched.returncode == 0, fetched.stderr
+    assert SUCCESS in fetched.stdout

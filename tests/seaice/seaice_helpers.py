@@ -1,0 +1,40 @@
+"""Small sizes for the sea-ice tests: a 32x32 grid over two years, a few tiles, one short epoch each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from conftest import REPO, edit_yaml
+
+LINE = REPO / "pipelines" / "seaice"
+TINY = {
+    "data.grid": 32, "data.days": 750,
+    "split.window_stride": 8, "split.tiles_per_class": 20, "split.pair_stride": 4,
+    "train.classifier.epochs": 1, "train.classifier.batch_size": 16,
+    "train.forecaster.hidden": 4, "train.forecaster.epochs": 1, "train.forecaster.batch_size": 8,
+    "train.change.width": 4, "train.change.epochs": 1, "train.change.batch_size": 16,
+    "evaluate.panels": 1,
+}
+
+
+def write_line_params(folder: Path, overrides: dict | None = None) -> Path:
+    """pipelines/seaice/params.yaml at the tiny sizes (plus `overrides`), as `folder`/params.yaml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return edit_yaml(folder / "params.yaml", {**TINY, **(overrides or {})}, source=LINE / "params.yaml")
+
+
+def write_archive(folder: Path, days: int = 40, grid: int = 16, start: str = "2021-01-01", seed: int = 0,
+                  thickness: bool = False) -> Path:
+    """A small archive in the documented layout: seaice_YYYYMMDD.npz, concentration with NaN on land."""
+    from modelmill.seaice.physics import simulate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    daily = simulate(grid, days, start, 0.5, 0.05, seed)
+    for date, c, h in zip(daily.dates, daily.concentration, daily.thickness):
+        arrays = {"concentration": np.where(daily.land, np.nan, c)}
+        if thickness:
+            arrays["thickness"] = np.where(daily.land, np.nan, h)
+        np.savez(folder / f"seaice_{str(date).replace('-', '')}.npz", **arrays)
+    return folder

@@ -1,0 +1,107 @@
+"""The time-block split (no day in two splits), the three datasets and the archive reader."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_module
+from modelmill.core.cli import UserError
+from modelmill.seaice.archive import read_archive
+from modelmill.seaice.data import (SPLITS, WINDOW, check_no_overlap, days_used, load_daily, load_set, pair_days,
+                                   segments, window_starts)
+from modelmill.seaice.generate import make_daily
+from modelmill.seaice.params import load_params
+from modelmill.seaice.split import split_days
+from seaice_helpers import write_archive, write_line_params
+
+
+@pytest.fixture(scope="module")
+def line(tmp_path_factory):
+    """A tiny line folder after generate and split."""
+    folder = tmp_path_factory.mktemp("seaice-data")
+    params = load_params(write_line_params(folder))
+    make_daily(params.data, folder / "data/daily.npz")
+    summary = split_days(params.split, folder / "data/daily.npz", folder / "data/split.json", folder / "data/sets",
+                         folder / "metrics/data.json")
+    return folder, params, summary
+
+
+def test_segments_are_contiguous_blocks_in_the_fractions(tmp_path):
+    cfg = load_params(write_line_params(tmp_path)).split
+    spans = segments(1000, dataclasses.replace(cfg, blocks=2))
+    assert spans == {"train": [(0, 350), (500, 850)], "val": [(350, 425), (850, 925)],
+                     "test": [(425, 500), (925, 1000)]}
+
+
+def test_windows_and_pairs_stay_inside_their_segment(tmp_path):
+    cfg = load_params(write_line_params(tmp_path)).split
+    spans = [(0, 100), (200, 260)]
+    for s in window_starts(spans, 3):
+        assert any(a <= s and s + WINDOW <= b for a, b in spans)
+    for d1, d2 in pair_days(spans, cfg):
+        assert any(a <= d1 < d2 < b for a, b in spans)
+        assert cfg.pair_lag_min <= d2 - d1 <= cfg.pair_lag_max
+
+
+def test_split_writes_three_datasets_and_no_day_is_in_two_splits(line):
+    folder, params, summary = line
+    plan = json.loads((folder / "data/split.json").read_text())
+    used = days_used(plan)
+    for i, a in enumerate(SPLITS):
+        for b in SPLITS[i + 1:]:
+            assert not used[a] & used[b], (a, b)
+    # Every test window and pair lies apart from every training window, day by day.
+    train_days = {d for s in plan["train"]["windows"] for d in range(s, s + WINDOW)}
+    assert all(not set(range(s, s + WINDOW)) & train_days for s in plan["test"]["windows"])
+    assert all(not set(range(d1, d2 + 1)) & train_days for d1, d2 in plan["test"]["pairs"])
+    assert summary["shared_days"] == 0
+    metrics = json.loads((folder / "metrics/data.json").read_text())
+    assert metrics["test"]["forecast_windows"] == len(plan["test"]["windows"]) > 0
+    tiles = load_set("classifier", "train", folder / "data/sets")
+    assert tiles["x"].dtype == np.uint8 and tiles["x"].shape[1:] == (16, 16, 3)
+    assert set(np.unique(tiles["y"])) == {0, 1, 2}
+    pairs = load_set("change", "test", folder / "data/sets")
+    daily = load_daily(folder / "data/daily.npz")
+    truth = np.abs(daily.concentration[pairs["days"][:, 1]] - daily.concentration[pairs["days"][:, 0]]) \
+        >= params.split.change
+    assert np.array_equal(pairs["change"].astype(bool), truth & ~daily.land)
+
+
+def test_the_overlap_check_names_the_first_shared_day():
+    dates = np.datetime64("2021-01-01") + np.arange(100)
+    check_no_overlap({"train": {1, 2}, "val": {3}, "test": {4}}, dates)
+    with pytest.raises(UserError, match="train and test splits share 2 day.*2021-01-04"):
+        check_no_overlap({"train": {1, 2, 3, 4}, "val": {10}, "test": {3, 4}}, dates)
+
+
+def test_split_reruns_write_identical_bytes(line, tmp_path):
+    folder, params, _ = line
+    split_days(params.split, folder / "data/daily.npz", tmp_path / "split.json", tmp_path / "sets",
+               tmp_path / "data.json")
+    for path in sorted((folder / "data/sets").rglob("*.npz")):
+        again = tmp_path / "sets" / path.relative_to(folder / "data/sets")
+        assert again.read_bytes() == path.read_bytes(), path
+    assert (tmp_path / "split.json").read_bytes() == (folder / "data/split.json").read_bytes()
+
+
+def test_archive_reads_the_documented_layout(tmp_path):
+    folder = write_archive(tmp_path / "archive", days=40)
+    daily = read_archive(folder)
+    assert len(daily) == 40 and daily.concentration.shape == (40, 16, 16)
+    assert str(daily.dates[0]) == "2021-01-01" and np.all(np.diff(daily.dates).astype(int) == 1)
+    assert daily.land.any() and not daily.concentration[:, daily.land].any()
+    assert 0 <= daily.concentration.min() and daily.concentration.max() <= 1
+    assert (daily.thickness[daily.concentration >= 0.15] > 0).all()  # estimated from ice-covered days
+    with_h = read_archive(write_archive(tmp_path / "with-h", days=40, thickness=True))
+    assert not np.array_equal(with_h.thickness, daily.thickness)
+
+
+def test_generate_from_an_archive_writes_daily(tmp_path):
+    folder = write_archive(tmp_path / "archive", days=40)
+    write_line_params(tmp_path, {"data.source": "archive", "data.archive": str(folder)})
+    result = run_module("modelmill.seaice.generate", tmp_path)
+    assert result.returncode == 0, result.stderr
+    daily = load_daily(tmp_path / "data/daily.npz")
+    assert len(daily) == 40 and daily.land.shape == (16, 16)

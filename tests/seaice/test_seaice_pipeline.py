@@ -1,0 +1,125 @@
+"""End to end: the sea-ice line's real dvc pipeline in a fresh git clone, on a small grid."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+import numpy as np
+
+from conftest import clone_project, dvc, edit_yaml, git, run_module
+from modelmill.registry.fetch import SUCCESS
+from seaice_helpers import TINY
+
+pytestmark = pytest.mark.slow
+
+DVCFILE = "pipelines/seaice/dvc.yaml"
+PARAMS = "pipelines/seaice/params.yaml"
+LOCK = "pipelines/seaice/dvc.lock"
+STAGES = {"generate", "split", "train@classifier", "train@forecaster", "train@change", "evaluate"}
+PLOTS = {"seaice forecast RMSE by lead day (test)", "seaice classifier confusion (test)", "seaice training loss"}
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    repo = clone_project(tmp_path_factory.mktemp("seaice-e2e") / "project")
+    edit_yaml(repo / PARAMS, TINY)
+    git(repo, "commit", "-q", "-am", "a small sea-ice line")
+    first = dvc(repo, "repro", DVCFILE)
+    assert ran(first.stdout) == STAGES, first.stdout
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first run")
+    return repo
+
+
+def test_first_repro_writes_every_output_and_git_ignores_them(project):
+    line = project / "pipelines/seaice"
+    for path in ("data/daily.npz", "data/split.json", "data/sets/classifier/test.npz", "data/sets/change/val.npz",
+                 "models/classifier.pt", "models/forecaster.pt", "models/change.pt", "models/forecaster.json",
+                 "metrics/metrics.json", "metrics/data.json", "metrics/forecast_rmse.csv", "metrics/confusion.csv",
+                 "metrics/train_forecaster.csv", "metrics/figures/forecast_000.png", "metrics/figures/change_000.png"):
+        assert (line / path).is_file(), path
+    assert set(yaml.safe_load((line / "dvc.lock").read_text())["stages"]) == STAGES
+    assert git(project, "status", "--porcelain") == ""
+    metrics = json.loads((line / "metrics/metrics.json").read_text())
+    assert len(metrics["forecaster"]["skill"]) == 7
+    for name in ("model", "persistence", "climatology"):
+        assert len(metrics["forecaster"][name]["rmse"]) == 7
+    assert set(metrics["change"]) >= {"model", "baseline", "baseline_threshold"}
+    assert set(metrics["classifier"]["per_class"]) == {"open_water", "thin_ice", "thick_ice"}
+
+
+def test_second_repro_does_nothing(project):
+    again = dvc(project, "repro", DVCFILE)
+    assert ran(again.stdout) == set(), again.stdout
+    assert json.loads(dvc(project, "status", "--json", DVCFILE).stdout or "{}") == {}
+
+
+def test_forecaster_param_reruns_only_forecaster_and_evaluate(project):
+    edit_yaml(project / PARAMS, {"train.forecaster.hidden": 5})
+    try:
+        result = dvc(project, "repro", DVCFILE)
+        assert ran(result.stdout) == {"train@forecaster", "evaluate"}, result.stdout
+        for stage in ("generate", "split", "train@classifier", "train@change"):
+            assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
+        assert "train.forecaster.hidden" in dvc(project, "params", "diff").stdout
+    finally:
+        git(project, "checkout", "HEAD", "--", PARAMS)
+        dvc(project, "repro", DVCFILE)  # back to the committed outputs (from the run cache)
+
+
+def test_plots_show_draws_the_curves(project, tmp_path):
+    # -o: the PNG panels are copied there, not into an untracked dvc_plots/ in the repo.
+    shown = json.loads(dvc(project, "plots", "show", "--json", "-o", str(tmp_path / "plots")).stdout)
+    for name in PLOTS:
+        assert shown["data"][name][0]["content"]["data"]["values"], name
+    assert not [e for e in shown.get("errors", []) if "seaice" in str(e)]
+    panels = [name for name in shown["data"] if name.endswith(".png")]
+    assert any("forecast_000.png" in name for name in panels) and any("change_000.png" in name for name in panels)
+
+
+def test_each_model_publishes_under_its_own_name_and_verifies_after_download(project, s3_env):
+    env = {"BUCKET_NAME": s3_env["bucket"]}
+    line = ("--pipeline", "seaice")
+    assert run_module("modelmill.registry.bucket", project, env=env, args=line).returncode == 0
+    published = run_module("modelmill.registry.publish", project, env=env, args=line)
+    assert published.returncode == 0, published.stderr
+    for name, file in (("classifier", "classifier.pt"), ("forecaster", "forecaster.pt"), ("change", "change.pt")):
+        assert f"seaice-{name}/v1/{file}" in published.stdout, published.stdout
+    fetched = run_module("modelmill.registry.fetch", project, env=env, args=line)
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.count(SUCCESS) == 3, fetched.stdout
+    for found in ("test tile", "test 30-day history", "test pair"):
+        assert found in fetched.stdout, fetched.stdout
+
+
+def test_batch_predict_through_the_serving_code(project, tmp_path):
+    sets = project / "pipelines/seaice/data/sets"
+    with np.load(sets / "change/test.npz") as data:
+        pairs = np.stack([data["before"][:2], data["after"][:2]], axis=1)
+    np.save(tmp_path / "pairs.npy", pairs)
+    result = run_module("modelmill.serve.predict", project, args=(
+        "--model", "seaice-change", "--source", "local", "--input", str(tmp_path / "pairs.npy"),
+        "--output", str(tmp_path / "out.csv")))
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert rows[0].startswith("sample,change_fraction") and len(rows) == 3
+    np.save(tmp_path / "wrong.npy", pairs[:, :, :16])  # half the grid
+    bad = run_module("modelmill.serve.predict", project, args=(
+        "--model", "seaice-change", "--source", "local", "--input", str(tmp_path / "wrong.npy"),
+        "--output", str(tmp_path / "bad.csv")))
+    assert bad.returncode == 1 and "the change takes arrays of shape (2, 32, 32, 3)" in bad.stderr, bad.stderr
+    assert not (tmp_path / "bad.csv").exists()
+
+
+def test_a_forced_rerun_writes_identical_bytes(project):
+    before = (project / LOCK).read_text()
+    result = dvc(project, "repro", "--force", DVCFILE)
+    assert ran(result.stdout) == STAGES, result.stdout
+    assert (project / LOCK).read_text() == before
+    assert git(project, "status", "--porcelain") == ""
