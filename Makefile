@@ -22,6 +22,8 @@ PARAMS_PREFIX := $(if $(PIPELINE),$(LINE_DIR)/params.yaml:)
 # A small sweep for `make exp`; on the real data each run is a full training run.
 EXP_PARAMS ?= $(if $(PIPELINE),$(EXP_PARAMS_$(PIPELINE)),train.lr=0.05,0.1,0.2)
 EXP_PARAMS_fire := train.forest.max_depth=8,10,12
+EXP_PARAMS_seaice := train.forecaster.hidden=8,16,24
+EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
@@ -83,7 +85,7 @@ SERVE_ARGS = --model $(MODEL) $(if $(VERSION),--version $(VERSION)) $(if $(SOURC
 # PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
 SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8080)
 
-serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble VERSION=vN PORT=8080 SOURCE=local
+serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble|seaice-forecaster|… VERSION=vN PORT=8080 SOURCE=local
 	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT)
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]

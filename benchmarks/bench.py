@@ -1,7 +1,7 @@
 """`make bench`: speed and memory of the factory on this machine, as a table and a report.
 
-    python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire
-                                          # line; the server under load (~3 min)
+    python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire,
+                                          # sea-ice and biomass lines (~15 min); the server under load (~3 min)
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
     python benchmarks/bench.py --full --pipeline-only   # the whole pipeline alone
     python benchmarks/bench.py --quick    # synthetic smoke run for CI (~2 min); no timing is asserted
@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from modelmill.core.hardware import place  # noqa: E402
@@ -41,13 +40,17 @@ from modelmill.core.torchkit import memory_format  # noqa: E402
 from modelmill.landcover.data import load_split  # noqa: E402
 from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
+from biomass_line import rows as biomass_rows  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
+from seaice_line import rows as seaice_rows  # noqa: E402
 from serve_load import rows as serve_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
 from workspace import git_commit, project_copy  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
+BIOMASS_QUICK = {"data.rows": 600, "train.epochs": 2}
+LINE_SECTIONS = {"fire": "**the fire line**", "seaice": "**the sea-ice line**", "biomass": "**the biomass line**"}
 
 
 def machine() -> dict:
@@ -239,6 +242,10 @@ def main() -> None:
     if not args.pipeline_only:
         print("  the fire line:", file=sys.stderr)
         report["fire"] = [list(row) for row in fire_rows(5000 if args.quick else None)]
+        print("  the sea-ice line:", file=sys.stderr)
+        report["seaice"] = [list(row) for row in seaice_rows(args.quick)]
+        print("  the biomass line:", file=sys.stderr)
+        report["biomass"] = [list(row) for row in biomass_rows(BIOMASS_QUICK if args.quick else None)]
         print("  serving, on loopback:", file=sys.stderr)
         report["serve"] = [list(row) for row in serve_rows(args.quick)]
     write_report(report, args.out)
@@ -337,9 +344,10 @@ def write_report(report: dict, out: Path) -> None:
         rows.append(("no-op dvc repro, s (best of 3)", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
         rows.append(("dvc push to loopback S3, s", pipe["push_seconds"], TARGETS["dvc push, every output"]))
         rows.append(("dvc pull into a fresh clone, s", pipe["pull_seconds"], ""))
-    if "fire" in report:
-        rows.append(("**the fire line**", "", ""))
-        rows += [tuple(row) for row in report["fire"]]
+    for key, title in LINE_SECTIONS.items():
+        if key in report:
+            rows.append((title, "", ""))
+            rows += [tuple(row) for row in report[key]]
     if "serve" in report:
         rows.append(("**serving** (python -m modelmill.serve, loopback)", "", ""))
         rows += [tuple(row) for row in report["serve"]]

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,34 +28,13 @@ from modelmill.fire.models import load_model, predict_fire  # noqa: E402
 from modelmill.fire.params import MODEL_NAMES  # noqa: E402
 from modelmill.fire.paths import ENSEMBLE_FILE, METRICS_FILE  # noqa: E402
 from modelmill.fire.simulate import generate  # noqa: E402
-from workspace import project_copy  # noqa: E402
+from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 LINE = Path("pipelines/fire")
 PIPELINE_TARGET_S = 180
 AUC_GAP_TARGET = 0.005
 SCORING_TARGET = 50_000
 SCORING_ROWS = 100_000
-
-
-def repro(repo: Path) -> tuple[float, dict[str, float]]:
-    """Wall time of `dvc repro` of the fire line, and each stage's share (from one 'Running stage' line to the next)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    start = time.perf_counter()
-    marks: list[tuple[str, float]] = []
-    output = []
-    with subprocess.Popen([sys.executable, "-m", "dvc", "repro", str(LINE / "dvc.yaml")], cwd=repo, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        for text in proc.stdout:
-            output.append(text)
-            found = re.search(r"Running stage '(?:[^']*:)?([\w@]+)'", text)
-            if found:
-                marks.append((found.group(1), time.perf_counter()))
-    total = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit("dvc repro failed:\n" + "".join(output[-40:]))
-    ends = [t for _, t in marks[1:]] + [start + total]
-    return total, {name: end - begin for (name, begin), end in zip(marks, ends)}
 
 
 def scoring_rate(model_path: Path, repeats: int = 3) -> float:
@@ -81,12 +58,12 @@ def rows(n_samples: int | None = None) -> list[tuple[str, str, str]]:
         repo = project_copy(Path(tmp) / "project", {"data.n_samples": n_samples} if n_samples else {},
                             f"{LINE}/params.yaml")
         samples = yaml.safe_load((repo / LINE / "params.yaml").read_text())["data"]["n_samples"]
-        total, stages = repro(repo)
+        run = repro_timed(repo, LINE / "dvc.yaml")
         metrics = read_json(repo / LINE / METRICS_FILE, "evaluate")
         rate = scoring_rate(repo / LINE / ENSEMBLE_FILE)
-    out = [(f"whole fire line: dvc repro, {samples:,} samples, empty cache", f"{total:.1f} s",
+    out = [(f"whole fire line: dvc repro, {samples:,} samples, empty cache ({run.load})", f"{run.seconds:.1f} s",
             f"<= {PIPELINE_TARGET_S} s" if samples == 100_000 else "(target is for 100,000)")]
-    out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in stages.items()]
+    out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in run.stages.items()]
     bayes = metrics["bayes"]["roc_auc"] if metrics.get("bayes") else None
     ensemble = metrics["ensemble"]["roc_auc"]
     gap = f" (gap {bayes - ensemble:.4f})" if bayes is not None else ""
@@ -102,11 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, help="data.n_samples for the run (default: params.yaml's)")
     args = parser.parse_args()
-    table = rows(args.samples)
-    print(f"fire line on {os.cpu_count()} CPU core(s)\n")
-    print("| measure | value | target |\n| --- | --- | --- |")
-    for measure, value, target in table:
-        print(f"| {measure} | {value} | {target} |")
+    print_table(f"fire line on {os.cpu_count()} CPU core(s)", rows(args.samples))
 
 
 if __name__ == "__main__":

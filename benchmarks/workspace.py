@@ -1,8 +1,16 @@
-"""A throwaway git clone of this project's committed code for a benchmark run, with params overrides."""
+"""What every line's benchmark does around its own figures: a throwaway copy of the project,
+`dvc repro` timed stage by stage, and the table printed."""
 
 from __future__ import annotations
 
+import os
+import re
+import resource
+import shutil
 import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -10,10 +18,20 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml") -> Path:
-    """Clone HEAD to `dest`, apply dotted-key `overrides` to `params_file` and commit them
-    (dvc exp and `dvc.lock` want a clean, committed tree)."""
-    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
+def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml", working_tree: bool = False) -> Path:
+    """A git repo at `dest` holding this project (HEAD cloned; `working_tree`: the files as they
+    are now, uncommitted ones too), with dotted-key `overrides` applied to `params_file` and
+    committed (dvc exp and `dvc.lock` want a clean, committed tree)."""
+    if working_tree:
+        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                               capture_output=True, text=True).stdout.split()
+        for name in files:
+            if (REPO / name).is_file():
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / name, dest / name)
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
     path = dest / params_file
     raw = yaml.safe_load(path.read_text())
     for dotted, value in overrides.items():
@@ -31,3 +49,46 @@ def git_commit(repo: Path, message: str) -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", message],
                    cwd=repo, check=True)
+
+
+@dataclass(frozen=True)
+class Repro:
+    seconds: float
+    stages: dict[str, float]  # each stage's wall time, from one 'Running stage' line to the next
+    peak_gb: float            # the largest resident set of any process it ran
+    load: str                 # the load average before and after: other work slows the stages
+
+
+def repro_timed(repo: Path, dvcfile: str | Path) -> Repro:
+    """`dvc repro <dvcfile>` in `repo`, timed."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    before = load_average()
+    start = time.perf_counter()
+    marks: list[tuple[str, float]] = []
+    output = []
+    with subprocess.Popen([sys.executable, "-m", "dvc", "repro", str(dvcfile)], cwd=repo, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for text in proc.stdout:
+            output.append(text)
+            found = re.search(r"Running stage '(?:[^']*:)?([\w@]+)'", text)
+            if found:
+                marks.append((found.group(1), time.perf_counter()))
+    total = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit("dvc repro failed:\n" + "".join(output[-40:]))
+    ends = [t for _, t in marks[1:]] + [start + total]
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
+    return Repro(total, {name: end - begin for (name, begin), end in zip(marks, ends)}, peak_gb,
+                 f"load average {before} before, {load_average()} after")
+
+
+def load_average() -> str:
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def print_table(title: str, rows: list[tuple]) -> None:
+    print(f"{title}\n")
+    print("| measure | value | target |\n| --- | --- | --- |")
+    for measure, value, target in rows:
+        print(f"| {measure} | {value} | {target} |")

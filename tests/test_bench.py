@@ -23,6 +23,8 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert report["auto"]["precision"] in ("fp32", "bf16") and report["auto"]["reason"]
     assert report["data_parallel"]["1 process(es)"] > 0 and report["data_parallel"]["2 process(es)"] > 0
     assert any(row[0] == "ensemble test ROC AUC" for row in report["fire"])
+    assert any(row[0] == "classifier test macro-F1" for row in report["seaice"])
+    assert any(row[0] == "model test R²" for row in report["biomass"])
     assert any(row[0].startswith("fire, one CSV row") for row in report["serve"])
     pipeline = report["pipeline"]
     assert set(pipeline["stages"]) == {"ingest", "verify", "train", "evaluate"}
@@ -33,3 +35,4 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     table = (tmp_path / "report.md").read_text()
     assert "| measure | value | target |" in table and "no-op dvc repro" in table
     assert "precision auto picked" in table and "whole fire line" in table
+    assert "whole sea-ice line" in table and "whole biomass line" in table

@@ -9,7 +9,6 @@ traced to the code, settings and files that made it.
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 from dataclasses import asdict
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from ..core.cli import UserError, cli
-from ..core.io import atomic_output, file_digest, write_json
+from ..core.io import file_digest, write_csv, write_json
 from ..core.torchkit import predict, set_threads
 from .card import ModelCard, git_commit
 from .data import load_split
@@ -80,8 +79,8 @@ def evaluate(params: Params, prepared: str | Path = PREPARED_DIR, model_path: st
         "baseline_prediction_g": _r(card.train_mean_g),
     }
     write_json(METRICS_FILE, metrics)
-    _write_csv(BY_AGE_FILE, rows)
-    _write_csv(PREDICTIONS_FILE, [{"image": str(n), "plant": str(p), "actual_g": _r(float(a)),
+    write_csv(BY_AGE_FILE, rows)
+    write_csv(PREDICTIONS_FILE, [{"image": str(n), "plant": str(p), "actual_g": _r(float(a)),
                                    "predicted_g": _r(float(q))}
                                   for n, p, a, q in zip(test["image"], test["plant"], actual, predicted)])
     save_figure(scatter(actual.numpy(), predicted.numpy(), model_scores, card.train_mean_g), SCATTER_FILE)
@@ -101,11 +100,6 @@ def run_log(params: Params, card: ModelCard, metrics: dict, prepared: Path, mode
     }
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["empty"])
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _r(value: float) -> float | None:

@@ -9,7 +9,6 @@ metrics/train_history.csv (per-epoch curves for `dvc plots`).
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from dataclasses import asdict
@@ -20,8 +19,8 @@ from torch import nn
 
 from ..core.cli import UserError, cli
 from ..core.hardware import place
-from ..core.io import atomic_output, read_json
-from ..core.torchkit import Run, predict, set_threads, train_one_epoch
+from ..core.io import read_json, write_csv
+from ..core.torchkit import Run, predict, save_weights, set_threads, train_one_epoch
 from .card import ModelCard, git_commit
 from .data import load_split
 from .model import MEAN, STD, Preprocess, Target, build_model, check_finite
@@ -112,13 +111,9 @@ def predict_z(model: nn.Module, x: torch.Tensor, pre: Preprocess, batch_size: in
 def save_outputs(state: dict, card: ModelCard, history: list[dict], model_out: str | Path, card_out: str | Path,
                  history_out: str | Path) -> None:
     """Each file appears complete or not at all."""
-    with atomic_output(model_out) as tmp:
-        torch.save({k: v.contiguous().cpu() for k, v in state.items()}, tmp)
+    save_weights(state, model_out)
     card.write(card_out)
-    with atomic_output(history_out) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(history)
+    write_csv(history_out, history, HISTORY_FIELDS)
 
 
 @cli

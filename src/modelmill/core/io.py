@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -51,6 +52,14 @@ def _remove(path: Path) -> None:
 def write_json(dest: str | Path, data: object) -> None:
     with atomic_output(dest) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(dest: str | Path, rows: list[dict], fields: list[str] | None = None) -> None:
+    """Rows of dicts as a CSV with a header (`fields`, default: the first row's keys)."""
+    with atomic_output(dest) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields or list(rows[0] if rows else ()), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:

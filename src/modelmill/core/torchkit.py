@@ -24,6 +24,7 @@ from torch import nn
 from .cli import UserError
 from .distributed import SINGLE, Group
 from .hardware import cpu_bf16_supported
+from .io import atomic_output
 from .progress import bar
 
 
@@ -58,6 +59,13 @@ def load_weights(path: str | Path, stage: str = "train") -> dict[str, torch.Tens
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path} is not a plain weights file and was refused (weights_only load: {first})") from None
+
+
+def save_weights(state: dict[str, torch.Tensor], dest: str | Path) -> None:
+    """A state_dict as a plain weights file (contiguous CPU tensors: loads anywhere, with
+    `load_weights`), appearing complete or not at all."""
+    with atomic_output(dest) as tmp:
+        torch.save({k: v.contiguous().cpu() for k, v in state.items()}, tmp)
 
 
 @torch.inference_mode()

@@ -15,7 +15,6 @@ metrics/train_history.csv (per-epoch curves for `dvc plots`).
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from dataclasses import asdict
@@ -29,8 +28,8 @@ from ..core import distributed
 from ..core.checkpoint import CHECKPOINT_DIR, Checkpoint, fingerprint, restore_rng, rng_state
 from ..core.cli import UserError, cli
 from ..core.hardware import Placement, place
-from ..core.io import atomic_output, require
-from ..core.torchkit import Run, memory_format, set_threads, train_one_epoch
+from ..core.io import require, write_csv
+from ..core.torchkit import Run, memory_format, save_weights, set_threads, train_one_epoch
 from .card import ModelCard
 from .data import load_meta, load_split
 from .model import Preprocess, build_model, freeze_backbone, predict
@@ -182,13 +181,9 @@ def validate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, preprocess: Pre
 def save_outputs(state: dict, card: ModelCard, history: list[dict], model_out: str | Path, card_out: str | Path,
                  history_out: str | Path) -> None:
     """Each file appears complete or not at all: a run killed here leaves no partial model."""
-    with atomic_output(model_out) as tmp:
-        torch.save({k: v.contiguous().cpu() for k, v in state.items()}, tmp)  # plain layout: loads anywhere
+    save_weights(state, model_out)
     card.write(card_out)
-    with atomic_output(history_out) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(history)
+    write_csv(history_out, history, HISTORY_FIELDS)
 
 
 @cli

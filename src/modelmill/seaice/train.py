@@ -12,7 +12,6 @@ metrics/train_<model>.csv (the training curves).
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -23,8 +22,8 @@ import torch
 
 from ..core.cli import UserError, cli
 from ..core.hardware import place
-from ..core.io import atomic_output
-from ..core.torchkit import Run, set_threads, train_one_epoch
+from ..core.io import atomic_output, write_csv
+from ..core.torchkit import Run, save_weights, set_threads, train_one_epoch
 from .params import TrainConfig, load_params
 from .paths import DAILY, DATASETS, MODELS, card_file, history_file, model_file
 from .tasks import TASKS
@@ -79,14 +78,10 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict:
 
 def save_outputs(folder: Path, name: str, state: dict, card: dict, history: list[dict]) -> None:
     """Each file appears complete or not at all."""
-    with atomic_output(folder / model_file(name)) as tmp:
-        torch.save(state, tmp)
+    save_weights(state, folder / model_file(name))
     with atomic_output(folder / card_file(name)) as tmp:
         tmp.write_text(json.dumps(card, indent=1) + "\n")
-    with atomic_output(folder / history_file(name)) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(history)
+    write_csv(folder / history_file(name), history)
 
 
 @cli
