@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,6 +142,24 @@ def clone_project(dest: Path, overrides: dict | None = None) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "project")
     return dest
+
+
+def stages_run(output: str) -> set[str]:
+    """The stages `dvc repro` printed as running (foreach items as train@forest)."""
+    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
+
+
+def line_project(dest: Path, line_folder: str, overrides: dict, stages: set[str]) -> Path:
+    """A fresh clone whose line in `line_folder` ran once with its params `overrides` (every
+    one of `stages` running), outputs and dvc.lock committed."""
+    repo = clone_project(dest)
+    edit_yaml(repo / line_folder / "params.yaml", overrides)
+    git(repo, "commit", "-q", "-am", f"small params for {line_folder}")
+    first = dvc(repo, "repro", f"{line_folder}/dvc.yaml")
+    assert stages_run(first.stdout) == stages, first.stdout
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first run")
+    return repo
 
 
 @pytest.fixture(scope="session")

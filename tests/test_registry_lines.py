@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import assert_one_line_error, clone_project, dvc, edit_yaml, git, run_module
+from conftest import REPO, assert_one_line_error, clone_project, dvc, edit_yaml, git, run_module
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.core.cli import UserError
@@ -94,3 +94,12 @@ def test_cli_publish_and_fetch_name_the_pipeline(fire_project, s3_env):
     assert SUCCESS in fetched.stdout
     unknown = run_module("modelmill.registry.publish", fire_project, env=env, args=("--pipeline", "wildfire"))
     assert_one_line_error(unknown, "unknown pipeline 'wildfire'; choose one of landcover, fire")
+
+
+def test_every_line_names_distinct_models_and_a_multi_model_line_refuses_model_name():
+    """Each model a line publishes has its own name; MODEL_NAME (one name) cannot rename three."""
+    names = [reg.model_name for line in lines.LINES.values() for _, reg in Registry.each_for_line(line, REPO, env={})]
+    assert len(names) == len(set(names)) and len(names) == 6, names
+    assert Registry.for_line(FIRE, REPO, env={"MODEL_NAME": "renamed"}).model_name == "renamed"
+    with pytest.raises(UserError, match="MODEL_NAME is set, but the seaice line publishes 3 models"):
+        Registry.each_for_line(lines.get("seaice"), REPO, env={"MODEL_NAME": "renamed"})

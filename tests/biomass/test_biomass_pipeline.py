@@ -3,13 +3,12 @@ published and fetched back through the registry (make publish / make verify-down
 PIPELINE=biomass) against the loopback S3 server, from the same clone."""
 
 import json
-import re
 
 import pytest
 import yaml
 
 from biomass_support import TINY
-from conftest import clone_project, dvc, edit_yaml, git, run_module
+from conftest import dvc, edit_yaml, git, line_project, run_module, stages_run
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.registry.bucket import ensure_private_bucket
@@ -27,20 +26,9 @@ PLOTS = {"biomass loss curves", "biomass val RMSE (g)", "biomass predicted vs ac
          "biomass RMSE by age (test)"}
 
 
-def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    repo = clone_project(tmp_path_factory.mktemp("biomass-e2e") / "project")
-    edit_yaml(repo / PARAMS, TINY)
-    git(repo, "commit", "-q", "-am", "a tiny biomass line")
-    first = dvc(repo, "repro", DVCFILE)
-    assert ran(first.stdout) == STAGES, first.stdout
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "first run")
-    return repo
+    return line_project(tmp_path_factory.mktemp("biomass-e2e") / "project", "pipelines/biomass", TINY, STAGES)
 
 
 def test_first_repro_writes_every_output_and_git_ignores_them(project):
@@ -60,14 +48,14 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
 
 def test_second_repro_does_nothing(project):
     again = dvc(project, "repro", DVCFILE)
-    assert ran(again.stdout) == set(), again.stdout
+    assert stages_run(again.stdout) == set(), again.stdout
 
 
 def test_train_param_reruns_only_train_and_evaluate(project):
     edit_yaml(project / PARAMS, {"train.lr": 0.003})
     try:
         result = dvc(project, "repro", DVCFILE)
-        assert ran(result.stdout) == {"train", "evaluate"}, result.stdout
+        assert stages_run(result.stdout) == {"train", "evaluate"}, result.stdout
         for stage in ("generate", "verify", "eda"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         assert "train.lr" in dvc(project, "params", "diff").stdout

@@ -1,12 +1,11 @@
 """End to end: the fire line's real dvc pipeline in a fresh git clone, at a small size."""
 
 import json
-import re
 
 import pytest
 import yaml
 
-from conftest import clone_project, dvc, edit_yaml, git
+from conftest import dvc, edit_yaml, git, line_project, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -17,24 +16,13 @@ SMALL = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boostin
 PLOTS = {"fire ROC (test)", "fire precision-recall (test)", "fire calibration (test)"}
 
 
-def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
-
-
 def edit_params(repo, **dotted):
     edit_yaml(repo / PARAMS, dotted)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    repo = clone_project(tmp_path_factory.mktemp("fire-e2e") / "project")
-    edit_params(repo, **SMALL)
-    git(repo, "commit", "-q", "-am", "a small fire line")
-    first = dvc(repo, "repro", DVCFILE)
-    assert ran(first.stdout) == STAGES, first.stdout
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "first run")
-    return repo
+    return line_project(tmp_path_factory.mktemp("fire-e2e") / "project", "pipelines/fire", SMALL, STAGES)
 
 
 def test_first_repro_writes_every_output_and_git_ignores_them(project):
@@ -50,7 +38,7 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
 
 def test_second_repro_does_nothing(project):
     again = dvc(project, "repro", DVCFILE)
-    assert ran(again.stdout) == set(), again.stdout
+    assert stages_run(again.stdout) == set(), again.stdout
     assert json.loads(dvc(project, "status", "--json", DVCFILE).stdout or "{}") == {}
 
 
@@ -58,7 +46,7 @@ def test_forest_param_reruns_only_forest_ensemble_and_evaluate(project):
     edit_params(project, **{"train.forest.n_estimators": 30})
     try:
         result = dvc(project, "repro", DVCFILE)
-        assert ran(result.stdout) == {"train@forest", "ensemble", "evaluate"}, result.stdout
+        assert stages_run(result.stdout) == {"train@forest", "ensemble", "evaluate"}, result.stdout
         for stage in ("generate", "split", "train@boosting", "train@logistic"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
@@ -79,7 +67,7 @@ def test_plots_show_draws_the_curves(project):
 def test_experiment_shows_in_exp_show(project):
     try:
         run = dvc(project, "exp", "run", DVCFILE, "-n", "forest-25", "-S", f"{PARAMS}:train.forest.n_estimators=25")
-        assert ran(run.stdout) == {"train@forest", "ensemble", "evaluate"}, run.stdout
+        assert stages_run(run.stdout) == {"train@forest", "ensemble", "evaluate"}, run.stdout
         shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
         experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
         runs = [r for exp in experiments for r in exp.get("revs", [])]

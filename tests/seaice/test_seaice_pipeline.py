@@ -1,14 +1,13 @@
 """End to end: the sea-ice line's real dvc pipeline in a fresh git clone, on a small grid."""
 
 import json
-import re
 
 import pytest
 import yaml
 
 import numpy as np
 
-from conftest import clone_project, dvc, edit_yaml, git, run_module
+from conftest import dvc, edit_yaml, git, line_project, run_module, stages_run
 from modelmill.registry.fetch import SUCCESS
 from seaice_helpers import TINY
 
@@ -21,20 +20,9 @@ STAGES = {"generate", "split", "train@classifier", "train@forecaster", "train@ch
 PLOTS = {"seaice forecast RMSE by lead day (test)", "seaice classifier confusion (test)", "seaice training loss"}
 
 
-def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    repo = clone_project(tmp_path_factory.mktemp("seaice-e2e") / "project")
-    edit_yaml(repo / PARAMS, TINY)
-    git(repo, "commit", "-q", "-am", "a small sea-ice line")
-    first = dvc(repo, "repro", DVCFILE)
-    assert ran(first.stdout) == STAGES, first.stdout
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "first run")
-    return repo
+    return line_project(tmp_path_factory.mktemp("seaice-e2e") / "project", "pipelines/seaice", TINY, STAGES)
 
 
 def test_first_repro_writes_every_output_and_git_ignores_them(project):
@@ -56,7 +44,7 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
 
 def test_second_repro_does_nothing(project):
     again = dvc(project, "repro", DVCFILE)
-    assert ran(again.stdout) == set(), again.stdout
+    assert stages_run(again.stdout) == set(), again.stdout
     assert json.loads(dvc(project, "status", "--json", DVCFILE).stdout or "{}") == {}
 
 
@@ -64,7 +52,7 @@ def test_forecaster_param_reruns_only_forecaster_and_evaluate(project):
     edit_yaml(project / PARAMS, {"train.forecaster.hidden": 5})
     try:
         result = dvc(project, "repro", DVCFILE)
-        assert ran(result.stdout) == {"train@forecaster", "evaluate"}, result.stdout
+        assert stages_run(result.stdout) == {"train@forecaster", "evaluate"}, result.stdout
         for stage in ("generate", "split", "train@classifier", "train@change"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         assert "train.forecaster.hidden" in dvc(project, "params", "diff").stdout
@@ -120,6 +108,6 @@ def test_batch_predict_through_the_serving_code(project, tmp_path):
 def test_a_forced_rerun_writes_identical_bytes(project):
     before = (project / LOCK).read_text()
     result = dvc(project, "repro", "--force", DVCFILE)
-    assert ran(result.stdout) == STAGES, result.stdout
+    assert stages_run(result.stdout) == STAGES, result.stdout
     assert (project / LOCK).read_text() == before
     assert git(project, "status", "--porcelain") == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.config import PublishConfig, check_fractions, choice, load, span
+from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, span
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -27,14 +27,6 @@ class DataConfig:
 class VerifyConfig:
     on_missing: str = choice("fail", "drop")   # a row naming an image that is not there
     image_size: int = span(16, 1024)           # the side every image is resized to, once, for train/evaluate
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    train: float = span(0.0, 1.0, open_low=True)
-    val: float = span(0.0, 1.0, open_low=True)
-    test: float = span(0.0, 1.0, open_low=True)
-    seed: int
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,15 @@ class PublishConfig:
     kms_key_id: str
 
 
+@dataclass(frozen=True)
+class SplitConfig:
+    """A seeded train/val/test split; `check_fractions(..., exact=True)` makes them sum to 1."""
+    train: float = span(0.0, 1.0, open_low=True)
+    val: float = span(0.0, 1.0, open_low=True)
+    test: float = span(0.0, 1.0, open_low=True)
+    seed: int
+
+
 def read_yaml(path: str | Path) -> object:
     path = Path(path)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.config import PublishConfig, check_fractions, choice, load, span
+from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, span
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("forest", "boosting", "logistic")
@@ -16,14 +16,6 @@ class DataConfig:
     source: str = choice("synthetic", "csv")
     csv: str                                   # with source: csv; relative to pipelines/fire
     n_samples: int = span(100, 10_000_000)     # with source: synthetic
-    seed: int
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    train: float = span(0.0, 1.0, open_low=True)
-    val: float = span(0.0, 1.0, open_low=True)
-    test: float = span(0.0, 1.0, open_low=True)
     seed: int
 
 
