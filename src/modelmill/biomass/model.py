@@ -8,7 +8,6 @@ Dropout -> Linear(hidden) -> ReLU -> Linear(1). The head predicts a standardized
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from torch import nn
 from torchvision import models
 
 from ..core.cli import UserError
-from ..core.torchkit import load_weights
+from ..core.torchkit import imagenet_state_dict, load_weights
 
 ARCHITECTURES = {
     "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
@@ -57,26 +56,14 @@ class Regressor(nn.Module):
 def build_model(arch: str, hidden: int, dropout: float, pretrained: str = "none", frozen: bool = False) -> Regressor:
     if arch not in ARCHITECTURES:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    factory, _ = ARCHITECTURES[arch]
+    factory, weights = ARCHITECTURES[arch]
     # Residual blocks start as the identity (last BatchNorm scale 0): short from-scratch runs train faster.
     net = factory(weights=None, zero_init_residual=pretrained == "none")
     if pretrained == "imagenet":
-        net.load_state_dict(imagenet_state_dict(arch))
+        net.load_state_dict(imagenet_state_dict(arch, weights))
     net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(net.fc.in_features, hidden), nn.ReLU(inplace=True),
                            nn.Linear(hidden, 1))
     return Regressor(net, frozen)
-
-
-def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet weights from its cache ($TORCH_HOME/hub/checkpoints); one line when there are none."""
-    weights = ARCHITECTURES[arch][1]
-    try:
-        return weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
-    except Exception as exc:  # network, cache and hash errors all mean "no usable weights"
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        raise UserError(f"ImageNet weights for {arch} could not be loaded ({type(exc).__name__}: {reason}); "
-                        f"go online once, or place {weights.url} at {cache}, or set train.pretrained: none") from None
 
 
 def load_model(path: str | Path, arch: str, hidden: int) -> Regressor:

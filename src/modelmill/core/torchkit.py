@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -59,6 +60,18 @@ def load_weights(path: str | Path, stage: str = "train") -> dict[str, torch.Tens
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path} is not a plain weights file and was refused (weights_only load: {first})") from None
+
+
+def imagenet_state_dict(arch: str, weights) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet `weights` (a WeightsEnum member) for `arch`, from its cache
+    ($TORCH_HOME/hub/checkpoints) or a download; one line when neither works."""
+    try:
+        return weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
+    except Exception as exc:  # network, cache and hash errors all mean "no usable weights"
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"ImageNet weights for {arch} could not be loaded ({type(exc).__name__}: {reason}); "
+                        f"go online once, or place {weights.url} at {cache}, or set train.pretrained: none") from None
 
 
 def save_weights(state: dict[str, torch.Tensor], dest: str | Path) -> None:

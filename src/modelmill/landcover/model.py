@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -13,7 +12,7 @@ from torchvision import models
 
 from ..core import torchkit
 from ..core.cli import UserError
-from ..core.torchkit import load_weights, memory_format
+from ..core.torchkit import imagenet_state_dict, load_weights, memory_format
 from .small_maps import use_small_maps
 
 ARCHITECTURES = {
@@ -39,23 +38,11 @@ def build_model(arch: str, num_classes: int, pretrained: str = "none", small_map
     # network trains as a shallow one first, which short from-scratch schedules reward.
     model = factory(weights=None, zero_init_residual=True)
     if pretrained == "imagenet":
-        model.load_state_dict(imagenet_state_dict(arch))
+        model.load_state_dict(imagenet_state_dict(arch, weights))
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     if small_maps:
         use_small_maps(model)
     return model
-
-
-def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
-    weights = ARCHITECTURES[arch][1]
-    try:
-        return weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
-    except Exception as exc:  # network, cache and hash errors all mean "no usable weights"
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        raise UserError(
-            f"ImageNet weights for {arch} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            f"go online once, or place {weights.url} at {cache}, or set train.pretrained: none"
-        ) from None
 
 
 def freeze_backbone(model: nn.Module) -> None:
