@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from modelmill.core.hardware import place  # noqa: E402
+from modelmill.core.hardware import cpu_bf16_supported, place  # noqa: E402
 from modelmill.core.torchkit import memory_format  # noqa: E402
 from modelmill.landcover.data import load_split  # noqa: E402
 from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
@@ -276,7 +276,10 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
             "fp32 + channels_last": ({"precision": "fp32", "channels_last": True}, True),
             "bf16 + channels_last": ({"precision": "bf16", "channels_last": True}, True),
             "fp32, stock torchvision convolutions": ({"precision": "fp32", "channels_last": False}, False)}.items():
-        variants[name] = round(train_throughput(x, y, overrides, steps, small_maps), 1)
+        if overrides.get("precision") == "bf16" and auto.device.type == "cpu" and not cpu_bf16_supported():
+            variants[name] = "n/a (no native bf16 on this CPU)"
+        else:
+            variants[name] = round(train_throughput(x, y, overrides, steps, small_maps), 1)
         print(f"  train throughput {name}: {variants[name]} img/s", file=sys.stderr)
     report["data_parallel"] = data_parallel_figures(data_repo / "data" / "prepared", steps, work)
     archive = data_repo / "data" / "raw" / "eurosat.zip"

@@ -52,7 +52,7 @@ def rows(quick: bool = False) -> list[tuple[str, str, str]]:
                     f"{f['model']['rmse'][k]:.4f} / {f['persistence']['rmse'][k]:.4f} / "
                     f"{f['climatology']['rmse'][k]:.4f} (skill {f['skill'][k]:+.3f})",
                     "skill > 0" + (", model < climatology" if k == len(f["skill"]) - 1 else "")))
-    out.append(("change test IoU: Siamese / |difference| baseline (threshold tuned on val)",
+    out.append(("change test IoU: Siamese / absolute-difference baseline (threshold tuned on val)",
                 f"{ch['model']['iou']:.4f} / {ch['baseline']['iou']:.4f}", "Siamese > baseline"))
     return out
 
