@@ -103,3 +103,9 @@ def test_every_line_names_distinct_models_and_a_multi_model_line_refuses_model_n
     assert Registry.for_line(FIRE, REPO, env={"MODEL_NAME": "renamed"}).model_name == "renamed"
     with pytest.raises(UserError, match="MODEL_NAME is set, but the seaice line publishes 3 models"):
         Registry.each_for_line(lines.get("seaice"), REPO, env={"MODEL_NAME": "renamed"})
+
+
+def test_one_version_cannot_name_three_models():
+    result = run_module("modelmill.registry.fetch", REPO, args=("--pipeline", "seaice", "--version", "v2"))
+    assert_one_line_error(result, "--version names one model's version, but the seaice line publishes 3 models",
+                          "seaice-classifier")
