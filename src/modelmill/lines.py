@@ -6,8 +6,8 @@ module, or an object in one, that answers what the registry needs and nothing el
 `MODEL_FILE` (the one file published, relative to the line's folder),
 `publish_config(folder)` (its publish section, model name included), `describe(folder)` (its
 fields of metadata.json) and `check(model_path, metadata, folder)` (load a downloaded copy
-safely, predict a little, return lines to print); optionally `PREDICTOR`, the module serving
-it (default: the `predictor` module beside the artifact's). A module that exports `ARTIFACTS`
+safely, predict a little, return lines to print). The `predictor` module beside an artifact's
+serves it. A module that exports `ARTIFACTS`
 (a tuple of such objects) stands for all of them. Artifacts are imported only when asked
 for, so publishing one line never loads another line's framework.
 """
@@ -64,12 +64,9 @@ def _resolve(spec: str) -> tuple[object, ...]:
 
 
 def predictor_module(artifact: object) -> ModuleType:
-    """The module that serves `artifact`: its PREDICTOR, or the `predictor` module beside it."""
-    name = getattr(artifact, "PREDICTOR", None)
-    if name is None:
-        own = artifact.__name__ if isinstance(artifact, ModuleType) else type(artifact).__module__
-        name = own.rpartition(".")[0] + ".predictor"
-    return importlib.import_module(name)
+    """The module that serves `artifact`: the `predictor` module beside the artifact's."""
+    own = artifact.__name__ if isinstance(artifact, ModuleType) else type(artifact).__module__
+    return importlib.import_module(own.rpartition(".")[0] + ".predictor")
 
 
 LINES = {

@@ -19,9 +19,8 @@ from .predictor import model_fields
 from .scoring import regression_metrics
 from .synthetic import render
 
-__all__ = ["MODEL_FILE", "PREDICTOR", "publish_config", "describe", "check"]
+__all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
 
-PREDICTOR = "modelmill.biomass.predictor"
 _HOW = "make repro PIPELINE=biomass"
 
 

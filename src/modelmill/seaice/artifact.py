@@ -27,7 +27,6 @@ _HOW = "make repro PIPELINE=seaice"
 @dataclass(frozen=True)
 class ModelArtifact:
     name: str  # classifier | forecaster | change
-    PREDICTOR = "modelmill.seaice.predictor"
 
     @property
     def MODEL_FILE(self) -> Path:  # noqa: N802 (the registry's interface name)
