@@ -47,6 +47,25 @@ def test_auto_falls_back_to_fp32_where_torch_has_no_cpu_bf16(monkeypatch):
     assert place("cpu", "auto", INTEL_AMX).precision == "fp32"
 
 
+def test_auto_trains_fp32_below_the_cpu_bf16_floor(monkeypatch):
+    """Issue 19: CPU bf16 reruns at 16 px differed on a Zen 4 EPYC; auto keeps such runs in fp32 and says why."""
+    monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: True)
+    for cpu in (AMD_ZEN4, INTEL_AMX):
+        small = place("cpu", "auto", cpu, min_side=hardware.BF16_CPU_MIN_SIDE - 8)
+        assert small.precision == "fp32" and f"{hardware.BF16_CPU_MIN_SIDE - 8} px" in small.reason
+        assert place("cpu", "auto", cpu, min_side=hardware.BF16_CPU_MIN_SIDE).precision == "bf16"
+    explicit = place("cpu", "bf16", AMD_ZEN4, min_side=16)
+    assert explicit.precision == "bf16" and "may not be byte-identical" in explicit.reason
+
+
+def test_the_landcover_floor_counts_its_progressive_sizes(monkeypatch, make_params):
+    from modelmill.landcover.train import check_request
+    monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: True)
+    monkeypatch.setattr(hardware.CpuInfo, "read", classmethod(lambda cls, path=None: AMD_ZEN4))
+    assert check_request(make_params(train__progressive_min_size=16).train).precision == "fp32"
+    assert check_request(make_params(train__progressive_epochs=0, train__input_size=32).train).precision == "bf16"
+
+
 def test_explicit_precision_is_kept():
     assert place("cpu", "fp32", INTEL_AMX).precision == "fp32"
 

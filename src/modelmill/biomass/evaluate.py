@@ -23,7 +23,7 @@ from ..core.torchkit import predict, set_threads
 from .card import ModelCard, git_commit
 from .data import load_split
 from .figures import save_figure, scatter
-from .model import Preprocess, load_model
+from .model import INFERENCE_PRECISION, Preprocess, load_model
 from .params import EvaluateConfig, Params, load_params
 from .paths import (BY_AGE_FILE, DATA_REPORT, METRICS_FILE, MODEL_CARD, MODEL_FILE, PREDICTIONS_FILE, PREPARED_DIR,
                     RUN_LOG, SCATTER_FILE)
@@ -56,13 +56,12 @@ def evaluate(params: Params, prepared: str | Path = PREPARED_DIR, model_path: st
     cfg: EvaluateConfig = params.evaluate
     card = ModelCard.read(card_path)
     set_threads(0)
-    precision = card.runtime["precision"] if card.runtime["precision"] in ("fp32", "bf16") else "fp32"
     model = load_model(model_path, card.arch, card.hidden)
     test = load_split(prepared, "test")
     if len(test["y"]) == 0:
         raise UserError("the test split holds no photos; check the split fractions")
     actual = torch.from_numpy(test["y"]).double()
-    predicted = predict_grams(model, card, torch.from_numpy(test["x"]), cfg.batch_size, precision)
+    predicted = predict_grams(model, card, torch.from_numpy(test["x"]), cfg.batch_size, INFERENCE_PRECISION)
     baseline = torch.full_like(actual, card.train_mean_g)
     model_scores, base_scores = regression_metrics(actual, predicted), regression_metrics(actual, baseline)
     rows = []

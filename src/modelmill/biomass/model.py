@@ -26,6 +26,9 @@ ARCHITECTURES = {
 # ImageNet's channel statistics: what pretrained weights expect, and a fine scale from scratch too.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+# Evaluate and the predictor both score in fp32, whatever precision trained the model, so a
+# served model answers what evaluate scored on every CPU kind (bf16 kernels differ between them).
+INFERENCE_PRECISION = "fp32"
 
 
 class Regressor(nn.Module):

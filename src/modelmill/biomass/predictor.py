@@ -16,9 +16,10 @@ import torch
 from ..core.cli import UserError
 from ..core.hardware import pick_device
 from ..core.io import file_digest, read_json
+from ..core.torchkit import predict
 from . import imaging
 from .card import ModelCard
-from .model import Preprocess, Target, load_model
+from .model import INFERENCE_PRECISION, Preprocess, Target, load_model
 from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE
 
 CONTENT_TYPES = {
@@ -46,12 +47,8 @@ class Predictor:
         return torch.from_numpy(imaging.decode(body, self.image_size))[None]
 
     def predict(self, images: torch.Tensor) -> list[dict]:
-        with torch.inference_mode():
-            out = []
-            for start in range(0, len(images), BATCH):
-                batch = images[start:start + BATCH].to(next(self.model.parameters()).device)
-                out.append(self.model(self.preprocess(batch)).float().cpu())
-        grams = self.target.decode(torch.cat(out)) if out else torch.empty(0)
+        z = predict(self.model, images, self.preprocess, BATCH, INFERENCE_PRECISION, 1).reshape(-1).cpu()
+        grams = self.target.decode(z) if len(z) else torch.empty(0)
         return [{"biomass_g": round(float(g), 6)} for g in grams]
 
     def card(self) -> dict:

@@ -23,7 +23,7 @@ from ..core.io import read_json, write_csv
 from ..core.torchkit import Run, predict, save_weights, set_threads, train_one_epoch
 from .card import ModelCard, git_commit
 from .data import load_split
-from .model import MEAN, STD, Preprocess, Target, build_model, check_finite
+from .model import INFERENCE_PRECISION, MEAN, STD, Preprocess, Target, build_model, check_finite
 from .params import TrainConfig, load_params
 from .paths import DATA_REPORT, HISTORY_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
 from .scoring import regression_metrics
@@ -40,7 +40,7 @@ def make_criterion(cfg: TrainConfig) -> nn.Module:
 def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str | Path = MODEL_FILE,
           card_out: str | Path = MODEL_CARD, history_out: str | Path = HISTORY_FILE,
           data_report: str | Path = DATA_REPORT) -> ModelCard:
-    placement = place(cfg.device, cfg.precision)
+    placement = place(cfg.device, cfg.precision, min_side=cfg.input_size)
     threads = set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     train_set, val_set = load_split(prepared, "train"), load_split(prepared, "val")
@@ -98,7 +98,8 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         git_commit=git_commit(), artifacts={"model": str(model_out), "card": str(card_out),
                                             "history": str(history_out), "prepared": str(prepared)},
         runtime={"device": placement.device.type, "device_name": placement.name,
-                 "precision": placement.precision, "precision_reason": placement.reason, "threads": threads})
+                 "precision": placement.precision, "precision_reason": placement.reason,
+                 "inference_precision": INFERENCE_PRECISION, "threads": threads})
     save_outputs(best_state, card, history, model_out, card_out, history_out)
     print(f"train: best epoch {best['epoch']} (val RMSE {best['val_rmse_g']:.4f} g) -> {model_out}", file=sys.stderr)
     return card

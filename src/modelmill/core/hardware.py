@@ -9,6 +9,14 @@ machine make the same choice and stay byte-identical):
   channels_last there, against 212 for fp32;
 - anything else, an Intel CPU with AVX-512 bf16 but no AMX included: fp32 (254 against 164
   img/s measured on one).
+
+One exception keeps the promise of byte-identical reruns: on an AMD EPYC with AVX-512 bf16, a
+ResNet18 trained under bf16 autocast at 16x16 px gave a different parameter hash in every
+fresh process (fp32 at 16 px, and bf16 at 32, 48 and 64 px, gave the same hash every time).
+So `auto` picks bf16 on a CPU only for runs whose smallest input side is at least
+BF16_CPU_MIN_SIDE, and says why in the card when it falls back. tests/test_bf16_reruns.py
+retrains at that floor on every CPU with bf16 kernels, so a CPU kind where the floor is not
+enough fails there the first day it runs the suite.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from pathlib import Path
 import torch
 
 from .cli import UserError
+
+BF16_CPU_MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -80,9 +90,10 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def place(device: str, precision: str, cpu: CpuInfo | None = None) -> Placement:
+def place(device: str, precision: str, cpu: CpuInfo | None = None, min_side: int | None = None) -> Placement:
     """Resolve `device` (auto|cpu|cuda) and `precision` (auto|fp32|bf16); a request this machine
-    cannot honour is a UserError, raised before any work; auto never fails."""
+    cannot honour is a UserError, raised before any work; auto never fails. `min_side`: the
+    smallest image side the run trains at (None: no images), for the CPU bf16 floor."""
     dev = pick_device(device)
     if dev.type == "cuda":
         name = torch.cuda.get_device_name(dev)
@@ -101,5 +112,11 @@ def place(device: str, precision: str, cpu: CpuInfo | None = None) -> Placement:
         chosen, reason = cpu_precision(cpu)
         if chosen == "bf16" and not cpu_bf16_supported():
             chosen, reason = "fp32", "this torch build has no CPU bf16 kernels: fp32"
+        if chosen == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
+            chosen, reason = "fp32", (f"{reason}, but this run trains at {min_side} px and CPU bf16 reruns below "
+                                      f"{BF16_CPU_MIN_SIDE} px are not byte-identical: fp32")
         return Placement(torch.device("cpu"), chosen, reason, name)
-    return Placement(torch.device("cpu"), precision, "as set in params", name)
+    reason = "as set in params"
+    if precision == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
+        reason += f" (below {BF16_CPU_MIN_SIDE} px, CPU bf16 reruns may not be byte-identical)"
+    return Placement(torch.device("cpu"), precision, reason, name)

@@ -153,7 +153,7 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
 
 def check_request(cfg: TrainConfig) -> Placement:
     """Where and how to train; every request the machine cannot honour fails here, before any work."""
-    placement = place(cfg.device, cfg.precision)
+    placement = place(cfg.device, cfg.precision, min_side=min(epoch_input_size(cfg, e) for e in range(1, cfg.epochs + 1)))
     if cfg.sync_batchnorm and cfg.processes > 1 and placement.device.type != "cuda":
         raise UserError("train.sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernels); "
                         "set it to false for CPU processes")

@@ -35,6 +35,7 @@ class Task:
     validate: Callable[[nn.Module, str], dict]  # (model, precision) -> {"score": ..., ...}
     correct: Callable | None = None
     unit: str = "sample"
+    side: int | None = None          # the smallest image side the model trains on (the CPU bf16 floor)
     extra: dict = field(default_factory=dict)
 
 
@@ -77,7 +78,7 @@ def classifier_task(cfg: ClassifierConfig, sets_dir: Path | None, daily_path: Pa
     return Task(build_classifier(cfg.arch, len(CLASSES)), card, torch.from_numpy(train["x"]),
                 torch.from_numpy(train["y"]), pre, augment if cfg.augment else None,
                 nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)), validate,
-                correct=count_correct, unit="tile")
+                correct=count_correct, unit="tile", side=min(train["x"].shape[1:3]))
 
 
 def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Path | None) -> Task:
@@ -102,7 +103,8 @@ def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Pa
     card = {"model": "forecaster", "hidden": cfg.hidden, "layers": cfg.layers, "grid": list(daily.land.shape),
             "land": daily.land.astype(int).tolist()}
     return Task(Forecaster(cfg.hidden, cfg.layers), card, torch.from_numpy(x), torch.from_numpy(y),
-                lambda b: b, None, LeadWeightedMSE(weights / weights.mean()), validate, unit="window")
+                lambda b: b, None, LeadWeightedMSE(weights / weights.mean()), validate, unit="window",
+                side=min(daily.land.shape))
 
 
 def lead_rmse(forecast: np.ndarray, truth: np.ndarray, ocean: np.ndarray) -> np.ndarray:
@@ -157,7 +159,8 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
     card = {"model": "change", "width": cfg.width, "mean": mean * 2, "std": std * 2, "threshold": 0.5,
             "grid": list(train["change"].shape[1:])}
     return Task(SiameseChange(cfg.width), card, torch.from_numpy(x), torch.from_numpy(train["change"]),
-                pre, augment if cfg.augment else None, BceDice(cfg.dice_weight), validate, unit="pair")
+                pre, augment if cfg.augment else None, BceDice(cfg.dice_weight), validate, unit="pair",
+                side=min(x.shape[1:3]))
 
 
 TASKS = {"classifier": classifier_task, "forecaster": forecaster_task, "change": change_task}

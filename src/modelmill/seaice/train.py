@@ -33,12 +33,12 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict:
     """Train `name` on the data under `folder` (the line's folder) and write its outputs there."""
     folder = Path(folder)
     mcfg = getattr(cfg, name)
-    placement = place(mcfg.device, mcfg.precision)
     threads = set_threads(mcfg.threads)
     torch.manual_seed(mcfg.seed)
     task = TASKS[name](mcfg, folder / DATASETS, folder / DAILY)
     if len(task.x_train) == 0:
         raise UserError(f"the {name}'s training split is empty; use more days or a larger split.train")
+    placement = place(mcfg.device, mcfg.precision, min_side=task.side)
     model = task.model.to(placement.device)
     steps = mcfg.epochs * -(-len(task.x_train) // mcfg.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=mcfg.lr, weight_decay=mcfg.weight_decay)
@@ -70,7 +70,10 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict:
               + ", ".join(f"{k} {v:.4f}" for k, v in val.items() if k != "score")
               + f" | {time.perf_counter() - start:.0f}s", file=sys.stderr)
     card = {**task.card, "best_epoch": best[0], "val": {k: v for k, v in best[1].items() if k != "score"},
-            "train_params": asdict(mcfg)}
+            "train_params": asdict(mcfg),
+            # evaluate and the predictor both run fp32, so serving answers what evaluate scored on any CPU
+            "runtime": {"precision": placement.precision, "precision_reason": placement.reason,
+                        "inference_precision": "fp32"}}
     save_outputs(folder, name, best_state, card, history)
     print(f"train {name}: best epoch {best[0]} -> {folder / model_file(name)}", file=sys.stderr)
     return card
