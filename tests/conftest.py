@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import typing
 import uuid
 from pathlib import Path
 
@@ -160,6 +163,64 @@ def line_project(dest: Path, line_folder: str, overrides: dict, stages: set[str]
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "first run")
     return repo
+
+
+def output_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file a line's stages wrote under `folder` (its data, models and metrics)."""
+    from modelmill.core.io import file_digest
+    return {str(path.relative_to(folder)): file_digest(path) for sub in ("data", "models", "metrics")
+            for path in sorted((folder / sub).rglob("*")) if path.is_file()}
+
+
+def bad_param_cases(schema: type) -> list[tuple[str, object, str]]:
+    """(dotted key, bad value, what the error names) for each kind of bad value (out of range,
+    wrong type, unknown key) in each section of a line's params schema (read off its rules)."""
+    def leaves(cls: type, prefix: str):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                yield from leaves(hints[f.name], f"{prefix}{f.name}.")
+            else:
+                yield f"{prefix}{f.name}", f
+    cases = []
+    for section in dataclasses.fields(schema):
+        fields = list(leaves(typing.get_type_hints(schema)[section.name], f"{section.name}."))
+        ranged = [(key, f) for key, f in fields if f.metadata.get("low") is not None] + \
+            [(key, f) for key, f in fields if f.metadata.get("choices")]
+        if ranged:
+            key, f = ranged[0]
+            low = f.metadata.get("low")
+            cases.append((key, "no-such-choice" if low is None else low - 1, key))
+        cases.append((fields[0][0], [1], f"{fields[0][0]} must be"))
+        cases.append((f"{section.name}.no_such_key", 1, f"unknown key {section.name}.no_such_key"))
+    return cases
+
+
+def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type, make_case: int = 0) -> int:
+    """Issue 20: after a good run, each bad param of `bad_param_cases(schema)` stops `dvc repro`
+    with one error line naming it, and every output stays byte-identical; case `make_case` also
+    under `make repro`. Returns the number of cases."""
+    line, params = repo / folder, f"{folder}/params.yaml".lstrip("./")
+    before = output_digests(line)
+    assert before, f"no outputs under {line}"
+    cases = bad_param_cases(schema)
+    venv = Path(sys.executable).parent.parent
+    runs = [("dvc", case) for case in cases] + [("make", cases[make_case])]
+    for how, (key, value, fragment) in runs:
+        edit_yaml(repo / params, {key: value})
+        try:
+            if how == "dvc":
+                result = dvc(repo, "repro", f"{folder}/dvc.yaml", check=False)
+            else:
+                pipeline = [] if folder == "." else [f"PIPELINE={Path(folder).name}"]
+                result = subprocess.run(["make", "-o", f"{venv}/.installed", "repro", f"VENV={venv}", *pipeline],
+                                        cwd=repo, capture_output=True, text=True, timeout=300)
+            assert_one_line_error(result, fragment)
+            assert output_digests(line) == before, f"{how} repro with {key}={value!r} changed outputs"
+        finally:
+            git(repo, "checkout", "HEAD", "--", params)
+    assert json.loads(dvc(repo, "status", "--json", f"{folder}/dvc.yaml").stdout or "{}") == {}
+    return len(cases)
 
 
 @pytest.fixture(scope="session")

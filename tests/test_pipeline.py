@@ -6,12 +6,12 @@ import re
 import pytest
 import yaml
 
-from conftest import TINY_TRAIN, clone_project, dvc, edit_yaml, git
+from conftest import assert_one_line_error, check_bad_params_keep_outputs, output_digests, TINY_TRAIN, clone_project, dvc, edit_yaml, git
 from modelmill.core.io import file_digest
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("ingest", "verify", "train", "evaluate")
+STAGES = ("params", "ingest", "verify", "train", "evaluate")
 
 
 def ran(output: str) -> set[str]:
@@ -55,7 +55,7 @@ def test_train_param_reruns_only_train_and_evaluate(project):
     edit_params(project, **{"train.lr": 0.02})
     try:
         result = dvc(project, "repro")
-        assert ran(result.stdout) == {"train", "evaluate"}, result.stdout
+        assert ran(result.stdout) == {"params", "train", "evaluate"}, result.stdout
         assert "Stage 'ingest' didn't change" in result.stdout and "Stage 'verify' didn't change" in result.stdout
         diff = dvc(project, "metrics", "diff", "--json").stdout
         assert "metrics/metrics.json" in json.loads(diff)
@@ -69,7 +69,7 @@ def test_train_param_reruns_only_train_and_evaluate(project):
 def test_split_param_reruns_verify_train_and_evaluate(project):
     edit_params(project, **{"data.split.train": 0.6, "data.split.val": 0.25, "data.split.test": 0.15})
     try:
-        assert ran(dvc(project, "repro").stdout) == {"verify", "train", "evaluate"}
+        assert ran(dvc(project, "repro").stdout) == {"params", "verify", "train", "evaluate"}
     finally:
         git(project, "checkout", "HEAD", "--", "params.yaml")
         dvc(project, "repro")
@@ -78,7 +78,7 @@ def test_split_param_reruns_verify_train_and_evaluate(project):
 def test_evaluate_param_reruns_only_evaluate(project):
     edit_params(project, **{"evaluate.tta": True})
     try:
-        assert ran(dvc(project, "repro").stdout) == {"evaluate"}
+        assert ran(dvc(project, "repro").stdout) == {"params", "evaluate"}
     finally:
         git(project, "checkout", "HEAD", "--", "params.yaml")
         dvc(project, "repro")
@@ -125,3 +125,23 @@ def test_plots_render(project, tmp_path):
     html = (tmp_path / "plots" / "index.html").read_text()
     for title in ("Loss", "Accuracy", "Confusion matrix (test)"):
         assert title in html
+
+
+def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
+    """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
+    from modelmill.landcover.params import Params
+    assert check_bad_params_keep_outputs(project, ".", Params) >= 9
+
+
+def test_a_bad_archive_leaves_every_output_as_it_was(project):
+    """Issue 20: ingest and verify keep their outputs in place (persist) until complete new ones replace them."""
+    before = output_digests(project)
+    (project / "broken.zip").write_bytes(b"not a zip")
+    edit_params(project, **{"data.source": "archive", "data.archive": "broken.zip"})
+    try:
+        result = dvc(project, "repro", check=False)
+        assert_one_line_error(result, "broken.zip")
+        assert output_digests(project) == before
+    finally:
+        git(project, "checkout", "HEAD", "--", "params.yaml")
+        (project / "broken.zip").unlink()

@@ -328,6 +328,9 @@ def test_fire_bad_inputs_get_their_status(fire_server):
         (",".join(FEATURES[:-1]).encode() + b"\n" + row.encode(), "text/csv", 400,
          "missing column(s) scd41_humidity_pct"),
         (b"\n\n", "text/csv", 400, "no rows"),
+        (";".join(FEATURES).encode() + b"\n" + row.replace(",", ";").encode(), "text/csv", 400, "separated by semicolons"),
+        (row.replace(",", "\t").encode(), "text/csv", 400, "separated by tabs"),
+        (f"{row},\n{row},".encode(), "text/csv", 400, "ends with an empty column"),
         (b"\xff\xfe", "text/csv", 400, "not UTF-8"),
         (b"", "text/csv", 400, "empty body"),
         (b"{", "application/json", 400, "not valid JSON"),
@@ -342,6 +345,8 @@ def test_fire_bad_inputs_get_their_status(fire_server):
         got, answer = call(fire_server.url, "/invocations", body, content_type)
         assert got == status, (fragment, answer)
         assert fragment in json.loads(answer)["error"], answer
+    got, answer = call(fire_server.url, "/invocations", b"\xef\xbb\xbf" + row.encode(), "text/csv")  # "CSV UTF-8"
+    assert got == 200, answer
     status, answer = call(fire_server.url, "/model")
     card = json.loads(answer)
     assert (card["name"], card["version"], card["line"]) == ("fire-ensemble", "v1", "fire")

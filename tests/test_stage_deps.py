@@ -117,3 +117,16 @@ def test_the_graph_sees_transitive_imports():
     assert "modelmill/landcover/small_maps.py" in run
     assert "modelmill/core/torchkit.py" in run
     assert "modelmill/registry/publish.py" not in run
+
+
+def test_every_stage_waits_for_the_params_check():
+    """Issue 20: each pipeline's first stage reads the whole params file, and every other stage
+    depends on its output, so a bad value stops dvc there, before any output is removed."""
+    from modelmill.core.config import PARAMS_CHECKED
+    for dvcfile in dvc_files():
+        raw = yaml.safe_load(dvcfile.read_text())["stages"]
+        assert list(raw)[0] == "params", dvcfile
+        assert raw["params"]["params"] == [{"params.yaml": None}], dvcfile
+        assert raw["params"]["outs"] == [{PARAMS_CHECKED.as_posix(): {"cache": False, "persist": True}}]
+        for name, _, deps in stages(dvcfile):
+            assert name == "params" or PARAMS_CHECKED.as_posix() in deps, f"{dvcfile}: {name}"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from biomass_support import TINY
-from conftest import dvc, edit_yaml, git, line_project, run_module, stages_run
+from conftest import check_bad_params_keep_outputs, dvc, edit_yaml, git, line_project, run_module, stages_run
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.registry.bucket import ensure_private_bucket
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 DVCFILE = "pipelines/biomass/dvc.yaml"
 PARAMS = "pipelines/biomass/params.yaml"
-STAGES = {"generate", "verify", "eda", "train", "evaluate"}
+STAGES = {"params", "generate", "verify", "eda", "train", "evaluate"}
 BIOMASS = lines.get("biomass")
 PLOTS = {"biomass loss curves", "biomass val RMSE (g)", "biomass predicted vs actual (test)",
          "biomass RMSE by age (test)"}
@@ -55,7 +55,7 @@ def test_train_param_reruns_only_train_and_evaluate(project):
     edit_yaml(project / PARAMS, {"train.lr": 0.003})
     try:
         result = dvc(project, "repro", DVCFILE)
-        assert stages_run(result.stdout) == {"train", "evaluate"}, result.stdout
+        assert stages_run(result.stdout) == {"params", "train", "evaluate"}, result.stdout
         for stage in ("generate", "verify", "eda"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         assert "train.lr" in dvc(project, "params", "diff").stdout
@@ -119,3 +119,9 @@ def test_make_verify_download_commands_name_the_pipeline(project, s3_env):
     fetched = run_module("modelmill.registry.fetch", project, env=env, args=args)
     assert fetched.returncode == 0, fetched.stderr
     assert SUCCESS in fetched.stdout
+
+
+def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
+    """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
+    from modelmill.biomass.params import Params
+    assert check_bad_params_keep_outputs(project, "pipelines/biomass", Params) >= 9

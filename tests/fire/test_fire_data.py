@@ -144,6 +144,25 @@ def test_bad_csv_is_named_by_file_line_and_column(tmp_path, case, fragments):
         assert fragment in message
 
 
+def test_spreadsheet_exports_read_or_get_a_plain_error(tmp_path, table):
+    """Issue 20: "CSV UTF-8" writes a byte-order mark; some locales separate with ';', a TSV with tabs."""
+    plain = tmp_path / "plain.csv"
+    write_csv(plain, Table(table.x[:50], table.y[:50], None))
+    text = plain.read_text()
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert np.array_equal(read_csv(bom).x, read_csv(plain).x)
+    cases = {"semicolons": text.replace(",", ";"), "tabs": text.replace(",", "\t"),
+             "an empty column": text.replace("\n", ",\n")}
+    for word, body in cases.items():
+        path = tmp_path / f"{word.replace(' ', '_')}.csv"
+        path.write_text(body)
+        with pytest.raises(UserError) as err:
+            read_csv(path)
+        assert str(err.value).startswith(f"{path}: ") and word in str(err.value), str(err.value)
+        assert "missing column" not in str(err.value)
+
+
 def test_own_csv_may_not_carry_p_fire(tmp_path, table):
     path = tmp_path / "own.csv"
     write_csv(path, table)  # with p_fire

@@ -5,13 +5,13 @@ import json
 import pytest
 import yaml
 
-from conftest import dvc, edit_yaml, git, line_project, stages_run
+from conftest import assert_one_line_error, check_bad_params_keep_outputs, output_digests, dvc, edit_yaml, git, line_project, stages_run
 
 pytestmark = pytest.mark.slow
 
 DVCFILE = "pipelines/fire/dvc.yaml"
 PARAMS = "pipelines/fire/params.yaml"
-STAGES = {"generate", "split", "train@forest", "train@boosting", "train@logistic", "ensemble", "evaluate"}
+STAGES = {"params", "generate", "split", "train@forest", "train@boosting", "train@logistic", "ensemble", "evaluate"}
 SMALL = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
 PLOTS = {"fire ROC (test)", "fire precision-recall (test)", "fire calibration (test)"}
 
@@ -46,7 +46,7 @@ def test_forest_param_reruns_only_forest_ensemble_and_evaluate(project):
     edit_params(project, **{"train.forest.n_estimators": 30})
     try:
         result = dvc(project, "repro", DVCFILE)
-        assert stages_run(result.stdout) == {"train@forest", "ensemble", "evaluate"}, result.stdout
+        assert stages_run(result.stdout) == {"params", "train@forest", "ensemble", "evaluate"}, result.stdout
         for stage in ("generate", "split", "train@boosting", "train@logistic"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
@@ -67,7 +67,7 @@ def test_plots_show_draws_the_curves(project):
 def test_experiment_shows_in_exp_show(project):
     try:
         run = dvc(project, "exp", "run", DVCFILE, "-n", "forest-25", "-S", f"{PARAMS}:train.forest.n_estimators=25")
-        assert stages_run(run.stdout) == {"train@forest", "ensemble", "evaluate"}, run.stdout
+        assert stages_run(run.stdout) == {"params", "train@forest", "ensemble", "evaluate"}, run.stdout
         shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
         experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
         runs = [r for exp in experiments for r in exp.get("revs", [])]
@@ -79,3 +79,25 @@ def test_experiment_shows_in_exp_show(project):
     finally:
         git(project, "checkout", "HEAD", "--", PARAMS)
         dvc(project, "repro", DVCFILE)
+
+
+def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
+    """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
+    from modelmill.fire.params import Params
+    assert check_bad_params_keep_outputs(project, "pipelines/fire", Params) >= 9
+
+
+def test_a_bad_input_file_leaves_every_output_as_it_was(project):
+    """Issue 20: generate keeps its output in place (persist) until a complete new one replaces it."""
+    line = project / "pipelines/fire"
+    before = output_digests(line)
+    header = (line / "data/samples.csv").read_text().splitlines()[0]
+    (line / "export.csv").write_text(header.replace(",", ";") + "\n")
+    edit_params(project, **{"data.source": "csv", "data.csv": "export.csv"})
+    try:
+        result = dvc(project, "repro", DVCFILE, check=False)
+        assert_one_line_error(result, "export.csv: its columns are separated by semicolons")
+        assert output_digests(line) == before
+    finally:
+        git(project, "checkout", "HEAD", "--", PARAMS)
+        (line / "export.csv").unlink()

@@ -7,7 +7,7 @@ import yaml
 
 import numpy as np
 
-from conftest import dvc, edit_yaml, git, line_project, run_module, stages_run
+from conftest import check_bad_params_keep_outputs, dvc, edit_yaml, git, line_project, run_module, stages_run
 from modelmill.registry.fetch import SUCCESS
 from seaice_helpers import TINY
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 DVCFILE = "pipelines/seaice/dvc.yaml"
 PARAMS = "pipelines/seaice/params.yaml"
 LOCK = "pipelines/seaice/dvc.lock"
-STAGES = {"generate", "split", "train@classifier", "train@forecaster", "train@change", "evaluate"}
+STAGES = {"params", "generate", "split", "train@classifier", "train@forecaster", "train@change", "evaluate"}
 PLOTS = {"seaice forecast RMSE by lead day (test)", "seaice classifier confusion (test)", "seaice training loss"}
 
 
@@ -52,7 +52,7 @@ def test_forecaster_param_reruns_only_forecaster_and_evaluate(project):
     edit_yaml(project / PARAMS, {"train.forecaster.hidden": 5})
     try:
         result = dvc(project, "repro", DVCFILE)
-        assert stages_run(result.stdout) == {"train@forecaster", "evaluate"}, result.stdout
+        assert stages_run(result.stdout) == {"params", "train@forecaster", "evaluate"}, result.stdout
         for stage in ("generate", "split", "train@classifier", "train@change"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         assert "train.forecaster.hidden" in dvc(project, "params", "diff").stdout
@@ -111,3 +111,9 @@ def test_a_forced_rerun_writes_identical_bytes(project):
     assert stages_run(result.stdout) == STAGES, result.stdout
     assert (project / LOCK).read_text() == before
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
+    """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
+    from modelmill.seaice.params import Params
+    assert check_bad_params_keep_outputs(project, "pipelines/seaice", Params) >= 9

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, span
+from ..core.cli import cli
+from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, span
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -100,3 +101,16 @@ def _check_synthetic(params: Params) -> list[str]:
     if d.source == "synthetic" and d.rows < d.plants:
         return [f"data.rows {d.rows} is below data.plants {d.plants}; every plant needs a snapshot"]
     return []
+
+
+@cli
+def main() -> None:
+    """The `params` stage: the whole params.yaml checked and what train asks of this machine, before any other stage runs."""
+    params = load_params()
+    from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
+    check_placement(params.train.device, params.train.precision)
+    mark_checked()
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,10 @@ from typing import Callable, TypeVar
 import yaml
 
 from .cli import UserError
+from .io import atomic_output
+
+# The `params` stage's output, relative to a line's folder; every other stage depends on it.
+PARAMS_CHECKED = Path("data/.params-checked")
 
 T = TypeVar("T")
 Check = Callable[[T], "list[str]"]
@@ -51,6 +55,17 @@ class SplitConfig:
     val: float = span(0.0, 1.0, open_low=True)
     test: float = span(0.0, 1.0, open_low=True)
     seed: int
+
+
+def mark_checked(folder: str | Path = ".") -> Path:
+    """Write the `params` stage's output. Its bytes never change, so a valid change to one
+    section reruns only the stages that read it (DVC sees this dependency unchanged), while
+    an invalid one stops `dvc repro` in this first stage, before DVC removes any other
+    stage's outputs to rerun it."""
+    dest = Path(folder) / PARAMS_CHECKED
+    with atomic_output(dest) as tmp:
+        tmp.write_text("params.yaml checked: every section valid\n")
+    return dest
 
 
 def read_yaml(path: str | Path) -> object:

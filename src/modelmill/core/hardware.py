@@ -120,3 +120,14 @@ def place(device: str, precision: str, cpu: CpuInfo | None = None, min_side: int
     if precision == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
         reason += f" (below {BF16_CPU_MIN_SIDE} px, CPU bf16 reruns may not be byte-identical)"
     return Placement(torch.device("cpu"), precision, reason, name)
+
+
+def check_placement(device: str, precision: str, processes: int = 1, sync_batchnorm: bool = False,
+                    min_side: int | None = None) -> Placement:
+    """`place`, and the requests no placement here can honour: each fails with one line, before any work
+    (the lines' `params` stages call this, so a bad request never reaches a stage that removes outputs)."""
+    placement = place(device, precision, min_side=min_side)
+    if sync_batchnorm and processes > 1 and placement.device.type != "cuda":
+        raise UserError("train.sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernels); "
+                        "set it to false for CPU processes")
+    return placement

@@ -73,10 +73,21 @@ def write_csv(path: Path, table: Table) -> None:
         np.savetxt(f, data, fmt=fmt, delimiter=",")
 
 
+def layout_problem(first_row: list[str]) -> str | None:
+    """What a spreadsheet's export can do to a CSV's first row that no column check would name:
+    semicolon or tab separators (a European-locale "CSV" or a TSV), or an empty trailing column."""
+    for separator, word in ((";", "semicolons"), ("\t", "tabs")):
+        if len(first_row) < len(FEATURES) and any(separator in cell for cell in first_row):
+            return f"its columns are separated by {word}, not commas; save it as comma-separated CSV (e.g. CSV UTF-8)"
+    if len(first_row) > 1 and not first_row[-1].strip():
+        return "its first row ends with an empty column (a separator after the last value); remove the empty column"
+    return None
+
+
 def read_csv(path: Path, *, allow_p_fire: bool = True) -> Table:
     """The table in `path`, validated; a UserError names the file and the line/column at fault."""
     try:
-        f = open(path, newline="")
+        f = open(path, newline="", encoding="utf-8-sig")  # -sig: the byte-order mark "CSV UTF-8" exports write
     except FileNotFoundError:
         raise UserError(f"{path} not found") from None
     except OSError as exc:
@@ -84,12 +95,16 @@ def read_csv(path: Path, *, allow_p_fire: bool = True) -> Table:
     with f:
         reader = csv.reader(f)
         try:
-            header = [name.strip() for name in next(reader, [])]
+            first = next(reader, [])
+            header = [name.strip() for name in first]
             body = list(reader)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise UserError(f"{path}: not a readable CSV file ({exc})") from None
     if not header:
         raise UserError(f"{path} is empty; expected a header row naming the columns: {','.join((*FEATURES, LABEL))}")
+    problem = layout_problem(first)
+    if problem:
+        raise UserError(f"{path}: {problem}")
     columns = _check_header(path, header, allow_p_fire)
     while body and not body[-1]:  # blank lines at the end are not samples
         body.pop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, span
+from ..core.cli import cli
+from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, span
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("forest", "boosting", "logistic")
@@ -88,3 +89,14 @@ def _check_csv(params: Params) -> list[str]:
     if params.data.source == "csv" and not params.data.csv.strip():
         return ["data.source is csv but data.csv is empty; set it to your file's path (relative to pipelines/fire)"]
     return []
+
+
+@cli
+def main() -> None:
+    """The `params` stage: the whole params.yaml checked, before any other stage runs."""
+    load_params()
+    mark_checked()
+
+
+if __name__ == "__main__":
+    main()

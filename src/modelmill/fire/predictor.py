@@ -20,7 +20,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..core.cli import UserError
 from ..core.io import file_digest
-from .features import FEATURES, LABEL, TRUE_PROBABILITY
+from .features import FEATURES, LABEL, TRUE_PROBABILITY, layout_problem
 from .models import check_features, load_model
 from .params import MODEL_NAMES
 from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE
@@ -132,6 +132,9 @@ def _from_csv(text: str) -> list[list[float]]:
         rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
     except csv.Error as exc:
         raise ValueError(f"body is not readable as CSV ({exc})") from None
+    problem = layout_problem(rows[0]) if rows else None
+    if problem:
+        raise ValueError(f"the CSV body: {problem}")
     names, columns = list(FEATURES), None
     if rows and any(cell.strip() in FEATURES for cell in rows[0]):  # a header row: columns by name
         names = [name.strip() for name in rows.pop(0)]

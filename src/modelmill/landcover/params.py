@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.config import PublishConfig, check_fractions, choice, load, span
+from ..core.cli import cli
+from ..core.config import PublishConfig, check_fractions, choice, load, mark_checked, span
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -86,3 +87,16 @@ def _check_progressive(params: Params) -> list[str]:
         problems.append(f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
                         f"train.input_size ({train.input_size})")
     return problems
+
+
+@cli
+def main() -> None:
+    """The `params` stage: the whole params.yaml checked and what train asks of this machine, before any other stage runs."""
+    params = load_params()
+    from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
+    check_placement(params.train.device, params.train.precision, params.train.processes, params.train.sync_batchnorm)
+    mark_checked()
+
+
+if __name__ == "__main__":
+    main()

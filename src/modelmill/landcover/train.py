@@ -27,7 +27,7 @@ from torch import nn
 from ..core import distributed
 from ..core.checkpoint import CHECKPOINT_DIR, Checkpoint, fingerprint, restore_rng, rng_state
 from ..core.cli import UserError, cli
-from ..core.hardware import Placement, place
+from ..core.hardware import Placement, check_placement
 from ..core.io import require, write_csv
 from ..core.torchkit import Run, memory_format, save_weights, set_threads, train_one_epoch
 from .card import ModelCard
@@ -153,11 +153,8 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
 
 def check_request(cfg: TrainConfig) -> Placement:
     """Where and how to train; every request the machine cannot honour fails here, before any work."""
-    placement = place(cfg.device, cfg.precision, min_side=min(epoch_input_size(cfg, e) for e in range(1, cfg.epochs + 1)))
-    if cfg.sync_batchnorm and cfg.processes > 1 and placement.device.type != "cuda":
-        raise UserError("train.sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernels); "
-                        "set it to false for CPU processes")
-    return placement
+    return check_placement(cfg.device, cfg.precision, cfg.processes, cfg.sync_batchnorm,
+                           min_side=min(epoch_input_size(cfg, e) for e in range(1, cfg.epochs + 1)))
 
 
 def resume(checkpoint: Checkpoint, run: Run, model: nn.Module) -> tuple[list[dict], dict | None, dict | None]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..core.config import PublishConfig, check_fractions, choice, load, span
+from ..core.cli import cli
+from ..core.config import PublishConfig, check_fractions, choice, load, mark_checked, span
 
 PARAMS_FILE = Path("params.yaml")
 HISTORY_DAYS = 30  # the forecaster's input: 30 days ...
@@ -155,3 +156,17 @@ def _check_publish(params: Params) -> list[str]:
     if len(set(names)) != 3 or not all(n.strip() for n in names):
         return [f"publish.classifier, publish.forecaster and publish.change must be three distinct names, got {names}"]
     return []
+
+
+@cli
+def main() -> None:
+    """The `params` stage: the whole params.yaml checked and what each model's training asks of this machine, before any other stage runs."""
+    params = load_params()
+    from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
+    for model in (params.train.classifier, params.train.forecaster, params.train.change):
+        check_placement(model.device, model.precision)
+    mark_checked()
+
+
+if __name__ == "__main__":
+    main()
