@@ -186,7 +186,7 @@ def pipeline_figures(work: Path, overrides: dict) -> dict:
     repo = project_copy(work / "project", overrides)
     dvc = [sys.executable, "-m", "dvc"]
     stages, total = {}, 0.0
-    for stage in ("ingest", "verify", "train", "evaluate"):
+    for stage in ("params", "ingest", "verify", "train", "evaluate"):
         wall, rss, _ = run_measured([*dvc, "repro", "--single-item", stage], repo, dvc_env())
         stages[stage] = {"seconds": round(wall, 1), "peak_rss_gb": round(rss, 2)}
         total += wall
@@ -255,7 +255,8 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     """verify, training throughput (every variant, 1 and 2 processes) and inference, on the real data."""
     data_repo = project_copy(work / "data", source)
     dvc = [sys.executable, "-m", "dvc"]
-    run_measured([*dvc, "repro", "--single-item", "ingest"], data_repo, dvc_env())
+    for stage in ("params", "ingest"):
+        run_measured([*dvc, "repro", "--single-item", stage], data_repo, dvc_env())
     verify_s, verify_rss, _ = run_measured([*dvc, "repro", "--single-item", "verify"], data_repo, dvc_env())
     report["verify"] = {"seconds": round(verify_s, 1), "peak_rss_gb": round(verify_rss, 2),
                         "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"]}
