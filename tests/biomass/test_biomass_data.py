@@ -12,6 +12,7 @@ from PIL import Image
 
 from biomass_support import LINE, PARAMS, make_layout, rewrite_sheet, tiny_data, write_params
 from modelmill.biomass.data import check_disjoint, split_by_plant
+from modelmill.biomass.generate import generate
 from modelmill.biomass.params import SplitConfig, load_params
 from modelmill.biomass.sheet import AGE, IMAGE, PLANT, WEIGHT, find_sheet, read_records, resolve_image
 from modelmill.biomass.synthetic import CANOPY_AT_MAX, plant_table, render, snapshot_counts
@@ -105,6 +106,19 @@ def test_csv_sheet_reads_like_xlsx(tmp_path):
     np.testing.assert_array_equal(from_csv.age, xlsx.age)
     with pytest.raises(UserError, match="holds 2 sheets"):
         find_sheet(tmp_path)
+
+
+def test_an_archive_with_two_sheets_is_named_as_the_user_gave_it(tmp_path):
+    """Issue 20: the error names the user's archive, not the temporary folder it was unpacked into."""
+    archive = tmp_path / "lab"
+    (archive / "images").mkdir(parents=True)
+    for name in ("metadata.csv", "old.csv"):
+        (archive / name).write_text("image,plant\n")
+    cfg = tiny_data(source="archive", archive=str(archive))
+    with pytest.raises(UserError) as err:
+        generate(cfg, tmp_path / "raw")
+    assert str(err.value).startswith(f"data.archive {archive} holds 2 sheets") and ".partial" not in str(err.value)
+    assert not (tmp_path / "raw").exists()
 
 
 def _set(column: str, row: int, value):

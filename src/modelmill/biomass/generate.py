@@ -27,7 +27,7 @@ def generate(cfg: DataConfig, dest: str | Path = RAW_DIR) -> Path:
             write_raw(tmp, cfg)
         else:
             copy_archive(Path(cfg.archive), tmp)
-        sheet = find_sheet(tmp)
+        sheet = find_sheet(tmp, shown_as=None if cfg.source == "synthetic" else f"data.archive {cfg.archive}")
     return dest / sheet.relative_to(tmp)
 
 

@@ -58,14 +58,16 @@ class Records:
                        self.age[idx], self.row[idx], {k: v[idx] for k, v in self.extra.items()})
 
 
-def find_sheet(root: Path) -> Path:
-    """The one .xlsx or .csv under `root` (any depth)."""
+def find_sheet(root: Path, shown_as: str | Path | None = None) -> Path:
+    """The one .xlsx or .csv under `root` (any depth); errors name `root` as `shown_as` (the user's
+    archive, when `root` is the temporary folder it was unpacked into)."""
+    shown = shown_as or root
     found = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
                    and not p.name.startswith(("~$", ".")) and not any(j in p.parts for j in _JUNK))
     if not found:
-        raise UserError(f"{root} holds no metadata sheet (.xlsx or .csv); the layout is metadata.xlsx + images/")
+        raise UserError(f"{shown} holds no metadata sheet (.xlsx or .csv); the layout is metadata.xlsx + images/")
     if len(found) > 1:
-        raise UserError(f"{root} holds {len(found)} sheets ({', '.join(str(p.relative_to(root)) for p in found[:4])}); "
+        raise UserError(f"{shown} holds {len(found)} sheets ({', '.join(str(p.relative_to(root)) for p in found[:4])}); "
                         "keep exactly one metadata .xlsx or .csv")
     return found[0]
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from .cli import UserError
 
 PARTIAL_SUFFIX = ".partial"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 @contextlib.contextmanager
@@ -81,3 +86,21 @@ def require(path: str | Path, stage: str, how: str = "dvc repro") -> Path:
 def read_json(path: str | Path, stage: str, how: str = "dvc repro") -> dict:
     """The JSON file an earlier stage wrote (see `require`)."""
     return json.loads(require(path, stage, how).read_text())
+
+
+def read_npy(body: bytes) -> np.ndarray:
+    """The one array in the bytes of a .npy file, never unpickled. A ValueError says what is wrong
+    in words for whoever sent the bytes: numpy's own advice ("load it unsafely using
+    allow_pickle") is for a Python caller and means nothing to an HTTP client."""
+    if body.startswith(ZIP_MAGIC):
+        raise ValueError("body is a .npz archive; send one .npy array")
+    if not body.startswith(NPY_MAGIC):
+        raise ValueError("body is not a .npy array (no .npy header; write it with numpy.save)")
+    try:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ValueError("body is a .npy array of Python objects, which is never loaded; send numbers") from None
+        raise ValueError(f"body is not a readable .npy array ({str(exc).splitlines()[0]})") from None
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"body is not a readable .npy array ({type(exc).__name__}: {exc})") from None

@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device, place
-from ..core.io import file_digest
+from ..core.io import file_digest, read_npy
 from ..core.torchkit import load_weights, memory_format
 from .card import ModelCard
 from .data import IMAGE_SIZE
@@ -156,13 +156,7 @@ def _decode_image(body: bytes, fmt: str) -> np.ndarray:
 
 
 def _decode_npy(body: bytes) -> np.ndarray:
-    try:
-        array = np.load(io.BytesIO(body), allow_pickle=False)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"body is not a .npy array ({reason})") from None
-    if not isinstance(array, np.ndarray):
-        raise ValueError("body is a .npz archive; send one .npy array")
+    array = read_npy(body)
     if array.dtype != np.uint8:
         raise ValueError(f"array has dtype {array.dtype}; expected uint8")
     if array.ndim == 3:

@@ -10,7 +10,6 @@ torch.load(weights_only=True); the network is rebuilt from the card in the metad
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from ..core.cli import UserError
-from ..core.io import file_digest
+from ..core.io import file_digest, read_npy
 from ..core.torchkit import predict as run_batches
 from .models import load_trained
 from .paths import METRICS_FILE, MODELS, card_file, model_file
@@ -49,10 +48,7 @@ class Predictor:
 
     def decode(self, body: bytes, content_type: str) -> np.ndarray:
         if content_type == "application/x-npy":
-            try:
-                x = np.load(io.BytesIO(body), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise ValueError(f"body is not a .npy array without pickles ({exc})") from None
+            x = read_npy(body)
         else:
             try:
                 x = np.array(json.loads(body.decode("utf-8-sig")), dtype=np.float64)
