@@ -127,6 +127,6 @@ def test_every_stage_waits_for_the_params_check():
         raw = yaml.safe_load(dvcfile.read_text())["stages"]
         assert list(raw)[0] == "params", dvcfile
         assert raw["params"]["params"] == [{"params.yaml": None}], dvcfile
-        assert raw["params"]["outs"] == [{PARAMS_CHECKED.as_posix(): {"cache": False, "persist": True}}]
+        assert raw["params"]["outs"] == [{PARAMS_CHECKED.as_posix(): {"persist": True}}]  # cached: dvc pull brings it
         for name, _, deps in stages(dvcfile):
             assert name == "params" or PARAMS_CHECKED.as_posix() in deps, f"{dvcfile}: {name}"
