@@ -7,11 +7,14 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(abspath src)
 
 PORT ?= 5555
-# PIPELINE=<line> picks a model line in pipelines/<line>/; empty: the EuroSAT line at the root.
+# PIPELINE=<line> picks a model line in pipelines/<line>/; empty or landcover: the EuroSAT line at the root.
 PIPELINE ?=
+ifeq ($(PIPELINE),landcover)
+override PIPELINE :=
+endif
 ifneq ($(PIPELINE),)
 ifeq ($(wildcard pipelines/$(PIPELINE)/dvc.yaml),)
-$(error no pipeline '$(PIPELINE)': pipelines/$(PIPELINE)/dvc.yaml does not exist (lines: $(notdir $(wildcard pipelines/*))))
+$(error no pipeline '$(PIPELINE)': pipelines/$(PIPELINE)/dvc.yaml does not exist (lines: landcover $(notdir $(wildcard pipelines/*))))
 endif
 endif
 LINE_DIR := $(if $(PIPELINE),pipelines/$(PIPELINE),.)
@@ -27,16 +30,26 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test exp bench bucket publish verify-download serve predict s3-local clean
+.PHONY: help setup repro repro-all demo test exp bench bucket publish verify-download serve predict examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
+# VENV=<path> of an environment you manage (a CI cache, a shared one): used as it is, nothing installed.
+ifeq ($(VENV),.venv)
 setup: $(VENV)/.installed ## Create .venv and install the pinned requirements (tests included)
+else
+setup:
+	@test -x $(BIN)/python || { echo "error: VENV=$(VENV) has no bin/python; unset VENV to let make create .venv" >&2; exit 1; }
+endif
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The package itself goes in editable, so `source .venv/bin/activate` alone runs `python -m modelmill.*`.
+# The dvc.yaml commands still set PYTHONPATH: `dvc exp run --queue/--temp` runs each experiment in
+# its own copy of the project, and that copy's code is the one it must run.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 # ARCHIVE and NPROC set params of the EuroSAT line for this run (`dvc exp run -S`, which also
@@ -47,9 +60,18 @@ repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a
 	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS),dvc repro $(DVCFILE))
 	@echo "Test metrics ($(LINE_DIR)/metrics/metrics.json; every line: dvc metrics show):"
 	@python -m modelmill.summary $(LINE_DIR)/metrics/metrics.json
+	@$(LOCK_REMINDER)
 
 repro-all: setup ## Run every line's pipeline (only what changed)
 	dvc repro --all-pipelines
+	@$(foreach dir,. $(wildcard pipelines/*),$(call lock_reminder,$(dir));)
+
+# DVC's workflow records a run by committing its dvc.lock (and params.yaml): `dvc pull` in a fresh
+# clone, `dvc metrics diff`, `dvc exp show` and `make publish`'s provenance all read it from git.
+lock_reminder = git diff --quiet HEAD -- $(1)/dvc.lock $(1)/params.yaml 2>/dev/null \
+	&& git ls-files --error-unmatch $(1)/dvc.lock >/dev/null 2>&1 \
+	|| echo "Record this run in git: git add $(1)/dvc.lock $(1)/params.yaml && git commit -m '...' (then dvc push)"
+LOCK_REMINDER = $(call lock_reminder,$(LINE_DIR))
 
 demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (a few minutes)
 	rm -rf build/demo && git clone --quiet . build/demo
@@ -90,6 +112,9 @@ serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-e
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)
+
+examples: setup ## Write tiny inputs to try serve and predict on into examples/ (tiles, fire rows, sea-ice arrays)
+	python -m modelmill.examples
 
 s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand
 	python -m modelmill.registry.s3local --port $(PORT)

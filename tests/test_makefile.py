@@ -1,0 +1,41 @@
+"""Issue 22: the Makefile as the README describes it (dry runs: nothing is executed)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+VENV = str(Path(sys.executable).parent.parent)
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-n", *args, f"VENV={VENV}"], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_pipeline_landcover_is_the_root_line():
+    named, default = make("repro", "PIPELINE=landcover"), make("repro")
+    assert named.returncode == 0, named.stderr
+    assert "dvc repro ./dvc.yaml" in named.stdout and named.stdout == default.stdout
+    assert "dvc repro pipelines/fire/dvc.yaml" in make("repro", "PIPELINE=fire").stdout
+
+
+def test_an_unknown_pipeline_lists_every_line():
+    result = make("repro", "PIPELINE=wildfire")
+    assert result.returncode != 0
+    assert re.search(r"no pipeline 'wildfire'.*lines: landcover biomass fire seaice", result.stderr), result.stderr
+
+
+def test_the_readme_names_every_target_make_help_lists():
+    shown = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    targets = re.findall(r"^\s+make (\S+)", shown, re.M)
+    assert {"setup", "repro", "test", "publish", "serve", "examples", "clean"} <= set(targets)
+    readme = (REPO / "README.md").read_text()
+    assert [t for t in targets if f"`{t}`" not in readme and f"make {t}" not in readme] == []
+
+
+def test_make_repro_reminds_to_commit_the_lock():
+    assert "git add ./dvc.lock ./params.yaml" in make("repro").stdout
