@@ -30,7 +30,7 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test exp bench bucket publish verify-download serve predict examples s3-local clean
+.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download serve predict examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -79,8 +79,15 @@ demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (a f
 	  -S train.batch_size=32 -S train.lr=0.01
 	cd build/demo && dvc exp show --no-pager --md --only-changed --drop 'per_class|.*/'
 
-test: setup ## Run the test suite (real dvc, git, torch and a loopback S3 server)
-	pytest
+test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 server); prints the 15 slowest
+	pytest --durations=15
+
+test-fast: setup ## The edit loop: every test that starts no dvc repro, training run or server (-m "not e2e")
+	pytest -m "not e2e" --durations=5
+
+lint: setup ## ruff check and ruff format --check over src, tests and benchmarks (what CI runs first)
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
 
 exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
 	dvc exp run $(DVCFILE) --queue -S '$(PARAMS_PREFIX)$(EXP_PARAMS)'

@@ -33,19 +33,19 @@ sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from biomass_line import rows as biomass_rows  # noqa: E402
+from fire_line import rows as fire_rows  # noqa: E402
 from PIL import Image  # noqa: E402
+from seaice_line import rows as seaice_rows  # noqa: E402
+from serve_load import rows as serve_rows  # noqa: E402
+from throughput import train_throughput  # noqa: E402
+from workspace import git_commit, project_copy  # noqa: E402
 
 from modelmill.core.hardware import cpu_bf16_supported, place  # noqa: E402
 from modelmill.core.torchkit import memory_format  # noqa: E402
 from modelmill.landcover.data import load_split  # noqa: E402
 from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
-from biomass_line import rows as biomass_rows  # noqa: E402
-from fire_line import rows as fire_rows  # noqa: E402
-from seaice_line import rows as seaice_rows  # noqa: E402
-from serve_load import rows as serve_rows  # noqa: E402
-from throughput import train_throughput  # noqa: E402
-from workspace import git_commit, project_copy  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
@@ -64,8 +64,14 @@ def machine() -> dict:
         pass
     import psutil
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
@@ -77,8 +83,9 @@ def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[fl
     import psutil
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     peak = 0
     sampling = True
 
@@ -106,8 +113,12 @@ def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[fl
 
 
 def dvc_env() -> dict:
-    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            "AWS_EC2_METADATA_DISABLED": "true", **DUMMY_CREDENTIALS}
+    return {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **DUMMY_CREDENTIALS,
+    }
 
 
 def data_parallel_figures(prepared: Path, steps: int, work: Path) -> dict:
@@ -115,12 +126,26 @@ def data_parallel_figures(prepared: Path, steps: int, work: Path) -> dict:
     figures = {}
     for nproc in (1, 2):
         out = work / f"ddp-{nproc}.json"
-        run_measured([sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
-                      "--rdzv-backend=c10d", "--rdzv-endpoint=127.0.0.1:0",
-                      str(REPO / "benchmarks" / "throughput.py"), str(prepared), str(out), str(steps)], REPO)
+        run_measured(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                f"--nproc-per-node={nproc}",
+                "--rdzv-backend=c10d",
+                "--rdzv-endpoint=127.0.0.1:0",
+                str(REPO / "benchmarks" / "throughput.py"),
+                str(prepared),
+                str(out),
+                str(steps),
+            ],
+            REPO,
+        )
         figures[f"{nproc} process(es)"] = round(json.loads(out.read_text())["images_per_s"], 1)
-        print(f"  train throughput, {nproc} process(es) sharing the cores: {figures[f'{nproc} process(es)']} img/s",
-              file=sys.stderr)
+        print(
+            f"  train throughput, {nproc} process(es) sharing the cores: {figures[f'{nproc} process(es)']} img/s",
+            file=sys.stderr,
+        )
     figures["2 vs 1, %"] = round(100 * (figures["2 process(es)"] / figures["1 process(es)"] - 1), 1)
     return figures
 
@@ -138,7 +163,7 @@ def tutorial_throughput(archive: Path, batches: int, batch_size: int = 32) -> fl
 
         def batch(i):
             xs = []
-            for name in names[i * batch_size:(i + 1) * batch_size]:
+            for name in names[i * batch_size : (i + 1) * batch_size]:
                 img = Image.open(io.BytesIO(zf.read(name))).convert("RGB").resize((224, 224))
                 t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
                 xs.append((t - mean) / std)
@@ -201,13 +226,26 @@ def pipeline_figures(work: Path, overrides: dict) -> dict:
     curve = []
     for row in history:
         elapsed += float(row["seconds"])
-        curve.append({"epoch": int(row["epoch"]), "input_size": int(row["input_size"]),
-                      "train_minutes": round(elapsed / 60, 2), "val_accuracy": float(row["val_accuracy"])})
+        curve.append(
+            {
+                "epoch": int(row["epoch"]),
+                "input_size": int(row["input_size"]),
+                "train_minutes": round(elapsed / 60, 2),
+                "val_accuracy": float(row["val_accuracy"]),
+            }
+        )
     train_images = json.loads((repo / "metrics" / "data.json").read_text())["splits"]["train"]["images"]
-    return {"stages": stages, "repro_seconds": round(total, 1), "noop_repro_seconds": round(noop, 2),
-            "train_stage_images_per_s": round(len(history) * train_images / elapsed, 1),
-            "push_seconds": round(push, 2), "pull_seconds": round(pull, 2), "test_accuracy": metrics["accuracy"],
-            "test_macro_f1": metrics["macro_f1"], "accuracy_vs_time": curve}
+    return {
+        "stages": stages,
+        "repro_seconds": round(total, 1),
+        "noop_repro_seconds": round(noop, 2),
+        "train_stage_images_per_s": round(len(history) * train_images / elapsed, 1),
+        "push_seconds": round(push, 2),
+        "pull_seconds": round(pull, 2),
+        "test_accuracy": metrics["accuracy"],
+        "test_macro_f1": metrics["macro_f1"],
+        "accuracy_vs_time": curve,
+    }
 
 
 def main() -> None:
@@ -215,27 +253,47 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="synthetic smoke run (CI)")
     mode.add_argument("--full", action="store_true", help="also run the whole real pipeline from an empty cache")
-    parser.add_argument("--pipeline-only", action="store_true",
-                        help="with --full: only the whole pipeline (its figures need the machine to themselves)")
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="with --full: only the whole pipeline (its figures need the machine to themselves)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench-report")
     args = parser.parse_args()
     real = REAL_ARCHIVE.exists() and not args.quick
-    report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default",
-                    "data": str(REAL_ARCHIVE) if real else "synthetic", "params": dataclasses.asdict(load_params(REPO / "params.yaml").train)}
-    print(f"bench: {report['mode']} mode on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
-          f"data: {report['data']}", file=sys.stderr)
+    report: dict = {
+        "machine": machine(),
+        "mode": "quick" if args.quick else "full" if args.full else "default",
+        "data": str(REAL_ARCHIVE) if real else "synthetic",
+        "params": dataclasses.asdict(load_params(REPO / "params.yaml").train),
+    }
+    print(
+        f"bench: {report['mode']} mode on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
+        f"data: {report['data']}",
+        file=sys.stderr,
+    )
 
     with tempfile.TemporaryDirectory(prefix="modelmill-bench-") as tmp:
         work = Path(tmp)
-        source = {"data.source": "archive", "data.archive": str(REAL_ARCHIVE)} if real else \
-                 {"data.source": "synthetic", "data.synthetic_per_class": 60}
+        source = (
+            {"data.source": "archive", "data.archive": str(REAL_ARCHIVE)}
+            if real
+            else {"data.source": "synthetic", "data.synthetic_per_class": 60}
+        )
         if not args.pipeline_only:
             component_figures(report, work, source, args.quick)
         if args.quick or args.full:
             overrides = {**source}
             if args.quick:
-                overrides.update({"train.epochs": 2, "train.progressive_epochs": 0, "train.batch_size": 32,
-                                  "train.lr": 0.01, "data.synthetic_per_class": 20})
+                overrides.update(
+                    {
+                        "train.epochs": 2,
+                        "train.progressive_epochs": 0,
+                        "train.batch_size": 32,
+                        "train.lr": 0.01,
+                        "data.synthetic_per_class": 20,
+                    }
+                )
             print("  whole pipeline from an empty cache:", file=sys.stderr)
             report["pipeline"] = pipeline_figures(work, overrides)
 
@@ -258,8 +316,11 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     for stage in ("params", "ingest"):
         run_measured([*dvc, "repro", "--single-item", stage], data_repo, dvc_env())
     verify_s, verify_rss, _ = run_measured([*dvc, "repro", "--single-item", "verify"], data_repo, dvc_env())
-    report["verify"] = {"seconds": round(verify_s, 1), "peak_rss_gb": round(verify_rss, 2),
-                        "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"]}
+    report["verify"] = {
+        "seconds": round(verify_s, 1),
+        "peak_rss_gb": round(verify_rss, 2),
+        "images": json.loads((data_repo / "metrics" / "data.json").read_text())["images"],
+    }
     print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
 
     x, y = load_split(data_repo / "data" / "prepared", "train")
@@ -273,10 +334,11 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     print(f"  precision auto on {auto.name}: {auto.precision} ({auto.reason})", file=sys.stderr)
     variants = {}
     for name, (overrides, small_maps) in {
-            "default (params.yaml)": ({}, True),
-            "fp32 + channels_last": ({"precision": "fp32", "channels_last": True}, True),
-            "bf16 + channels_last": ({"precision": "bf16", "channels_last": True}, True),
-            "fp32, stock torchvision convolutions": ({"precision": "fp32", "channels_last": False}, False)}.items():
+        "default (params.yaml)": ({}, True),
+        "fp32 + channels_last": ({"precision": "fp32", "channels_last": True}, True),
+        "bf16 + channels_last": ({"precision": "bf16", "channels_last": True}, True),
+        "fp32, stock torchvision convolutions": ({"precision": "fp32", "channels_last": False}, False),
+    }.items():
         if overrides.get("precision") == "bf16" and auto.device.type == "cpu" and not cpu_bf16_supported():
             variants[name] = "n/a (no native bf16 on this CPU)"
         else:
@@ -286,10 +348,13 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     archive = data_repo / "data" / "raw" / "eurosat.zip"
     tutorial = round(tutorial_throughput(archive, 1 if quick else 3), 1)
     print(f"  train throughput tutorial recipe (224x224 fp32, PIL per sample): {tutorial} img/s", file=sys.stderr)
-    report["train_throughput"] = {**variants, "tutorial (224px fp32, PIL decode)": tutorial,
-                                  "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1)}
+    report["train_throughput"] = {
+        **variants,
+        "tutorial (224px fp32, PIL decode)": tutorial,
+        "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1),
+    }
 
-    xt = load_split(data_repo / "data" / "prepared", "test")[0][:512 if quick else 4096]
+    xt = load_split(data_repo / "data" / "prepared", "test")[0][: 512 if quick else 4096]
     cl = load_params(REPO / "params.yaml").train.channels_last
     model = build_model("resnet18", 10).to(memory_format=memory_format(cl))
     pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, cl)
@@ -298,8 +363,6 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     predict(model, xt, pre, 512, "fp32")
     report["inference_images_per_s"] = round(len(xt) / (time.perf_counter() - start), 1)
     print(f"  inference: {report['inference_images_per_s']} img/s", file=sys.stderr)
-
-
 
 
 TARGETS = {
@@ -315,16 +378,34 @@ TARGETS = {
 
 
 def component_rows(report: dict) -> list[tuple]:
-    rows = [(f"train throughput: {k} (img/s)" if "speedup" not in k else "speedup default vs tutorial", v,
-             TARGETS["train throughput (img/s)"] if k.startswith("default") else "")
-            for k, v in report["train_throughput"].items()]
+    rows = [
+        (
+            f"train throughput: {k} (img/s)" if "speedup" not in k else "speedup default vs tutorial",
+            v,
+            TARGETS["train throughput (img/s)"] if k.startswith("default") else "",
+        )
+        for k, v in report["train_throughput"].items()
+    ]
     rows.insert(0, ("precision auto picked", f"{report['auto']['precision']} ({report['auto']['reason']})", ""))
     ddp = report["data_parallel"]
-    rows.append(("train throughput: 1 process x all cores / 2 processes sharing them (img/s)",
-                 f"{ddp['1 process(es)']} / {ddp['2 process(es)']} ({ddp['2 vs 1, %']:+}%)", TARGETS["2 processes vs 1"]))
-    rows.append((f"verify ({report['verify']['images']} images), s", report["verify"]["seconds"], TARGETS["verify (27,000 images)"]))
+    rows.append(
+        (
+            "train throughput: 1 process x all cores / 2 processes sharing them (img/s)",
+            f"{ddp['1 process(es)']} / {ddp['2 process(es)']} ({ddp['2 vs 1, %']:+}%)",
+            TARGETS["2 processes vs 1"],
+        )
+    )
+    rows.append(
+        (
+            f"verify ({report['verify']['images']} images), s",
+            report["verify"]["seconds"],
+            TARGETS["verify (27,000 images)"],
+        )
+    )
     rows.append(("verify peak RSS, GB", report["verify"]["peak_rss_gb"], TARGETS["peak memory of any stage"]))
-    rows.append(("inference (img/s, fp32, batch 512, channels_last as params.yaml)", report["inference_images_per_s"], ""))
+    rows.append(
+        ("inference (img/s, fp32, batch 512, channels_last as params.yaml)", report["inference_images_per_s"], "")
+    )
     return rows
 
 
@@ -332,17 +413,30 @@ def write_report(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     m = report["machine"]
-    rows = [("machine", f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']}", ""),
-            ("data", report["data"], "")]
+    rows = [
+        ("machine", f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']}", ""),
+        ("data", report["data"], ""),
+    ]
     if "train_throughput" in report:  # absent with --pipeline-only
         rows += component_rows(report)
     pipe = report.get("pipeline")
     if pipe:
-        rows.append(("dvc repro from empty cache, min", round(pipe["repro_seconds"] / 60, 1), TARGETS["real EuroSAT: dvc repro from empty cache"]))
+        rows.append(
+            (
+                "dvc repro from empty cache, min",
+                round(pipe["repro_seconds"] / 60, 1),
+                TARGETS["real EuroSAT: dvc repro from empty cache"],
+            )
+        )
         for stage, fig in pipe["stages"].items():
             rows.append((f"  {stage}: s / peak RSS GB", f"{fig['seconds']} / {fig['peak_rss_gb']}", ""))
-        rows.append(("  train stage, every epoch: img/s (growing sizes, val passes included)",
-                     pipe["train_stage_images_per_s"], ""))
+        rows.append(
+            (
+                "  train stage, every epoch: img/s (growing sizes, val passes included)",
+                pipe["train_stage_images_per_s"],
+                "",
+            )
+        )
         rows.append(("test accuracy", pipe["test_accuracy"], TARGETS["real EuroSAT: test accuracy"]))
         rows.append(("test macro-F1", pipe["test_macro_f1"], ""))
         rows.append(("no-op dvc repro, s (best of 3)", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
@@ -358,10 +452,17 @@ def write_report(report: dict, out: Path) -> None:
     lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if pipe:
-        lines += ["", "Accuracy vs training time:", "", "| epoch | input px | train minutes | val accuracy |",
-                  "| ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['epoch']} | {r['input_size']} | {r['train_minutes']} | {r['val_accuracy']} |"
-                  for r in pipe["accuracy_vs_time"]]
+        lines += [
+            "",
+            "Accuracy vs training time:",
+            "",
+            "| epoch | input px | train minutes | val accuracy |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {r['epoch']} | {r['input_size']} | {r['train_minutes']} | {r['val_accuracy']} |"
+            for r in pipe["accuracy_vs_time"]
+        ]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     print(text)

@@ -24,10 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import yaml  # noqa: E402
+from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 from modelmill.biomass.paths import METRICS_FILE, MODEL_CARD  # noqa: E402
 from modelmill.core.io import read_json  # noqa: E402
-from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 LINE = Path("pipelines/biomass")
 PIPELINE_TARGET_S = 600
@@ -47,12 +47,22 @@ def rows(overrides: dict | None = None, working_tree: bool = False) -> list[tupl
         card = read_json(repo / LINE / MODEL_CARD, "train")
     defaults = not overrides
     model, base = metrics["model"], metrics["baseline_mean"]
-    out = [(f"whole biomass line: dvc repro, empty cache ({run.load})", f"{run.seconds:.0f} s",
-            f"<= {PIPELINE_TARGET_S} s on 2 cores" if defaults else "(target is for the defaults)")]
+    out = [
+        (
+            f"whole biomass line: dvc repro, empty cache ({run.load})",
+            f"{run.seconds:.0f} s",
+            f"<= {PIPELINE_TARGET_S} s on 2 cores" if defaults else "(target is for the defaults)",
+        )
+    ]
     out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in run.stages.items()]
     out.append(("peak memory of any stage (max RSS)", f"{run.peak_gb:.2f} GB", f"<= {MEMORY_TARGET_GB} GB"))
-    out.append((f"model test RMSE ({metrics['test_images']} photos, {metrics['test_plants']} plants)",
-                f"{model['rmse_g']:.4f} g", f"<= {RATIO_TARGET} x baseline"))
+    out.append(
+        (
+            f"model test RMSE ({metrics['test_images']} photos, {metrics['test_plants']} plants)",
+            f"{model['rmse_g']:.4f} g",
+            f"<= {RATIO_TARGET} x baseline",
+        )
+    )
     out.append(("mean-baseline test RMSE", f"{base['rmse_g']:.4f} g", ""))
     out.append(("RMSE ratio model / baseline", f"{metrics['rmse_ratio_to_baseline']:.3f}", f"<= {RATIO_TARGET}"))
     out.append(("model test R²", f"{model['r2']:.3f}", f">= {R2_TARGET}"))
@@ -66,8 +76,13 @@ def main() -> None:
     parser.add_argument("--working-tree", action="store_true", help="measure the working tree, not HEAD")
     parser.add_argument("--rows", type=int, help="data.rows (default: params.yaml's)")
     parser.add_argument("--epochs", type=int, help="train.epochs (default: params.yaml's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="any other param of pipelines/biomass/params.yaml, e.g. train.threads=1 (YAML value)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other param of pipelines/biomass/params.yaml, e.g. train.threads=1 (YAML value)",
+    )
     args = parser.parse_args()
     overrides = {k: v for k, v in (("data.rows", args.rows), ("train.epochs", args.epochs)) if v is not None}
     for item in args.set:

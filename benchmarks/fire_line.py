@@ -22,13 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import yaml  # noqa: E402
+from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 from modelmill.core.io import read_json  # noqa: E402
 from modelmill.fire.models import load_model, predict_fire  # noqa: E402
 from modelmill.fire.params import MODEL_NAMES  # noqa: E402
 from modelmill.fire.paths import ENSEMBLE_FILE, METRICS_FILE  # noqa: E402
 from modelmill.fire.simulate import generate  # noqa: E402
-from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 LINE = Path("pipelines/fire")
 PIPELINE_TARGET_S = 180
@@ -55,14 +55,20 @@ def _timed(work) -> float:
 def rows(n_samples: int | None = None) -> list[tuple[str, str, str]]:
     """(measure, value, target) for the fire line; `n_samples` None: the params.yaml default."""
     with tempfile.TemporaryDirectory(prefix="fire-bench-") as tmp:
-        repo = project_copy(Path(tmp) / "project", {"data.n_samples": n_samples} if n_samples else {},
-                            f"{LINE}/params.yaml")
+        repo = project_copy(
+            Path(tmp) / "project", {"data.n_samples": n_samples} if n_samples else {}, f"{LINE}/params.yaml"
+        )
         samples = yaml.safe_load((repo / LINE / "params.yaml").read_text())["data"]["n_samples"]
         run = repro_timed(repo, LINE / "dvc.yaml")
         metrics = read_json(repo / LINE / METRICS_FILE, "evaluate")
         rate = scoring_rate(repo / LINE / ENSEMBLE_FILE)
-    out = [(f"whole fire line: dvc repro, {samples:,} samples, empty cache ({run.load})", f"{run.seconds:.1f} s",
-            f"<= {PIPELINE_TARGET_S} s" if samples == 100_000 else "(target is for 100,000)")]
+    out = [
+        (
+            f"whole fire line: dvc repro, {samples:,} samples, empty cache ({run.load})",
+            f"{run.seconds:.1f} s",
+            f"<= {PIPELINE_TARGET_S} s" if samples == 100_000 else "(target is for 100,000)",
+        )
+    ]
     out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in run.stages.items()]
     bayes = metrics["bayes"]["roc_auc"] if metrics.get("bayes") else None
     ensemble = metrics["ensemble"]["roc_auc"]
@@ -70,8 +76,13 @@ def rows(n_samples: int | None = None) -> list[tuple[str, str, str]]:
     out.append(("ensemble test ROC AUC", f"{ensemble:.4f}{gap}", f"within {AUC_GAP_TARGET} of the Bayes ceiling"))
     out.append(("Bayes ceiling: test ROC AUC of the true p(fire)", "n/a" if bayes is None else f"{bayes:.4f}", ""))
     out += [(f"  {name} test ROC AUC", f"{metrics[name]['roc_auc']:.4f}", "") for name in MODEL_NAMES]
-    out.append((f"ensemble batch scoring ({SCORING_ROWS:,} rows, one batch)", f"{rate:,.0f} rows/s",
-                f">= {SCORING_TARGET:,} rows/s"))
+    out.append(
+        (
+            f"ensemble batch scoring ({SCORING_ROWS:,} rows, one batch)",
+            f"{rate:,.0f} rows/s",
+            f">= {SCORING_TARGET:,} rows/s",
+        )
+    )
     return out
 
 

@@ -22,16 +22,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 
-from modelmill.core.io import read_json  # noqa: E402
 from workspace import print_table, project_copy, repro_timed  # noqa: E402
+
+from modelmill.core.io import read_json  # noqa: E402
 
 LINE = Path("pipelines/seaice")
 PIPELINE_TARGET_S = 600
 MEMORY_TARGET_GB = 3.0
-QUICK = {"data.grid": 32, "data.days": 750, "split.window_stride": 8, "split.tiles_per_class": 20,
-         "split.pair_stride": 4, "train.classifier.epochs": 1, "train.classifier.batch_size": 16,
-         "train.forecaster.hidden": 4, "train.forecaster.epochs": 1, "train.change.width": 4,
-         "train.change.epochs": 1}
+QUICK = {
+    "data.grid": 32,
+    "data.days": 750,
+    "split.window_stride": 8,
+    "split.tiles_per_class": 20,
+    "split.pair_stride": 4,
+    "train.classifier.epochs": 1,
+    "train.classifier.batch_size": 16,
+    "train.forecaster.hidden": 4,
+    "train.forecaster.epochs": 1,
+    "train.change.width": 4,
+    "train.change.epochs": 1,
+}
 
 
 def rows(quick: bool = False) -> list[tuple[str, str, str]]:
@@ -41,19 +51,33 @@ def rows(quick: bool = False) -> list[tuple[str, str, str]]:
         run = repro_timed(repo, LINE / "dvc.yaml")
         metrics = read_json(repo / LINE / "metrics/metrics.json", "evaluate")
     which = "quick smoke params (targets are for the defaults)" if quick else "default params"
-    out = [(f"whole sea-ice line: dvc repro, {which}, empty cache ({run.load})", f"{run.seconds:.1f} s",
-            f"<= {PIPELINE_TARGET_S} s on 2 cores"),
-           ("peak memory of the largest stage process", f"{run.peak_gb:.2f} GB", f"<= {MEMORY_TARGET_GB} GB")]
+    out = [
+        (
+            f"whole sea-ice line: dvc repro, {which}, empty cache ({run.load})",
+            f"{run.seconds:.1f} s",
+            f"<= {PIPELINE_TARGET_S} s on 2 cores",
+        ),
+        ("peak memory of the largest stage process", f"{run.peak_gb:.2f} GB", f"<= {MEMORY_TARGET_GB} GB"),
+    ]
     out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in run.stages.items()]
     c, f, ch = metrics["classifier"], metrics["forecaster"], metrics["change"]
     out.append(("classifier test macro-F1", f"{c['macro_f1']:.4f} (accuracy {c['accuracy']:.4f})", ">= 0.95"))
     for k in range(len(f["skill"])):
-        out.append((f"forecaster test RMSE lead {k + 1}: model / persistence / climatology",
-                    f"{f['model']['rmse'][k]:.4f} / {f['persistence']['rmse'][k]:.4f} / "
-                    f"{f['climatology']['rmse'][k]:.4f} (skill {f['skill'][k]:+.3f})",
-                    "skill > 0" + (", model < climatology" if k == len(f["skill"]) - 1 else "")))
-    out.append(("change test IoU: Siamese / absolute-difference baseline (threshold tuned on val)",
-                f"{ch['model']['iou']:.4f} / {ch['baseline']['iou']:.4f}", "Siamese > baseline"))
+        out.append(
+            (
+                f"forecaster test RMSE lead {k + 1}: model / persistence / climatology",
+                f"{f['model']['rmse'][k]:.4f} / {f['persistence']['rmse'][k]:.4f} / "
+                f"{f['climatology']['rmse'][k]:.4f} (skill {f['skill'][k]:+.3f})",
+                "skill > 0" + (", model < climatology" if k == len(f["skill"]) - 1 else ""),
+            )
+        )
+    out.append(
+        (
+            "change test IoU: Siamese / absolute-difference baseline (threshold tuned on val)",
+            f"{ch['model']['iou']:.4f} / {ch['baseline']['iou']:.4f}",
+            "Siamese > baseline",
+        )
+    )
     return out
 
 

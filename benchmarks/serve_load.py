@@ -63,8 +63,14 @@ def fire_workspace(root: Path, n_samples: int) -> None:
     split_samples(params.split, samples, split)
     for name in MODEL_NAMES:
         train_model(name, params.train, split, folder / "models" / f"{name}.skops")
-    make_ensemble(params.ensemble, split, folder / "models", samples, folder / "models" / "fire_ensemble.skops",
-                  folder / "models" / "ensemble.json")
+    make_ensemble(
+        params.ensemble,
+        split,
+        folder / "models",
+        samples,
+        folder / "models" / "fire_ensemble.skops",
+        folder / "models" / "ensemble.json",
+    )
 
 
 def landcover_workspace(root: Path) -> str:
@@ -83,11 +89,19 @@ def landcover_workspace(root: Path) -> str:
     (root / "models").mkdir()
     torch.save(build_model(train.arch, len(CLASSES)).state_dict(), root / "models" / "satellite_model.pt")
     placement = place("auto", train.precision)
-    ModelCard(arch=train.arch, classes=list(CLASSES), input_size=train.input_size, mean=[0.344, 0.380, 0.408],
-              std=[0.203, 0.137, 0.116], best_epoch=0, val_accuracy=0.0, val_loss=0.0,
-              train_params=dataclasses.asdict(train),
-              runtime={"device": placement.device.type, "precision": placement.precision},
-              trained_at_utc="1970-01-01T00:00:00+00:00").write(root / "models" / "model.json")
+    ModelCard(
+        arch=train.arch,
+        classes=list(CLASSES),
+        input_size=train.input_size,
+        mean=[0.344, 0.380, 0.408],
+        std=[0.203, 0.137, 0.116],
+        best_epoch=0,
+        val_accuracy=0.0,
+        val_loss=0.0,
+        train_params=dataclasses.asdict(train),
+        runtime={"device": placement.device.type, "precision": placement.precision},
+        trained_at_utc="1970-01-01T00:00:00+00:00",
+    ).write(root / "models" / "model.json")
     return placement.precision
 
 
@@ -98,10 +112,25 @@ def server(root: Path, model: str):
         port = sock.getsockname()[1]
     log = root / f"serve-{model}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "modelmill.serve", "--model", model, "--source", "local",
-                                 "--port", str(port), "--model-dir", str(root / "no-model-dir")],
-                                cwd=root, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelmill.serve",
+                "--model",
+                model,
+                "--source",
+                "local",
+                "--port",
+                str(port),
+                "--model-dir",
+                str(root / "no-model-dir"),
+            ],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -197,12 +226,18 @@ def rows(quick: bool = False) -> list[tuple[str, str, str]]:
         with server(root, "eurosat-resnet18") as port:
             for c in CONCURRENCY:
                 m = load(port, jpeg.getvalue(), "image/jpeg", c, int(1000 * scale), 20 * scale)
-                out.append((f"EuroSAT, one JPEG tile, concurrency {c} ({precision})", _value(m),
-                            f"p50 <= {JPEG_TARGET_MS} ms"))
+                out.append(
+                    (f"EuroSAT, one JPEG tile, concurrency {c} ({precision})", _value(m), f"p50 <= {JPEG_TARGET_MS} ms")
+                )
             for c in CONCURRENCY:
                 m = load(port, batch.getvalue(), "application/x-npy", c, int(64 * scale), 30 * scale)
-                out.append((f"EuroSAT, {BATCH} tiles as .npy, concurrency {c} ({precision})", _value(m, BATCH),
-                            f">= {NPY_TARGET_IMAGES} images/s"))
+                out.append(
+                    (
+                        f"EuroSAT, {BATCH} tiles as .npy, concurrency {c} ({precision})",
+                        _value(m, BATCH),
+                        f">= {NPY_TARGET_IMAGES} images/s",
+                    )
+                )
     return out
 
 

@@ -64,8 +64,14 @@ def main() -> None:
             print(f"stages: {name} {seconds:.1f} s", file=sys.stderr)
         metrics = json.loads((work / "metrics" / "metrics.json").read_text())
         card = json.loads((work / "models" / "model.json").read_text())
-    report = {"stages_seconds": figures, "total_seconds": round(total, 1), "test_accuracy": metrics["accuracy"],
-              "test_macro_f1": metrics["macro_f1"], "runtime": card["runtime"], "best_epoch": card["best_epoch"]}
+    report = {
+        "stages_seconds": figures,
+        "total_seconds": round(total, 1),
+        "test_accuracy": metrics["accuracy"],
+        "test_macro_f1": metrics["macro_f1"],
+        "runtime": card["runtime"],
+        "best_epoch": card["best_epoch"],
+    }
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -36,15 +36,26 @@ def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: i
     group = distributed.join(placement.device)
     set_threads(cfg.threads)
     torch.manual_seed(0)
-    model = build_model(cfg.arch, 10, small_maps=small_maps).to(placement.device,
-                                                                memory_format=memory_format(cfg.channels_last))
+    model = build_model(cfg.arch, 10, small_maps=small_maps).to(
+        placement.device, memory_format=memory_format(cfg.channels_last)
+    )
     x, y = x.to(placement.device), y.to(placement.device)
     pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], cfg.input_size, cfg.channels_last, placement.device)
     optimizer = make_optimizer(cfg, model)
-    run = Run(distributed.wrap(model, group, placement.device, False), optimizer, make_schedule(cfg, optimizer, 1000),
-              torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), torch.Generator().manual_seed(0),
-              placement.precision, group)
-    kwargs = {"batch_size": cfg.batch_size, "preprocess": pre, "augment": (lambda b, labels, g: (augment(b, g), labels)) if cfg.augment else None}
+    run = Run(
+        distributed.wrap(model, group, placement.device, False),
+        optimizer,
+        make_schedule(cfg, optimizer, 1000),
+        torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        torch.Generator().manual_seed(0),
+        placement.precision,
+        group,
+    )
+    kwargs = {
+        "batch_size": cfg.batch_size,
+        "preprocess": pre,
+        "augment": (lambda b, labels, g: (augment(b, g), labels)) if cfg.augment else None,
+    }
     n_warm = 2 * cfg.batch_size
     train_one_epoch(run, x[:n_warm], y[:n_warm], desc="warm-up", **kwargs)
     n = steps * cfg.batch_size

@@ -23,8 +23,9 @@ def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml", 
     are now, uncommitted ones too), with dotted-key `overrides` applied to `params_file` and
     committed (dvc exp and `dvc.lock` want a clean, committed tree)."""
     if working_tree:
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                               capture_output=True, text=True).stdout.split()
+        files = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+        ).stdout.split()
         for name in files:
             if (REPO / name).is_file():
                 (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -47,28 +48,41 @@ def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml", 
 
 def git_commit(repo: Path, message: str) -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", message],
-                   cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", message],
+        cwd=repo,
+        check=True,
+    )
 
 
 @dataclass(frozen=True)
 class Repro:
     seconds: float
     stages: dict[str, float]  # each stage's wall time, from one 'Running stage' line to the next
-    peak_gb: float            # the largest resident set of any process it ran
-    load: str                 # the load average before and after: other work slows the stages
+    peak_gb: float  # the largest resident set of any process it ran
+    load: str  # the load average before and after: other work slows the stages
 
 
 def repro_timed(repo: Path, dvcfile: str | Path) -> Repro:
     """`dvc repro <dvcfile>` in `repo`, timed."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     before = load_average()
     start = time.perf_counter()
     marks: list[tuple[str, float]] = []
     output = []
-    with subprocess.Popen([sys.executable, "-m", "dvc", "repro", str(dvcfile)], cwd=repo, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", str(dvcfile)],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
         for text in proc.stdout:
             output.append(text)
             found = re.search(r"Running stage '(?:[^']*:)?([\w@]+)'", text)
@@ -79,8 +93,12 @@ def repro_timed(repo: Path, dvcfile: str | Path) -> Repro:
         raise SystemExit("dvc repro failed:\n" + "".join(output[-40:]))
     ends = [t for _, t in marks[1:]] + [start + total]
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
-    return Repro(total, {name: end - begin for (name, begin), end in zip(marks, ends)}, peak_gb,
-                 f"load average {before} before, {load_average()} after")
+    return Repro(
+        total,
+        {name: end - begin for (name, begin), end in zip(marks, ends)},
+        peak_gb,
+        f"load average {before} before, {load_average()} after",
+    )
 
 
 def load_average() -> str:

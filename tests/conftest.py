@@ -30,12 +30,17 @@ os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 from modelmill.landcover.params import load_params  # noqa: E402
-from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 from modelmill.landcover.synthetic import write_synthetic_archive  # noqa: E402
+from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 # Small, fast settings used wherever a test trains.
-TINY_TRAIN = {"train.epochs": 2, "train.progressive_epochs": 0, "train.batch_size": 32, "train.lr": 0.01,
-              "evaluate.tta": False}
+TINY_TRAIN = {
+    "train.epochs": 2,
+    "train.progressive_epochs": 0,
+    "train.batch_size": 32,
+    "train.lr": 0.01,
+    "evaluate.tta": False,
+}
 
 
 def set_dotted(tree: dict, dotted: str, value) -> None:
@@ -62,9 +67,11 @@ def write_params(path: Path, overrides: dict | None = None) -> Path:
 @pytest.fixture
 def make_params(tmp_path):
     """Build a validated Params from the repo's params.yaml plus overrides."""
+
     def make(**overrides):
         flat = {k.replace("__", "."): v for k, v in overrides.items()}
         return load_params(write_params(tmp_path / f"params-{uuid.uuid4().hex[:6]}.yaml", flat))
+
     return make
 
 
@@ -75,12 +82,38 @@ def synthetic_zip(tmp_path_factory) -> Path:
     return path
 
 
-def run_module(module: str, cwd: Path, env: dict | None = None, timeout: int = 600,
-               args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+_running: list = [None]  # the test being set up or run
+# Fixtures that run a line's pipeline: a test that uses one is end-to-end, whatever its file.
+PIPELINE_FIXTURES = {"trained_project", "fire_project"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _running[0] = item
+
+
+def require_e2e(what: str) -> None:
+    """The fast tier (`make test-fast`, -m "not e2e") starts no dvc repro, training run or server:
+    a test, or a fixture it uses, that does must be marked e2e, so the tier stays fast."""
+    item = _running[0]
+    if item is not None and item.get_closest_marker("e2e") is None:
+        pytest.fail(f"{item.nodeid} {what}: mark it @pytest.mark.e2e (make test-fast leaves those out)", pytrace=False)
+
+
+def run_module(
+    module: str, cwd: Path, env: dict | None = None, timeout: int = 600, args: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """Run `python -m <module> [args]` as a user would, from `cwd`."""
     full_env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -122,10 +155,13 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def dvc(cwd: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    if args and args[0] in ("repro", "exp", "queue"):
+        require_e2e(f"runs dvc {args[0]}")
     full_env = {**os.environ, **(env or {})}
     full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=full_env, capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=900
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -134,8 +170,9 @@ def dvc(cwd: Path, *args: str, check: bool = True, env: dict | None = None) -> s
 def clone_project(dest: Path, overrides: dict | None = None) -> Path:
     """A fresh git clone of this project's files (as committed or not), with params overrides committed."""
     dest.mkdir(parents=True)
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -168,13 +205,19 @@ def line_project(dest: Path, line_folder: str, overrides: dict, stages: set[str]
 def output_digests(folder: Path) -> dict[str, str]:
     """sha256 of every file a line's stages wrote under `folder` (its data, models and metrics)."""
     from modelmill.core.io import file_digest
-    return {str(path.relative_to(folder)): file_digest(path) for sub in ("data", "models", "metrics")
-            for path in sorted((folder / sub).rglob("*")) if path.is_file()}
+
+    return {
+        str(path.relative_to(folder)): file_digest(path)
+        for sub in ("data", "models", "metrics")
+        for path in sorted((folder / sub).rglob("*"))
+        if path.is_file()
+    }
 
 
 def bad_param_cases(schema: type) -> list[tuple[str, object, str]]:
     """(dotted key, bad value, what the error names) for each kind of bad value (out of range,
     wrong type, unknown key) in each section of a line's params schema (read off its rules)."""
+
     def leaves(cls: type, prefix: str):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
@@ -182,11 +225,13 @@ def bad_param_cases(schema: type) -> list[tuple[str, object, str]]:
                 yield from leaves(hints[f.name], f"{prefix}{f.name}.")
             else:
                 yield f"{prefix}{f.name}", f
+
     cases = []
     for section in dataclasses.fields(schema):
         fields = list(leaves(typing.get_type_hints(schema)[section.name], f"{section.name}."))
-        ranged = [(key, f) for key, f in fields if f.metadata.get("low") is not None] + \
-            [(key, f) for key, f in fields if f.metadata.get("choices")]
+        ranged = [(key, f) for key, f in fields if f.metadata.get("low") is not None] + [
+            (key, f) for key, f in fields if f.metadata.get("choices")
+        ]
         if ranged:
             key, f = ranged[0]
             low = f.metadata.get("low")
@@ -213,8 +258,13 @@ def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type, make_ca
                 result = dvc(repo, "repro", f"{folder}/dvc.yaml", check=False)
             else:
                 pipeline = [] if folder == "." else [f"PIPELINE={Path(folder).name}"]
-                result = subprocess.run(["make", "-o", f"{venv}/.installed", "repro", f"VENV={venv}", *pipeline],
-                                        cwd=repo, capture_output=True, text=True, timeout=300)
+                result = subprocess.run(
+                    ["make", "-o", f"{venv}/.installed", "repro", f"VENV={venv}", *pipeline],
+                    cwd=repo,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
             assert_one_line_error(result, fragment)
             assert output_digests(line) == before, f"{how} repro with {key}={value!r} changed outputs"
         finally:
@@ -226,8 +276,10 @@ def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type, make_ca
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
     """A git repo of this project whose synthetic pipeline has run and been committed."""
-    repo = clone_project(tmp_path_factory.mktemp("trained") / "project",
-                         {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    repo = clone_project(
+        tmp_path_factory.mktemp("trained") / "project",
+        {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN},
+    )
     dvc(repo, "repro")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "trained")

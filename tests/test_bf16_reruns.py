@@ -14,8 +14,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SRC
+
 from modelmill.core.hardware import BF16_CPU_MIN_SIDE, cpu_bf16_supported
 
 # One script, run in a fresh process each time: a kernel's run-to-run difference shows only there.
@@ -66,8 +66,13 @@ needs_bf16 = pytest.mark.skipif(not cpu_bf16_supported(), reason="this CPU's tor
 
 def fresh_process_hashes(side: int, precision: str) -> dict[str, str]:
     """{network: sha256 of its parameters after 3 steps}, trained in a new process."""
-    result = subprocess.run([sys.executable, "-c", PROBE, str(side), precision], capture_output=True, text=True,
-                            timeout=300, env={"PYTHONPATH": str(SRC), "PATH": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(side), precision],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(SRC), "PATH": ""},
+    )
     assert result.returncode == 0, result.stderr
     return dict(line.split() for line in result.stdout.splitlines())
 
@@ -83,7 +88,8 @@ def test_bf16_reruns_are_byte_identical_at_the_floor():
     first, second = (fresh_process_hashes(BF16_CPU_MIN_SIDE, "bf16") for _ in range(2))
     assert not differing(first, second), (
         f"bf16 training at {BF16_CPU_MIN_SIDE} px is not byte-identical between processes on this CPU for "
-        f"{differing(first, second)}; raise BF16_CPU_MIN_SIDE (core/hardware.py) to a size where it is")
+        f"{differing(first, second)}; raise BF16_CPU_MIN_SIDE (core/hardware.py) to a size where it is"
+    )
 
 
 @pytest.mark.e2e

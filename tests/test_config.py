@@ -1,9 +1,9 @@
 import pytest
 import yaml
-
 from conftest import REPO, assert_one_line_error, run_module, write_params
-from modelmill.landcover.params import load_params
+
 from modelmill.core.cli import UserError
+from modelmill.landcover.params import load_params
 
 
 def test_repo_params_are_valid():
@@ -42,7 +42,11 @@ def test_unknown_key_suggests_the_closest(make_params, tmp_path):
         ("train.lr", 0, "train.lr must be > 0, got 0.0"),
         ("train.lr", -0.1, "train.lr must be > 0"),
         ("train.batch_size", 0, "train.batch_size must be >= 1, got 0"),
-        ("train.arch", "resnet19", "train.arch must be one of resnet18, resnet34; got 'resnet19' (did you mean resnet18?)"),
+        (
+            "train.arch",
+            "resnet19",
+            "train.arch must be one of resnet18, resnet34; got 'resnet19' (did you mean resnet18?)",
+        ),
         ("train.optimizer", "adam", "train.optimizer must be one of sgd, adamw; got 'adam'"),
         ("train.pretrained", "yes", "train.pretrained must be one of imagenet, none"),
         ("data.source", "kaggle", "data.source must be one of eurosat, archive, synthetic"),

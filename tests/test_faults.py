@@ -6,11 +6,11 @@ import sys
 import time
 
 import pytest
-
 from conftest import SRC, TINY_TRAIN, clone_project, dvc, write_params
+
 from modelmill.landcover.verify import verify
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def wait_for(predicate, timeout=300.0):
@@ -26,8 +26,13 @@ def test_training_killed_mid_epoch_leaves_no_model(make_params, synthetic_zip, t
     cfg = make_params().data
     verify(cfg, synthetic_zip, tmp_path / "data" / "prepared", tmp_path / "metrics" / "data.json")
     write_params(tmp_path / "params.yaml", {**TINY_TRAIN, "train.epochs": 50})
-    proc = subprocess.Popen([sys.executable, "-m", "modelmill.landcover.train"], cwd=tmp_path, stderr=subprocess.PIPE,
-                            text=True, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelmill.landcover.train"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )
     lines = []
 
     def first_epoch_done():
@@ -44,15 +49,23 @@ def test_training_killed_mid_epoch_leaves_no_model(make_params, synthetic_zip, t
 
 
 def test_dvc_repro_interrupted_in_train_then_rerun_completes(tmp_path):
-    repo = clone_project(tmp_path / "project", {"data.source": "synthetic", "data.synthetic_per_class": 20,
-                                                 **TINY_TRAIN, "train.epochs": 40})
+    repo = clone_project(
+        tmp_path / "project",
+        {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN, "train.epochs": 40},
+    )
     env_path = f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin"
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={"PATH": env_path, "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"},
-                            # A job started in the background by a script inherits SIGINT ignored;
-                            # a terminal's foreground job, which this stands for, does not.
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={"PATH": env_path, "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"},
+        # A job started in the background by a script inherits SIGINT ignored;
+        # a terminal's foreground job, which this stands for, does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     seen = []
 
     def training():

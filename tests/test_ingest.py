@@ -10,8 +10,8 @@ import zipfile
 
 import boto3
 import pytest
-
 from conftest import SRC, assert_one_line_error, run_module, write_params
+
 from modelmill.core.cli import UserError
 from modelmill.core.io import file_digest
 from modelmill.landcover.ingest import download, ingest
@@ -88,7 +88,7 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(self.payload)))
         self.end_headers()
         for start in range(0, len(self.payload), 64 * 1024):
-            self.wfile.write(self.payload[start:start + 64 * 1024])
+            self.wfile.write(self.payload[start : start + 64 * 1024])
             time.sleep(self.delay)
 
     def log_message(self, *args):
@@ -149,8 +149,12 @@ def test_interrupted_download_leaves_no_partial_archive(http_server, tmp_path):
         f"        download({http_server!r}, tmp, md5='0' * 32)\n"
         "main()\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     partial = dest.with_name(".eurosat.zip.partial")
     deadline = time.time() + 60
     while not (partial.exists() and partial.stat().st_size > 0) and time.time() < deadline:

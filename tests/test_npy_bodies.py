@@ -22,12 +22,15 @@ def test_a_numeric_array_reads_back():
     assert np.array_equal(read_npy(npy(array)), array)
 
 
-@pytest.mark.parametrize("body, fragment", [
-    (b"not numpy", "body is not a .npy array"),
-    (npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "array of Python objects, which is never loaded"),
-    (b"PK\x03\x04rest of a zip", "body is a .npz archive; send one .npy array"),
-    (npy(np.zeros(10, np.uint8))[:60], "body is not a readable .npy array"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (b"not numpy", "body is not a .npy array"),
+        (npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "array of Python objects, which is never loaded"),
+        (b"PK\x03\x04rest of a zip", "body is a .npz archive; send one .npy array"),
+        (npy(np.zeros(10, np.uint8))[:60], "body is not a readable .npy array"),
+    ],
+)
 def test_a_bad_body_is_one_plain_sentence(body, fragment):
     with pytest.raises(ValueError) as err:
         read_npy(body)

@@ -5,11 +5,20 @@ import re
 
 import pytest
 import yaml
+from conftest import (
+    TINY_TRAIN,
+    assert_one_line_error,
+    check_bad_params_keep_outputs,
+    clone_project,
+    dvc,
+    edit_yaml,
+    git,
+    output_digests,
+)
 
-from conftest import assert_one_line_error, check_bad_params_keep_outputs, output_digests, TINY_TRAIN, clone_project, dvc, edit_yaml, git
 from modelmill.core.io import file_digest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 STAGES = ("params", "ingest", "verify", "train", "evaluate")
 
@@ -24,8 +33,10 @@ def edit_params(repo, **dotted):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    repo = clone_project(tmp_path_factory.mktemp("e2e") / "project",
-                         {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    repo = clone_project(
+        tmp_path_factory.mktemp("e2e") / "project",
+        {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN},
+    )
     first = dvc(repo, "repro")
     assert ran(first.stdout) == set(STAGES), first.stdout
     git(repo, "add", "-A")
@@ -34,9 +45,16 @@ def project(tmp_path_factory):
 
 
 def test_first_repro_produces_every_output(project):
-    for path in ("data/raw/eurosat.zip", "data/prepared/train.npz", "models/satellite_model.pt",
-                 "models/model.json", "metrics/metrics.json", "metrics/data.json", "metrics/train_history.csv",
-                 "metrics/test_predictions.csv"):
+    for path in (
+        "data/raw/eurosat.zip",
+        "data/prepared/train.npz",
+        "models/satellite_model.pt",
+        "models/model.json",
+        "metrics/metrics.json",
+        "metrics/data.json",
+        "metrics/train_history.csv",
+        "metrics/test_predictions.csv",
+    ):
         assert (project / path).exists(), path
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     assert 0 <= metrics["accuracy"] <= 1
@@ -85,7 +103,9 @@ def test_evaluate_param_reruns_only_evaluate(project):
 
 
 def test_model_is_reproducible_from_an_empty_cache(project, tmp_path):
-    again = clone_project(tmp_path / "again", {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN})
+    again = clone_project(
+        tmp_path / "again", {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN}
+    )
     dvc(again, "repro")
     for path in ("models/satellite_model.pt", "metrics/metrics.json", "data/raw/eurosat.zip"):
         assert file_digest(again / path) == file_digest(project / path), path
@@ -130,6 +150,7 @@ def test_plots_render(project, tmp_path):
 def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
     from modelmill.landcover.params import Params
+
     assert check_bad_params_keep_outputs(project, ".", Params) >= 9
 
 

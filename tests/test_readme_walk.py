@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, clone_project, edit_yaml, git
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 RUNNABLE = re.compile(r"^```(?:bash|sh) runnable\n(.*?)^```", re.S | re.M)
 SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
@@ -53,14 +52,28 @@ def test_the_readme_walk_runs_as_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BUCKET_NAME", "PIPELINE", "MODEL"))}
     venv = Path(sys.executable).parent.parent
     # As after `source .venv/bin/activate`, which the walkthrough asks for before its first block.
-    env.update({"VENV": str(venv), "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
-                "AWS_CONFIG_FILE": str(no_profiles),
-                "AWS_SHARED_CREDENTIALS_FILE": str(no_profiles), "AWS_EC2_METADATA_DISABLED": "true",
-                "DVC_NO_ANALYTICS": "1"})
+    env.update(
+        {
+            "VENV": str(venv),
+            "VIRTUAL_ENV": str(venv),
+            "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
+            "AWS_CONFIG_FILE": str(no_profiles),
+            "AWS_SHARED_CREDENTIALS_FILE": str(no_profiles),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "DVC_NO_ANALYTICS": "1",
+        }
+    )
     # The servers the blocks start in the background end with the shell, as they would with a user's.
     script = "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + script
-    walk = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=repo, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    walk = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=repo,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         output, _ = walk.communicate(timeout=480)
     except subprocess.TimeoutExpired:

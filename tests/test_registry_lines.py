@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import REPO, assert_one_line_error, clone_project, dvc, edit_yaml, git, run_module
+
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.core.cli import UserError
@@ -48,8 +48,7 @@ def test_fire_publishes_while_the_eurosat_line_has_never_run(fire_project, fire_
     assert first.version == 1 and first.created
     assert first.model_uri.endswith("/fire-ensemble/v1/fire_ensemble.skops")
     client = s3.client()
-    meta = json.loads(client.get_object(Bucket=fire_registry.bucket,
-                                        Key=fire_registry.metadata_key(1))["Body"].read())
+    meta = json.loads(client.get_object(Bucket=fire_registry.bucket, Key=fire_registry.metadata_key(1))["Body"].read())
     assert meta["line"] == "fire" and meta["model_name"] == "fire-ensemble"
     assert meta["framework"].startswith("scikit-learn")
     assert meta["dvc_md5"]  # from pipelines/fire/dvc.lock
@@ -66,8 +65,11 @@ def test_fire_publishes_while_the_eurosat_line_has_never_run(fire_project, fire_
 def test_fire_publish_refuses_its_own_out_of_date_pipeline(fire_project, fire_registry):
     edit_fire_params(fire_project, {**SMALL_FIRE, "ensemble.temperature": 0.5})
     try:
-        with pytest.raises(UserError, match=r"the fire pipeline is not up to date \(changed: .*ensemble.*\); "
-                                             r"run `make repro PIPELINE=fire` first"):
+        with pytest.raises(
+            UserError,
+            match=r"the fire pipeline is not up to date \(changed: .*ensemble.*\); "
+            r"run `make repro PIPELINE=fire` first",
+        ):
             publish(fire_registry, fire_project, line=FIRE)
     finally:
         git(fire_project, "checkout", "HEAD", "--", str(FIRE.folder / "params.yaml"))
@@ -107,5 +109,6 @@ def test_every_line_names_distinct_models_and_a_multi_model_line_refuses_model_n
 
 def test_one_version_cannot_name_three_models():
     result = run_module("modelmill.registry.fetch", REPO, args=("--pipeline", "seaice", "--version", "v2"))
-    assert_one_line_error(result, "--version names one model's version, but the seaice line publishes 3 models",
-                          "seaice-classifier")
+    assert_one_line_error(
+        result, "--version names one model's version, but the seaice line publishes 3 models", "seaice-classifier"
+    )

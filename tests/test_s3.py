@@ -6,21 +6,27 @@ import shutil
 
 import pytest
 from botocore.exceptions import ClientError
-
 from conftest import assert_one_line_error, dvc, git, run_module
+
 from modelmill.core import s3
-from modelmill.registry.bucket import BLOCK_ALL, ensure_private_bucket
 from modelmill.core.cli import UserError
 from modelmill.core.io import file_digest
-from modelmill.registry.publish import publish
-from modelmill.registry.store import Registry, latest_version, list_versions, read_json
-from modelmill.registry.s3local import start_server
+from modelmill.registry.bucket import BLOCK_ALL, ensure_private_bucket
 from modelmill.registry.fetch import SUCCESS, fetch
+from modelmill.registry.publish import publish
+from modelmill.registry.s3local import start_server
+from modelmill.registry.store import Registry, latest_version, list_versions, read_json
 
 
 def registry(s3_env, region="us-east-1", **kw) -> Registry:
-    return Registry(bucket=s3_env["bucket"], region=region, prefix="models", model_name="eurosat-test",
-                    model_object="satellite_model.pt", **kw)
+    return Registry(
+        bucket=s3_env["bucket"],
+        region=region,
+        prefix="models",
+        model_name="eurosat-test",
+        model_object="satellite_model.pt",
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -44,6 +50,7 @@ def restore(project):
 
 # --- the bucket ---------------------------------------------------------------------------
 
+
 def test_bucket_is_made_private_and_a_second_run_changes_nothing(s3_env):
     reg = registry(s3_env)
     client = s3.client(reg.region)
@@ -65,7 +72,10 @@ def test_bucket_outside_us_east_1_gets_a_location_constraint(s3_env):
     ensure_private_bucket(client, reg)
     assert client.get_bucket_location(Bucket=reg.bucket)["LocationConstraint"] == "eu-west-1"
     sse = client.get_bucket_encryption(Bucket=reg.bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert sse["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/model-registry"}
+    assert sse["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": "alias/model-registry",
+    }
 
 
 def test_bucket_cli_is_idempotent(s3_env, tmp_path):
@@ -81,6 +91,7 @@ def test_bucket_cli_is_idempotent(s3_env, tmp_path):
 
 # --- publish and verify-download ----------------------------------------------------------
 
+
 def test_publish_versions_and_latest(trained_project, private_bucket):
     reg, client = private_bucket, s3.client()
     first = publish(reg, trained_project)
@@ -89,9 +100,27 @@ def test_publish_versions_and_latest(trained_project, private_bucket):
     meta = read_json(client, reg, reg.key(1, "metadata.json"))
     model = trained_project / "models" / "satellite_model.pt"
     assert meta["sha256"] == file_digest(model) and meta["size_bytes"] == model.stat().st_size
-    for field in ("model_name", "version", "framework", "architecture", "dataset", "num_classes", "val_accuracy",
-                  "trained_at_utc", "artifact_key", "class_names", "test_metrics", "dvc_md5", "git_commit",
-                  "params", "dataset_sha256", "torch_version", "torchvision_version", "input_size", "normalization"):
+    for field in (
+        "model_name",
+        "version",
+        "framework",
+        "architecture",
+        "dataset",
+        "num_classes",
+        "val_accuracy",
+        "trained_at_utc",
+        "artifact_key",
+        "class_names",
+        "test_metrics",
+        "dvc_md5",
+        "git_commit",
+        "params",
+        "dataset_sha256",
+        "torch_version",
+        "torchvision_version",
+        "input_size",
+        "normalization",
+    ):
         assert meta.get(field) is not None, field
     assert meta["git_commit"] == git(trained_project, "rev-parse", "HEAD").strip()
     assert meta["artifact_key"] == "models/eurosat-test/v1/satellite_model.pt"
@@ -168,9 +197,11 @@ def test_publish_and_verify_download_cli(trained_project, s3_env):
     published = run_module("modelmill.registry.publish", trained_project, env=env)
     assert published.returncode == 0, published.stderr
     uris = published.stdout.split()
-    assert uris == [f"s3://{s3_env['bucket']}/models/cli-model/v1/satellite_model.pt",
-                    f"s3://{s3_env['bucket']}/models/cli-model/v1/metadata.json",
-                    f"s3://{s3_env['bucket']}/models/cli-model/latest.json"]
+    assert uris == [
+        f"s3://{s3_env['bucket']}/models/cli-model/v1/satellite_model.pt",
+        f"s3://{s3_env['bucket']}/models/cli-model/v1/metadata.json",
+        f"s3://{s3_env['bucket']}/models/cli-model/latest.json",
+    ]
     checked = run_module("modelmill.registry.fetch", trained_project, env=env)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.strip().endswith(SUCCESS)
@@ -178,6 +209,7 @@ def test_publish_and_verify_download_cli(trained_project, s3_env):
 
 
 # --- faults -------------------------------------------------------------------------------
+
 
 def test_endpoint_down_is_one_clear_line_and_latest_stays(trained_project, s3_env, monkeypatch):
     server, url = start_server()
@@ -207,8 +239,13 @@ def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_pr
     retrain(trained_project, 0.03)
     try:
         # What a publish that died after its model upload leaves: v2 has a model, no metadata.
-        s3.upload_file(client, trained_project / "models" / "satellite_model.pt", reg.bucket,
-                       reg.model_key(2), reg.encryption_args())
+        s3.upload_file(
+            client,
+            trained_project / "models" / "satellite_model.pt",
+            reg.bucket,
+            reg.model_key(2),
+            reg.encryption_args(),
+        )
         assert latest_version(client, reg) == 1
         assert fetch(reg)["version"] == "v1"  # latest still complete and loadable
         result = publish(reg, trained_project)
@@ -250,8 +287,10 @@ def test_no_credentials(trained_project, s3_env, monkeypatch):
         publish(registry(s3_env), trained_project)
 
 
-@pytest.mark.parametrize("code, message", [("AccessDenied", "access denied"), ("NoSuchBucket", "does not exist"),
-                                           ("SlowDown", "SlowDown: try later")])
+@pytest.mark.parametrize(
+    "code, message",
+    [("AccessDenied", "access denied"), ("NoSuchBucket", "does not exist"), ("SlowDown", "SlowDown: try later")],
+)
 def test_service_errors_become_one_line(code, message):
     with pytest.raises(UserError, match=message):
         with s3.errors("upload", "b", "k"):
@@ -264,12 +303,16 @@ def test_cli_error_for_unreachable_endpoint(trained_project, s3_env):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = run_module("modelmill.registry.fetch", trained_project,
-                        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_NAME": s3_env["bucket"]})
+    result = run_module(
+        "modelmill.registry.fetch",
+        trained_project,
+        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_NAME": s3_env["bucket"]},
+    )
     assert_one_line_error(result, "cannot reach the S3 endpoint")
 
 
 # --- the DVC remote -----------------------------------------------------------------------
+
 
 def test_dvc_push_then_pull_in_a_fresh_clone(trained_project, private_bucket, s3_env, tmp_path):
     url = f"s3://{private_bucket.bucket}/dvc"
@@ -285,8 +328,12 @@ def test_dvc_push_then_pull_in_a_fresh_clone(trained_project, private_bucket, s3
         dvc(clone, *local_config, "url", url)
         dvc(clone, *local_config, "endpointurl", s3_env["endpoint"])
         dvc(clone, "pull", "dvc.yaml")
-        for path in ("models/satellite_model.pt", "metrics/metrics.json", "data/prepared/train.npz",
-                     "data/raw/eurosat.zip"):
+        for path in (
+            "models/satellite_model.pt",
+            "metrics/metrics.json",
+            "data/prepared/train.npz",
+            "data/raw/eurosat.zip",
+        ):
             assert file_digest(clone / path) == file_digest(trained_project / path), path
         assert json.loads(dvc(clone, "status", "--json", "dvc.yaml").stdout or "{}") == {}
         assert "Running stage" not in dvc(clone, "repro").stdout

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
-
 from conftest import SRC, TINY_TRAIN, assert_one_line_error, clone_project, run_module, write_params
+
 from modelmill.core import hardware
 from modelmill.core.cli import UserError
 from modelmill.core.hardware import CpuInfo, cpu_precision, place
@@ -32,8 +32,10 @@ no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has 
 
 # --- where and in which precision --------------------------------------------------------
 
-@pytest.mark.parametrize("cpu, expected", [(INTEL_AMX, "bf16"), (AMD_ZEN4, "bf16"), (INTEL_AVX512_BF16, "fp32"),
-                                           (PLAIN, "fp32")])
+
+@pytest.mark.parametrize(
+    "cpu, expected", [(INTEL_AMX, "bf16"), (AMD_ZEN4, "bf16"), (INTEL_AVX512_BF16, "fp32"), (PLAIN, "fp32")]
+)
 def test_auto_precision_follows_the_cpu_flags(cpu, expected, monkeypatch):
     monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: True)  # the kernels exist; the flags decide
     assert cpu_precision(cpu)[0] == expected
@@ -60,6 +62,7 @@ def test_auto_trains_fp32_below_the_cpu_bf16_floor(monkeypatch):
 
 def test_the_landcover_floor_counts_its_progressive_sizes(monkeypatch, make_params):
     from modelmill.landcover.train import check_request
+
     monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: True)
     monkeypatch.setattr(hardware.CpuInfo, "read", classmethod(lambda cls, path=None: AMD_ZEN4))
     assert check_request(make_params(train__progressive_min_size=16).train).precision == "fp32"
@@ -78,8 +81,10 @@ def test_bf16_on_a_cpu_without_it_is_one_clear_error(monkeypatch):
 
 def test_cpuinfo_is_read_from_the_first_processor(tmp_path):
     path = tmp_path / "cpuinfo"
-    path.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\n"
-                    "flags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nvendor_id\t: Other\n")
+    path.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\n"
+        "flags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nvendor_id\t: Other\n"
+    )
     cpu = CpuInfo.read(path)
     assert cpu == CpuInfo("AuthenticAMD", frozenset({"fpu", "avx512f", "avx512_bf16"}), "AMD EPYC 9R14")
     assert CpuInfo.read(tmp_path / "missing") == CpuInfo("", frozenset(), "")
@@ -113,6 +118,7 @@ def test_sync_batchnorm_on_cpu_ranks_is_refused_before_launch(tmp_path):
 
 # --- checkpoints: kill, then resume -------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def workdir_factory(synthetic_zip, tmp_path_factory):
     """Make a folder laid out like the project root, with prepared data and params."""
@@ -125,12 +131,18 @@ def workdir_factory(synthetic_zip, tmp_path_factory):
         shutil.copytree(base / "data", work / "data")
         write_params(work / "params.yaml", overrides)
         return work
+
     return make
 
 
 def start(module: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module], cwd=cwd, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    return subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
 
 
 def read_until(proc: subprocess.Popen, text: str) -> str:
@@ -142,6 +154,7 @@ def read_until(proc: subprocess.Popen, text: str) -> str:
     raise AssertionError(f"never saw {text!r}:\n{''.join(seen)}")
 
 
+@pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
     settings = {**TINY_TRAIN, "train.epochs": 4}
     whole = workdir_factory("whole", settings)
@@ -168,6 +181,7 @@ def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
     assert not (killed / ".checkpoints" / "landcover-train.pt").exists()  # removed once the outputs are in
 
 
+@pytest.mark.e2e
 def test_a_params_change_discards_the_checkpoint(workdir_factory):
     work = workdir_factory("changed", {**TINY_TRAIN, "train.epochs": 4})
     proc = start("modelmill.landcover.train", work)
@@ -188,8 +202,14 @@ DDP_PROJECT = {"data.source": "synthetic", "data.synthetic_per_class": 20, **TIN
 
 def make_repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
     venv = Path(sys.executable).parent.parent
-    return subprocess.run(["make", "repro", f"VENV={venv}", *args], cwd=repo, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    return subprocess.run(
+        ["make", "repro", f"VENV={venv}", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +224,7 @@ def two_rank_runs(tmp_path_factory):
     return repos
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_make_repro_nproc_2_trains_with_two_ranks(two_rank_runs, trained_project):
     first, second = two_rank_runs
     card = json.loads((first / "models" / "model.json").read_text())
@@ -219,7 +239,7 @@ def test_make_repro_nproc_2_trains_with_two_ranks(two_rank_runs, trained_project
     assert not list((first / "models").glob(".*partial*"))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_rank_stops_the_run_with_one_line(two_rank_runs, tmp_path):
     work = tmp_path / "work"
     for folder in ("data", "models", "metrics"):
@@ -228,8 +248,11 @@ def test_a_killed_rank_stops_the_run_with_one_line(two_rank_runs, tmp_path):
     before = file_digest(work / "models" / "satellite_model.pt")
     proc = start("modelmill.landcover.train", work)
     read_until(proc, "epoch 1/50")
-    ranks = [p for p in psutil.Process(proc.pid).children(recursive=True)
-             if p.environ().get("RANK") == "1" and "modelmill.landcover.train" in " ".join(p.cmdline())]
+    ranks = [
+        p
+        for p in psutil.Process(proc.pid).children(recursive=True)
+        if p.environ().get("RANK") == "1" and "modelmill.landcover.train" in " ".join(p.cmdline())
+    ]
     assert len(ranks) == 1
     ranks[0].send_signal(signal.SIGKILL)
     _, rest = proc.communicate(timeout=120)

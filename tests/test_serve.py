@@ -21,18 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SRC, assert_one_line_error, clone_project, dvc, edit_yaml, git, require_e2e, run_module
 from PIL import Image
 
-from conftest import SRC, assert_one_line_error, clone_project, dvc, edit_yaml, git, run_module
 from modelmill import lines
 from modelmill.core import s3
-from modelmill.fire.features import FEATURES, load_split as fire_split
+from modelmill.fire.features import FEATURES
+from modelmill.fire.features import load_split as fire_split
 from modelmill.fire.models import load_model, predict_fire
 from modelmill.registry.bucket import ensure_private_bucket
 from modelmill.registry.fetch import download_version
 from modelmill.registry.publish import publish
 from modelmill.registry.s3local import DUMMY_CREDENTIALS
 from modelmill.registry.store import Registry
+
+pytestmark = pytest.mark.e2e  # every test here talks to a real server subprocess
 
 LANDCOVER, FIRE = lines.get("landcover"), lines.get("fire")
 SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 20}
@@ -41,6 +44,7 @@ HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # --- helpers ------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -69,13 +73,18 @@ class Server:
     """`python -m modelmill.serve …` in the background; its output goes to a file (a pipe could fill)."""
 
     def __init__(self, cwd: Path, args: tuple[str, ...], env: dict | None = None):
+        require_e2e("starts a server")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(cwd).parent / f"serve-{uuid.uuid4().hex[:6]}.log"
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "modelmill.serve", *args, "--port", str(self.port)],
-                                         cwd=cwd, env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "modelmill.serve", *args, "--port", str(self.port)],
+                cwd=cwd,
+                env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -123,15 +132,21 @@ def read_csv(path: Path) -> list[dict]:
 
 # --- fixtures -----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def registry_env(s3_server, tmp_path_factory):
     """The loopback registry for the whole module (servers outlive one test, so s3_env's
     per-test monkeypatch won't do): dummy credentials, no profiles, a fresh bucket name."""
     empty = tmp_path_factory.mktemp("aws") / "config"
     empty.write_text("")
-    env = {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": s3_server, "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": str(empty), "AWS_SHARED_CREDENTIALS_FILE": str(empty),
-           "BUCKET_NAME": f"test-{uuid.uuid4().hex[:12]}"}
+    env = {
+        **DUMMY_CREDENTIALS,
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "BUCKET_NAME": f"test-{uuid.uuid4().hex[:12]}",
+    }
     with pytest.MonkeyPatch.context() as patch:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "MODEL_NAME", "REGISTRY_PREFIX"):
             patch.delenv(name, raising=False)
@@ -165,8 +180,19 @@ def fire(tmp_path_factory, registry_env):
 
 @pytest.fixture(scope="module")
 def eurosat_server(eurosat):
-    server = Server(eurosat, ("--model", "eurosat-resnet18", "--version", "v1", "--max-body-mb", "1",
-                              "--model-dir", str(eurosat / "no-model-dir")))
+    server = Server(
+        eurosat,
+        (
+            "--model",
+            "eurosat-resnet18",
+            "--version",
+            "v1",
+            "--max-body-mb",
+            "1",
+            "--model-dir",
+            str(eurosat / "no-model-dir"),
+        ),
+    )
     yield server
     assert server.stop() == 0, server.output()
 
@@ -188,6 +214,7 @@ def fire_expected(fire):
 
 
 # --- EuroSAT ------------------------------------------------------------------------------
+
 
 def test_eurosat_server_answers_as_evaluate_and_the_predict_command(eurosat, eurosat_server, tmp_path):
     from modelmill.landcover.data import load_split
@@ -215,8 +242,20 @@ def test_eurosat_server_answers_as_evaluate_and_the_predict_command(eurosat, eur
     assert invoke(eurosat_server.url, jpeg.getvalue(), "image/jpeg")[0]["class"] in batch[0]["probabilities"]
 
     out = tmp_path / "predictions.csv"
-    result = run_module("modelmill.serve.predict", eurosat, args=(
-        "--model", "eurosat-resnet18", "--input", str(folder), "--output", str(out), "--model-dir", str(tmp_path)))
+    result = run_module(
+        "modelmill.serve.predict",
+        eurosat,
+        args=(
+            "--model",
+            "eurosat-resnet18",
+            "--input",
+            str(folder),
+            "--output",
+            str(out),
+            "--model-dir",
+            str(tmp_path),
+        ),
+    )
     assert result.returncode == 0, result.stderr
     rows = read_csv(out)
     assert [row["file"] for row in rows] == [f"tile{i:02d}.png" for i in range(len(tiles))]
@@ -283,6 +322,7 @@ def test_eurosat_ping_model_card_and_metrics(eurosat_server):
 
 # --- fire ---------------------------------------------------------------------------------
 
+
 def test_fire_server_answers_as_evaluate_and_the_predict_command(fire, fire_server, fire_expected, tmp_path):
     test, p, decided = fire_expected
     split_csv = fire / FIRE.folder / "data" / "split" / "test.csv"
@@ -297,19 +337,35 @@ def test_fire_server_answers_as_evaluate_and_the_predict_command(fire, fire_serv
     no_header = "\n".join(",".join(row[f] for f in FEATURES) for row in first).encode()
     objects = [{f: float(row[f]) for f in FEATURES} for row in first]
     lists = [[o[f] for f in FEATURES] for o in objects]
-    for body, content_type, n in [(no_header, "text/csv", 3), (no_header.splitlines()[0], "text/csv", 1),
-                                  (json.dumps(objects[0]).encode(), "application/json", 1),
-                                  (json.dumps(objects).encode(), "application/json; charset=utf-8", 3),
-                                  (json.dumps(lists).encode(), "application/json", 3)]:
+    for body, content_type, n in [
+        (no_header, "text/csv", 3),
+        (no_header.splitlines()[0], "text/csv", 1),
+        (json.dumps(objects[0]).encode(), "application/json", 1),
+        (json.dumps(objects).encode(), "application/json; charset=utf-8", 3),
+        (json.dumps(lists).encode(), "application/json", 3),
+    ]:
         got = invoke(fire_server.url, body, content_type)
         assert [g["fire"] for g in got] == [a["fire"] for a in answers[:n]], content_type
         assert_close([g["fire_probability"] for g in got], [a["fire_probability"] for a in answers[:n]])
 
     for source in ("registry", "local"):
         out = tmp_path / f"{source}.csv"
-        result = run_module("modelmill.serve.predict", fire, args=(
-            "--model", "fire-ensemble", "--source", source, "--input", str(split_csv), "--output", str(out),
-            "--model-dir", str(tmp_path / "none")))
+        result = run_module(
+            "modelmill.serve.predict",
+            fire,
+            args=(
+                "--model",
+                "fire-ensemble",
+                "--source",
+                source,
+                "--input",
+                str(split_csv),
+                "--output",
+                str(out),
+                "--model-dir",
+                str(tmp_path / "none"),
+            ),
+        )
         assert result.returncode == 0, result.stderr
         rows = read_csv(out)
         assert [int(r["row"]) for r in rows] == list(range(1, len(test) + 1))
@@ -326,10 +382,19 @@ def test_fire_bad_inputs_get_their_status(fire_server):
         ((",".join(FEATURES) + ",heat\n" + row + ",1").encode(), "text/csv", 400, "unknown column(s) 'heat'"),
         (f"{row}\n1abc{row[1:]}".encode(), "text/csv", 400, "row 2, t_max_c: '1abc' is not a number"),
         (row.replace("1", "nan", 1).encode(), "text/csv", 400, "row 1, t_max_c: 'nan' is not a finite number"),
-        (",".join(FEATURES[:-1]).encode() + b"\n" + row.encode(), "text/csv", 400,
-         "missing column(s) scd41_humidity_pct"),
+        (
+            ",".join(FEATURES[:-1]).encode() + b"\n" + row.encode(),
+            "text/csv",
+            400,
+            "missing column(s) scd41_humidity_pct",
+        ),
         (b"\n\n", "text/csv", 400, "no rows"),
-        (";".join(FEATURES).encode() + b"\n" + row.replace(",", ";").encode(), "text/csv", 400, "separated by semicolons"),
+        (
+            ";".join(FEATURES).encode() + b"\n" + row.replace(",", ";").encode(),
+            "text/csv",
+            400,
+            "separated by semicolons",
+        ),
         (row.replace(",", "\t").encode(), "text/csv", 400, "separated by tabs"),
         (f"{row},\n{row},".encode(), "text/csv", 400, "ends with an empty column"),
         (b"\xff\xfe", "text/csv", 400, "not UTF-8"),
@@ -355,8 +420,7 @@ def test_fire_bad_inputs_get_their_status(fire_server):
     assert "Traceback" not in fire_server.output()
 
 
-def test_sagemaker_model_folder_serves_without_s3_and_sigterm_lets_the_request_finish(fire, fire_expected,
-                                                                                      tmp_path):
+def test_sagemaker_model_folder_serves_without_s3_and_sigterm_lets_the_request_finish(fire, fire_expected, tmp_path):
     reg = Registry.for_line(FIRE, fire)
     folder = tmp_path / "opt-ml-model"
     folder.mkdir()
@@ -395,10 +459,14 @@ def test_start_up_fails_with_one_line(fire, tmp_path):
     def serve(*extra: str) -> subprocess.CompletedProcess:
         return run_module("modelmill.serve", fire, args=(*extra, *args), timeout=120)
 
-    assert_one_line_error(serve("--model", "nope"), "no line publishes a model named 'nope'",
-                          "eurosat-resnet18 (landcover), fire-ensemble (fire)")
-    assert_one_line_error(serve("--model", "fire-ensemble", "--version", "v9"),
-                          "v9 of fire-ensemble has no metadata.json")
+    assert_one_line_error(
+        serve("--model", "nope"),
+        "no line publishes a model named 'nope'",
+        "eurosat-resnet18 (landcover), fire-ensemble (fire)",
+    )
+    assert_one_line_error(
+        serve("--model", "fire-ensemble", "--version", "v9"), "v9 of fire-ensemble has no metadata.json"
+    )
 
     original = client.get_object(Bucket=reg.bucket, Key=reg.model_key(1))["Body"].read()
     meta_original = client.get_object(Bucket=reg.bucket, Key=reg.metadata_key(1))["Body"].read()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SRC
 
 PACKAGE = "modelmill"
@@ -86,8 +85,9 @@ def is_code_free(path: Path) -> bool:
 CASES = [(dvcfile, name, cmd, deps) for dvcfile in dvc_files() for name, cmd, deps in stages(dvcfile)]
 
 
-@pytest.mark.parametrize("dvcfile, name, cmd, deps", CASES,
-                         ids=[f"{d.parent.relative_to(REPO)}:{n}" for d, n, _, _ in CASES])
+@pytest.mark.parametrize(
+    "dvcfile, name, cmd, deps", CASES, ids=[f"{d.parent.relative_to(REPO)}:{n}" for d, n, _, _ in CASES]
+)
 def test_stage_deps_cover_every_module_it_runs(dvcfile, name, cmd, deps):
     match = re.search(r"python -m ([\w.]+)", cmd)
     assert match, f"{name}: cmd does not run a module: {cmd}"
@@ -98,9 +98,12 @@ def test_stage_deps_cover_every_module_it_runs(dvcfile, name, cmd, deps):
     def covered(path: Path) -> bool:
         return any(path == dep or dep in path.parents for dep in dep_paths)
 
-    missing = sorted(str(p.relative_to(REPO)) for p in run if not covered(p) and not
-                     (p.name == "__init__.py" and is_code_free(p)))
-    assert not missing, f"{dvcfile.relative_to(REPO)} stage {name} runs these files but its deps leave them out: {missing}"
+    missing = sorted(
+        str(p.relative_to(REPO)) for p in run if not covered(p) and not (p.name == "__init__.py" and is_code_free(p))
+    )
+    assert not missing, (
+        f"{dvcfile.relative_to(REPO)} stage {name} runs these files but its deps leave them out: {missing}"
+    )
     stale = sorted(str(d.relative_to(REPO)) for d in dep_paths if d.suffix == ".py" and d not in run)
     assert not stale, f"{dvcfile.relative_to(REPO)} stage {name} lists deps its command never runs: {stale}"
 
@@ -108,7 +111,9 @@ def test_stage_deps_cover_every_module_it_runs(dvcfile, name, cmd, deps):
 def test_package_inits_hold_no_code():
     """An __init__.py may be left out of deps only because it runs nothing."""
     for path in (SRC / PACKAGE).rglob("__init__.py"):
-        assert is_code_free(path), f"{path.relative_to(REPO)} holds code: list it in the deps of the stages that import it"
+        assert is_code_free(path), (
+            f"{path.relative_to(REPO)} holds code: list it in the deps of the stages that import it"
+        )
 
 
 def test_the_graph_sees_transitive_imports():
@@ -123,6 +128,7 @@ def test_every_stage_waits_for_the_params_check():
     """Issue 20: each pipeline's first stage reads the whole params file, and every other stage
     depends on its output, so a bad value stops dvc there, before any output is removed."""
     from modelmill.core.config import PARAMS_CHECKED
+
     for dvcfile in dvc_files():
         raw = yaml.safe_load(dvcfile.read_text())["stages"]
         assert list(raw)[0] == "params", dvcfile

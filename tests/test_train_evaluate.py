@@ -6,17 +6,17 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_TRAIN, assert_one_line_error, run_module, write_params
-from modelmill.landcover.params import load_params
+
 from modelmill.core.cli import UserError
 from modelmill.core.hardware import cpu_bf16_supported
-from modelmill.landcover.evaluate import classification_report, evaluate
 from modelmill.core.io import file_digest
 from modelmill.core.torchkit import load_weights
 from modelmill.landcover.card import ModelCard
 from modelmill.landcover.data import load_split
+from modelmill.landcover.evaluate import classification_report, evaluate
 from modelmill.landcover.model import ARCHITECTURES, build_model
+from modelmill.landcover.params import load_params
 from modelmill.landcover.train import epoch_input_size, train
 from modelmill.landcover.transforms import augment, shift
 from modelmill.landcover.verify import verify
@@ -35,8 +35,9 @@ def prepared(synthetic_zip, tmp_path_factory):
 def run_training(make_params, prepared, out, **overrides):
     params = make_params(**{**TINY, **overrides})
     card = train(params.train, prepared, out / "model.pt", out / "model.json", out / "history.csv", out / "checkpoints")
-    metrics = evaluate(params.evaluate, prepared, out / "model.pt", out / "model.json", out / "metrics.json",
-                       out / "predictions.csv")
+    metrics = evaluate(
+        params.evaluate, prepared, out / "model.pt", out / "model.json", out / "metrics.json", out / "predictions.csv"
+    )
     return card, metrics
 
 
@@ -70,9 +71,18 @@ def test_training_is_reproducible_to_the_byte(make_params, prepared, tmp_path):
 def test_bf16_channels_last_and_frozen_backbone_run(make_params, prepared, tmp_path):
     """bf16 where this CPU has it (else fp32: asking for bf16 there is refused, tested in test_scaling)."""
     precision = "bf16" if cpu_bf16_supported() else "fp32"
-    card, metrics = run_training(make_params, prepared, tmp_path, train__epochs=1, train__precision=precision,
-                                 train__channels_last=True, train__freeze_backbone=True, train__optimizer="adamw",
-                                 train__schedule="cosine", train__input_size=48)
+    card, metrics = run_training(
+        make_params,
+        prepared,
+        tmp_path,
+        train__epochs=1,
+        train__precision=precision,
+        train__channels_last=True,
+        train__freeze_backbone=True,
+        train__optimizer="adamw",
+        train__schedule="cosine",
+        train__input_size=48,
+    )
     assert 0 <= metrics["accuracy"] <= 1
     assert card.precision == precision
 
@@ -105,7 +115,7 @@ def test_shift_matches_a_crop_of_the_mirror_padded_tile():
     out = shift(batch, offsets)
     padded = np.pad(batch.numpy(), ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
     for i, (dy, dx) in enumerate(offsets.tolist()):
-        assert np.array_equal(out[i].numpy(), padded[i, 4 + dy:4 + dy + 12, 4 + dx:4 + dx + 12])
+        assert np.array_equal(out[i].numpy(), padded[i, 4 + dy : 4 + dy + 12, 4 + dx : 4 + dx + 12])
     assert torch.equal(out[0], batch[0])
 
 
@@ -151,8 +161,11 @@ def test_imagenet_weights_unavailable_is_one_clear_error(tmp_path, prepared):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "prepared").symlink_to(prepared)
     proxy = f"http://127.0.0.1:{closed}"  # stands for "offline" without leaving loopback
-    result = run_module("modelmill.landcover.train", tmp_path,
-                        env={"TORCH_HOME": str(tmp_path / "torch"), "https_proxy": proxy, "HTTPS_PROXY": proxy})
+    result = run_module(
+        "modelmill.landcover.train",
+        tmp_path,
+        env={"TORCH_HOME": str(tmp_path / "torch"), "https_proxy": proxy, "HTTPS_PROXY": proxy},
+    )
     assert_one_line_error(result, "ImageNet weights for resnet18 could not be loaded", "train.pretrained: none")
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 

@@ -4,14 +4,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import REAL_EUROSAT
 from PIL import Image
 
-from conftest import REAL_EUROSAT
-from modelmill.landcover.data import CLASSES
 from modelmill.core.cli import UserError
+from modelmill.landcover.data import CLASSES, SPLITS
 from modelmill.landcover.ingest import ingest
 from modelmill.landcover.synthetic import synthetic_image
-from modelmill.landcover.data import SPLITS
 from modelmill.landcover.verify import channel_stats, stratified_split, verify
 
 
@@ -33,7 +32,9 @@ def write_zip(path, members: dict[str, bytes], dirs=()):
 
 
 def eurosat_like(per_class: int = 10) -> dict[str, bytes]:
-    return {f"2750/{c}/{c}_{n}.jpg": jpeg(k, 1000 * k + n) for k, c in enumerate(CLASSES) for n in range(1, per_class + 1)}
+    return {
+        f"2750/{c}/{c}_{n}.jpg": jpeg(k, 1000 * k + n) for k, c in enumerate(CLASSES) for n in range(1, per_class + 1)
+    }
 
 
 def run(make_params, tmp_path, archive, **overrides):
@@ -42,8 +43,9 @@ def run(make_params, tmp_path, archive, **overrides):
 
 
 def test_synthetic_archive_splits_and_reports(make_params, synthetic_zip, tmp_path):
-    report = run(make_params, tmp_path, synthetic_zip, data__split__train=0.6, data__split__val=0.2,
-                 data__split__test=0.2)
+    report = run(
+        make_params, tmp_path, synthetic_zip, data__split__train=0.6, data__split__val=0.2, data__split__test=0.2
+    )
     assert report["images"] == 300
     assert report["per_class"] == {c: 30 for c in CLASSES}
     assert [report["splits"][s]["images"] for s in SPLITS] == [180, 60, 60]
@@ -164,15 +166,26 @@ def test_missing_archive(make_params, tmp_path):
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL_EUROSAT.exists(), reason="the real EuroSAT archive is not in ../shared/data")
 def test_real_eurosat_passes_ingest_and_verify(make_params, tmp_path):
-    cfg = make_params(data__source="archive", data__archive=str(REAL_EUROSAT),
-                      data__sha256="fa1beb42ece1e535ed501943e1416a584c9c078993ba28805ba4736aaef34904").data
+    cfg = make_params(
+        data__source="archive",
+        data__archive=str(REAL_EUROSAT),
+        data__sha256="fa1beb42ece1e535ed501943e1416a584c9c078993ba28805ba4736aaef34904",
+    ).data
     raw = tmp_path / "raw" / "eurosat.zip"
     ingest(cfg, raw)
     report = verify(cfg, raw, tmp_path / "prepared", tmp_path / "data.json")
     assert report["images"] == 27000
     assert report["per_class"] == {
-        "AnnualCrop": 3000, "Forest": 3000, "HerbaceousVegetation": 3000, "Highway": 2500, "Industrial": 2500,
-        "Pasture": 2000, "PermanentCrop": 2500, "Residential": 3000, "River": 2500, "SeaLake": 3000,
+        "AnnualCrop": 3000,
+        "Forest": 3000,
+        "HerbaceousVegetation": 3000,
+        "Highway": 2500,
+        "Industrial": 2500,
+        "Pasture": 2000,
+        "PermanentCrop": 2500,
+        "Residential": 3000,
+        "River": 2500,
+        "SeaLake": 3000,
     }
     assert [report["splits"][s]["images"] for s in SPLITS] == [21600, 2700, 2700]
     assert report["dropped"] == []

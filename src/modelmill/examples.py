@@ -1,7 +1,7 @@
 """`make examples`: a few tiny inputs to try the served models on, made by the lines' own generators.
 
-    examples/eurosat/          two 64x64 JPEG tiles (synthetic): `make predict MODEL=eurosat-resnet18 INPUT=examples/eurosat`
-    examples/fire_rows.csv     ten rows of the 18 features, with a header: `make predict MODEL=fire-ensemble INPUT=…`
+    examples/eurosat/          two 64x64 JPEG tiles (synthetic), for eurosat-resnet18 (INPUT=examples/eurosat)
+    examples/fire_rows.csv     ten rows of the 18 features, with a header, for fire-ensemble
     examples/seaice_tile.npy   one 16x16 RGB tile (uint8) for seaice-classifier
     examples/seaice_history.npy  30 days of concentration (30, 64, 64) for seaice-forecaster
     examples/seaice_pair.npy   two dates of one scene (2, 64, 64, 3) for seaice-change
@@ -34,7 +34,8 @@ def eurosat_tiles(dest: Path) -> list[Path]:
     for name in ("Forest", "SeaLake"):
         buffer = io.BytesIO()
         Image.fromarray(synthetic_image(CLASSES.index(name), np.random.default_rng([SEED, 0]))).save(
-            buffer, format="JPEG", quality=90)
+            buffer, format="JPEG", quality=90
+        )
         written.append(_write(dest / "eurosat" / f"{name}.jpg", buffer.getvalue()))
     return written
 
@@ -56,9 +57,11 @@ def seaice_arrays(dest: Path) -> list[Path]:
     rng = np.random.default_rng(SEED)
     tile = render(daily.concentration[30][:8, 40:48], daily.thickness[30][:8, 40:48], daily.land[:8, 40:48], rng, 2)
     pair = np.stack([render(daily.concentration[d], daily.thickness[d], daily.land, rng) for d in (25, 39)])
-    return [_write(dest / "seaice_tile.npy", _npy(tile)),
-            _write(dest / "seaice_history.npy", _npy(daily.concentration[:30].astype(np.float32))),
-            _write(dest / "seaice_pair.npy", _npy(pair))]
+    return [
+        _write(dest / "seaice_tile.npy", _npy(tile)),
+        _write(dest / "seaice_history.npy", _npy(daily.concentration[:30].astype(np.float32))),
+        _write(dest / "seaice_pair.npy", _npy(pair)),
+    ]
 
 
 def write_examples(dest: str | Path = DEST) -> list[Path]:

@@ -10,9 +10,9 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from biomass_support import labelled_rows, make_layout, rewrite_sheet, write_params
 from conftest import assert_one_line_error, run_module
+
 from modelmill.biomass.data import load_split
 from modelmill.biomass.eda import FIGURES
 from modelmill.biomass.sheet import AGE, IMAGE, PLANT, WEIGHT, read_sheet
@@ -92,8 +92,10 @@ def _edit(column, value, index=0):
 
         def edit(columns, rows):
             rows[row][columns.index(column)] = value(rows) if callable(value) else value
+
         rewrite_sheet(line / RAW_SHEET, edit)
         return ["metadata.xlsx", f"row {row + 2}, column {column}"]
+
     return apply
 
 
@@ -103,6 +105,7 @@ def _drop_column(line):
         del columns[i]
         for r in rows:
             del r[i]
+
     rewrite_sheet(line / RAW_SHEET, edit)
     return ["metadata.xlsx", "row 1", "age_days missing from the header"]
 
@@ -112,17 +115,22 @@ def _one_plant(line):
     return ["metadata.xlsx", "column plant_number", "1 plant(s) (7)", "at least 3"]
 
 
-@pytest.mark.parametrize("damage", [
-    _drop_column,
-    _edit(WEIGHT, "n/a"),
-    _edit(WEIGHT, -0.25, 3),
-    _edit(IMAGE, lambda rows: rows[0][0], 5),
-    _one_plant,
-    _unreadable,
-], ids=["missing-column", "non-numeric-weight", "negative-weight", "duplicate-image", "one-plant", "unreadable-image"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _drop_column,
+        _edit(WEIGHT, "n/a"),
+        _edit(WEIGHT, -0.25, 3),
+        _edit(IMAGE, lambda rows: rows[0][0], 5),
+        _one_plant,
+        _unreadable,
+    ],
+    ids=["missing-column", "non-numeric-weight", "negative-weight", "duplicate-image", "one-plant", "unreadable-image"],
+)
 def test_bad_input_is_one_line_and_keeps_previous_outputs(line, damage):
-    before = {p: (line / p).read_bytes() for p in ("data/prepared/train.npz", "data/prepared/test.npz",
-                                                     "metrics/data.json")}
+    before = {
+        p: (line / p).read_bytes() for p in ("data/prepared/train.npz", "data/prepared/test.npz", "metrics/data.json")
+    }
     fragments = damage(line)
     result = stage("verify", line)
     assert_one_line_error(result, *fragments)
@@ -132,7 +140,9 @@ def test_bad_input_is_one_line_and_keeps_previous_outputs(line, damage):
 def test_archive_source_zip_and_folder(tmp_path):
     layout = tmp_path / "FarmBot"
     make_layout(layout, seed=5)
-    (layout / "images" / read_sheet(layout / "metadata.xlsx").rows[labelled_rows(layout / "metadata.xlsx")[0]][0]).unlink()
+    (
+        layout / "images" / read_sheet(layout / "metadata.xlsx").rows[labelled_rows(layout / "metadata.xlsx")[0]][0]
+    ).unlink()
     zipped = tmp_path / "farmbot.zip"
     with zipfile.ZipFile(zipped, "w") as z:
         for p in sorted(layout.rglob("*")):
@@ -158,7 +168,10 @@ def test_eda_writes_five_figures_and_a_summary(line):
         assert (line / "metrics/eda" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     summary = json.loads((line / "metrics/eda/eda_summary.json").read_text())
     assert summary["rows"] == 72 and summary["labelled"] == 72 - round(0.142 * 72)
-    assert summary["missing_fraction"] == {WEIGHT: round(round(0.142 * 72) / 72, 6), AGE: round(round(0.115 * 72) / 72, 6)}
+    assert summary["missing_fraction"] == {
+        WEIGHT: round(round(0.142 * 72) / 72, 6),
+        AGE: round(round(0.115 * 72) / 72, 6),
+    }
     assert summary["correlations"][WEIGHT][AGE] > 0.3
     assert summary["snapshots_per_plant"]["max"] <= 14
     first = {name: (line / "metrics/eda" / name).read_bytes() for name in (*FIGURES, "eda_summary.json")}

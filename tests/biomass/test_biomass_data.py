@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 
-import yaml
-
 import numpy as np
 import pytest
+import yaml
+from biomass_support import LINE, PARAMS, make_layout, rewrite_sheet, tiny_data, write_params
 from PIL import Image
 
-from biomass_support import LINE, PARAMS, make_layout, rewrite_sheet, tiny_data, write_params
 from modelmill.biomass.data import check_disjoint, split_by_plant
 from modelmill.biomass.generate import generate
 from modelmill.biomass.params import SplitConfig, load_params
@@ -27,16 +26,19 @@ def test_repo_params_are_the_documented_defaults():
     assert p.publish.model_name == "plant-biomass"
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"split.test": 0.3}, "split fractions sum to 1.15, above 1"),
-    ({"data.source": "archive"}, "data.archive is empty"),
-    ({"train.arch": "resnet50"}, "train.arch must be one of resnet18, resnet34"),
-    ({"train.pretrained": "imagnet"}, "did you mean imagenet?"),
-    ({"train.loss": "l1"}, "train.loss must be one of mse, huber"),
-    ({"verify.on_missing": "skip"}, "verify.on_missing must be one of fail, drop"),
-    ({"data.rows": 1000, "data.plants": 10, "data.max_snapshots": 42}, "do not fit 10 plants"),
-    ({"train.freeze_backbone": "yes"}, "train.freeze_backbone must be true or false"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"split.test": 0.3}, "split fractions sum to 1.15, above 1"),
+        ({"data.source": "archive"}, "data.archive is empty"),
+        ({"train.arch": "resnet50"}, "train.arch must be one of resnet18, resnet34"),
+        ({"train.pretrained": "imagnet"}, "did you mean imagenet?"),
+        ({"train.loss": "l1"}, "train.loss must be one of mse, huber"),
+        ({"verify.on_missing": "skip"}, "verify.on_missing must be one of fail, drop"),
+        ({"data.rows": 1000, "data.plants": 10, "data.max_snapshots": 42}, "do not fit 10 plants"),
+        ({"train.freeze_backbone": "yes"}, "train.freeze_backbone must be true or false"),
+    ],
+)
 def test_bad_params_are_one_clear_line(tmp_path, overrides, fragment):
     with pytest.raises(UserError, match=fragment.replace("?", r"\?").replace(".", r"\.")):
         load_params(write_params(tmp_path, overrides))
@@ -124,17 +126,24 @@ def test_an_archive_with_two_sheets_is_named_as_the_user_gave_it(tmp_path):
 def _set(column: str, row: int, value):
     def edit(columns, rows):
         rows[row][columns.index(column)] = value
+
     return edit
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (lambda c, r: [c.__setitem__(c.index(WEIGHT), "weight")], "row 1: column fresh_weight_total missing from the header"),
-    (_set(WEIGHT, 4, "heavy"), "row 6, column fresh_weight_total: 'heavy' is not a number"),
-    (_set(WEIGHT, 7, -0.5), "row 9, column fresh_weight_total: -0.5 is negative"),
-    (_set(AGE, 3, "old"), "row 5, column age_days: 'old' is not a number"),
-    (_set(IMAGE, 5, "plant001_01.png"), "row 7, column image: 'plant001_01.png' is also named in row 2"),
-    (_set(PLANT, 2, None), "row 4, column plant_number: empty"),
-])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (
+            lambda c, r: [c.__setitem__(c.index(WEIGHT), "weight")],
+            "row 1: column fresh_weight_total missing from the header",
+        ),
+        (_set(WEIGHT, 4, "heavy"), "row 6, column fresh_weight_total: 'heavy' is not a number"),
+        (_set(WEIGHT, 7, -0.5), "row 9, column fresh_weight_total: -0.5 is negative"),
+        (_set(AGE, 3, "old"), "row 5, column age_days: 'old' is not a number"),
+        (_set(IMAGE, 5, "plant001_01.png"), "row 7, column image: 'plant001_01.png' is also named in row 2"),
+        (_set(PLANT, 2, None), "row 4, column plant_number: empty"),
+    ],
+)
 def test_bad_sheets_name_file_row_and_column(tmp_path, edit, fragment):
     sheet = rewrite_sheet(make_layout(tmp_path), edit)
     with pytest.raises(UserError) as err:

@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from biomass_support import write_params
 from conftest import assert_one_line_error, run_module
+from PIL import Image
+
 from modelmill.biomass import evaluate as evaluate_stage
 from modelmill.biomass import generate as generate_stage
 from modelmill.biomass import train as train_stage
@@ -70,8 +70,14 @@ def test_train_reruns_byte_identical(trained, tmp_path, monkeypatch):
     params = load_params()
     train_stage.train(params.train)
     evaluate_stage.evaluate(params)
-    for name in ("models/biomass_model.pt", "models/card.json", "metrics/train_history.csv", "metrics/metrics.json",
-                 "metrics/predictions.csv", "metrics/predicted_vs_actual.png"):
+    for name in (
+        "models/biomass_model.pt",
+        "models/card.json",
+        "metrics/train_history.csv",
+        "metrics/metrics.json",
+        "metrics/predictions.csv",
+        "metrics/predicted_vs_actual.png",
+    ):
         assert (tmp_path / name).read_bytes() == (trained / name).read_bytes(), name
 
 
@@ -107,8 +113,11 @@ def test_imagenet_weights_from_torch_cache(tmp_path, monkeypatch):
     """A stand-in weights file where torchvision's cache would hold the real one."""
     weights = ARCHITECTURES["resnet18"][1]
     reference = build_model("resnet18", 8, 0.0).net
-    stand_in = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in reference.state_dict().items()
-                if not k.startswith("fc.")}
+    stand_in = {
+        k: torch.full_like(v, 0.5) if v.is_floating_point() else v
+        for k, v in reference.state_dict().items()
+        if not k.startswith("fc.")
+    }
     stand_in.update({"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
     cache = tmp_path / "hub" / "checkpoints"
     cache.mkdir(parents=True)
@@ -128,8 +137,11 @@ def test_imagenet_weights_unavailable_is_one_line(trained, tmp_path):
     shutil.copytree(trained / "metrics", tmp_path / "metrics")
     write_params(tmp_path, {"train.pretrained": "imagenet", "train.freeze_backbone": True})
     proxy = f"http://127.0.0.1:{closed}"  # stands for "offline" without leaving loopback
-    result = run_module("modelmill.biomass.train", tmp_path,
-                        env={"TORCH_HOME": str(tmp_path / "torch"), "https_proxy": proxy, "HTTPS_PROXY": proxy})
+    result = run_module(
+        "modelmill.biomass.train",
+        tmp_path,
+        env={"TORCH_HOME": str(tmp_path / "torch"), "https_proxy": proxy, "HTTPS_PROXY": proxy},
+    )
     assert_one_line_error(result, "ImageNet weights for resnet18 could not be loaded", "train.pretrained: none")
     assert not (tmp_path / "models").exists()
 
@@ -156,10 +168,13 @@ def test_predictor_weighs_png_and_jpeg_as_evaluate_does(trained):
     assert card["line"] == "biomass" and card["output"]["biomass_g"]
 
 
-@pytest.mark.parametrize("body, fragment", [
-    (b"not an image", "not a decodable image"),
-    (b"\x89PNG\r\n\x1a\n broken", "not a decodable image"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (b"not an image", "not a decodable image"),
+        (b"\x89PNG\r\n\x1a\n broken", "not a decodable image"),
+    ],
+)
 def test_predictor_refuses_bad_bodies_with_a_message(trained, body, fragment):
     meta = {**local_metadata(trained), "model_name": "plant-biomass", "version": 1}
     predictor = load_predictor(trained / "models/biomass_model.pt", meta)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import yaml
-
 from biomass_support import TINY
 from conftest import check_bad_params_keep_outputs, dvc, edit_yaml, git, line_project, run_module, stages_run
+
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.registry.bucket import ensure_private_bucket
@@ -16,14 +16,18 @@ from modelmill.registry.fetch import SUCCESS, fetch
 from modelmill.registry.publish import publish
 from modelmill.registry.store import Registry
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 DVCFILE = "pipelines/biomass/dvc.yaml"
 PARAMS = "pipelines/biomass/params.yaml"
 STAGES = {"params", "generate", "verify", "eda", "train", "evaluate"}
 BIOMASS = lines.get("biomass")
-PLOTS = {"biomass loss curves", "biomass val RMSE (g)", "biomass predicted vs actual (test)",
-         "biomass RMSE by age (test)"}
+PLOTS = {
+    "biomass loss curves",
+    "biomass val RMSE (g)",
+    "biomass predicted vs actual (test)",
+    "biomass RMSE by age (test)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +37,21 @@ def project(tmp_path_factory):
 
 def test_first_repro_writes_every_output_and_git_ignores_them(project):
     line = project / "pipelines/biomass"
-    for path in ("data/raw/metadata.xlsx", "data/prepared/test.npz", "metrics/data.json",
-                 "metrics/eda/eda_summary.json", "metrics/eda/sample_images.png", "models/biomass_model.pt",
-                 "models/card.json", "metrics/train_history.csv", "metrics/metrics.json", "metrics/by_age.csv",
-                 "metrics/predictions.csv", "metrics/predicted_vs_actual.png", "metrics/run_log.json"):
+    for path in (
+        "data/raw/metadata.xlsx",
+        "data/prepared/test.npz",
+        "metrics/data.json",
+        "metrics/eda/eda_summary.json",
+        "metrics/eda/sample_images.png",
+        "models/biomass_model.pt",
+        "models/card.json",
+        "metrics/train_history.csv",
+        "metrics/metrics.json",
+        "metrics/by_age.csv",
+        "metrics/predictions.csv",
+        "metrics/predicted_vs_actual.png",
+        "metrics/run_log.json",
+    ):
         assert (line / path).is_file(), path
     lock = yaml.safe_load((line / "dvc.lock").read_text())
     assert set(lock["stages"]) == STAGES
@@ -77,8 +92,9 @@ def test_forced_rerun_is_byte_identical_but_for_the_commit_it_logs(project):
         dvc(project, "repro", "-f", DVCFILE)
         after, again = _outputs(project), json.loads((line / "models/card.json").read_text())
         logged = {"models/card.json", "metrics/run_log.json"}  # they name HEAD, now the "first run" commit
-        assert {k: v for k, v in after.items() if k not in logged} == {k: v for k, v in before.items()
-                                                                      if k not in logged}
+        assert {k: v for k, v in after.items() if k not in logged} == {
+            k: v for k, v in before.items() if k not in logged
+        }
         assert again["git_commit"] == git(project, "rev-parse", "HEAD").strip() != card["git_commit"]
         assert {**again, "git_commit": None} == {**card, "git_commit": None}
     finally:
@@ -124,4 +140,5 @@ def test_make_verify_download_commands_name_the_pipeline(project, s3_env):
 def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
     from modelmill.biomass.params import Params
+
     assert check_bad_params_keep_outputs(project, "pipelines/biomass", Params) >= 9

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 import yaml
-
 from conftest import REPO, assert_one_line_error, run_module, set_dotted
+
 from modelmill.core.cli import UserError
 from modelmill.fire.features import FEATURES
 from modelmill.fire.generate import make_samples
@@ -44,23 +44,33 @@ def test_repo_params_hold_the_documented_defaults():
     assert (forest.n_estimators, forest.max_depth) == (200, 10)
     assert (boosting.n_estimators, boosting.learning_rate) == (200, 0.1)
     assert params.ensemble.threshold == "max_f1" and params.ensemble.recall_floor == 0.9
-    assert (params.publish.bucket, params.publish.region, params.publish.prefix, params.publish.model_name,
-            params.publish.kms_key_id) == ("landcover-model-registry", "us-east-1", "models", "fire-ensemble", "")
+    assert (
+        params.publish.bucket,
+        params.publish.region,
+        params.publish.prefix,
+        params.publish.model_name,
+        params.publish.kms_key_id,
+    ) == ("landcover-model-registry", "us-east-1", "models", "fire-ensemble", "")
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"split.train": 0.6}, "split fractions sum to 0.9, below 1"),
-    ({"split.val": 0.3}, "split fractions sum to 1.15, above 1"),
-    ({"train.forest.n_estimators": 0}, "train.forest.n_estimators must be >= 1, got 0"),
-    ({"train.boosting.learning_rate": 0}, "train.boosting.learning_rate must be > 0, got 0.0"),
-    ({"train.boosting.variant": "histo"}, "train.boosting.variant must be one of hist, classic; got 'histo' "
-                                          "(did you mean hist?)"),
-    ({"data.n_samples": 10}, "data.n_samples must be >= 100, got 10"),
-    ({"data.source": "csv"}, "data.source is csv but data.csv is empty"),
-    ({"ensemble.recall_floor": 1.5}, "ensemble.recall_floor must be <= 1, got 1.5"),
-    ({"ensemble.temperature": -1}, "ensemble.temperature must be > 0, got -1.0"),
-    ({"train.logistic.C": "strong"}, "train.logistic.C must be a number, got str 'strong'"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"split.train": 0.6}, "split fractions sum to 0.9, below 1"),
+        ({"split.val": 0.3}, "split fractions sum to 1.15, above 1"),
+        ({"train.forest.n_estimators": 0}, "train.forest.n_estimators must be >= 1, got 0"),
+        ({"train.boosting.learning_rate": 0}, "train.boosting.learning_rate must be > 0, got 0.0"),
+        (
+            {"train.boosting.variant": "histo"},
+            "train.boosting.variant must be one of hist, classic; got 'histo' (did you mean hist?)",
+        ),
+        ({"data.n_samples": 10}, "data.n_samples must be >= 100, got 10"),
+        ({"data.source": "csv"}, "data.source is csv but data.csv is empty"),
+        ({"ensemble.recall_floor": 1.5}, "ensemble.recall_floor must be <= 1, got 1.5"),
+        ({"ensemble.temperature": -1}, "ensemble.temperature must be > 0, got -1.0"),
+        ({"train.logistic.C": "strong"}, "train.logistic.C must be a number, got str 'strong'"),
+    ],
+)
 def test_bad_params_are_named(tmp_path, overrides, fragment):
     path = write_fire_params(tmp_path, overrides)
     with pytest.raises(UserError) as err:
@@ -70,16 +80,23 @@ def test_bad_params_are_named(tmp_path, overrides, fragment):
 
 def test_a_typo_names_the_closest_key(tmp_path):
     path = write_fire_params(tmp_path, {"train.forest.n_estimator": 5}, drop="train.forest.n_estimators")
-    with pytest.raises(UserError, match=r"unknown key train\.forest\.n_estimator \(did you mean "
-                                        r"train\.forest\.n_estimators\?\); train\.forest\.n_estimators is missing"):
+    with pytest.raises(
+        UserError,
+        match=r"unknown key train\.forest\.n_estimator \(did you mean "
+        r"train\.forest\.n_estimators\?\); train\.forest\.n_estimators is missing",
+    ):
         load_params(path)
 
 
 def test_generate_cli_refuses_bad_params_and_writes_nothing(tmp_path):
     write_fire_params(tmp_path, {"train.forest.n_estimators": 0, "ensemble.threshold": "max_F1"})
     result = run_module("modelmill.fire.generate", tmp_path)
-    assert_one_line_error(result, "params.yaml: ", "train.forest.n_estimators must be >= 1, got 0",
-                          "ensemble.threshold must be one of max_f1, recall_floor; got 'max_F1'")
+    assert_one_line_error(
+        result,
+        "params.yaml: ",
+        "train.forest.n_estimators must be >= 1, got 0",
+        "ensemble.threshold must be one of max_f1, recall_floor; got 'max_F1'",
+    )
     assert not (tmp_path / "data").exists()
 
 
@@ -91,8 +108,9 @@ def test_stage_before_its_input_says_what_to_run(tmp_path):
 
 def test_train_cli_needs_a_model_name(tmp_path):
     write_fire_params(tmp_path)
-    assert_one_line_error(run_module("modelmill.fire.train", tmp_path),
-                          "usage: python -m modelmill.fire.train {forest,boosting,logistic}")
+    assert_one_line_error(
+        run_module("modelmill.fire.train", tmp_path), "usage: python -m modelmill.fire.train {forest,boosting,logistic}"
+    )
 
 
 def test_generate_cli_names_the_bad_cell_and_keeps_the_old_output(tmp_path):
@@ -103,8 +121,9 @@ def test_generate_cli_names_the_bad_cell_and_keeps_the_old_output(tmp_path):
     write_fire_params(tmp_path, {"data.source": "csv", "data.csv": "own.csv"})
     (tmp_path / "data").mkdir()
     (tmp_path / "data/samples.csv").write_text("previous\n")
-    line = assert_one_line_error(run_module("modelmill.fire.generate", tmp_path),
-                                 "own.csv: line 3, column t_max_c: 'hot' is not a number")
+    line = assert_one_line_error(
+        run_module("modelmill.fire.generate", tmp_path), "own.csv: line 3, column t_max_c: 'hot' is not a number"
+    )
     assert line.startswith("error: ")
     assert (tmp_path / "data/samples.csv").read_text() == "previous\n"
 
@@ -118,8 +137,9 @@ def test_ensemble_cli_refuses_an_untrusted_model_file(tmp_path):
     (tmp_path / "models").mkdir()
     sio.dump({"forest": Sneaky()}, tmp_path / "models/forest.skops")
     (tmp_path / "models/ensemble.json").write_text("{}\n")
-    line = assert_one_line_error(run_module("modelmill.fire.ensemble", tmp_path),
-                                 "models/forest.skops was refused", "Sneaky")
+    line = assert_one_line_error(
+        run_module("modelmill.fire.ensemble", tmp_path), "models/forest.skops was refused", "Sneaky"
+    )
     assert "trusted" in line
     assert (tmp_path / "models/ensemble.json").read_text() == "{}\n"
     assert not (tmp_path / "models/fire_ensemble.skops").exists()

@@ -66,10 +66,10 @@ def test_p_fire_needs_factors_together():
 
     hot = {"t_max_c": 250.0}
     assert with_() < 0.1
-    assert with_(**hot) < 0.2                                              # a hot spot alone: a heater
-    assert with_(**hot, flicker_c=5.0, flicker_freq_hz=6.0) > 0.8           # hot and flickering: flames
-    assert with_(co2_ppm=3000.0) < 0.1                                    # CO2 alone: people
-    assert with_(co2_ppm=3000.0, t_max_c=41.0) > 0.6                      # CO2 and a warm spot: smouldering
+    assert with_(**hot) < 0.2  # a hot spot alone: a heater
+    assert with_(**hot, flicker_c=5.0, flicker_freq_hz=6.0) > 0.8  # hot and flickering: flames
+    assert with_(co2_ppm=3000.0) < 0.1  # CO2 alone: people
+    assert with_(co2_ppm=3000.0, t_max_c=41.0) > 0.6  # CO2 and a warm spot: smouldering
     steam = with_(**hot, flicker_c=5.0, flicker_freq_hz=6.0, scd41_humidity_pct=85.0)
     assert steam < with_(**hot, flicker_c=5.0, flicker_freq_hz=6.0) - 0.3  # steam: cooking
 
@@ -123,17 +123,20 @@ def bad_csv(case: str, tmp_path: Path) -> Path:
     return write_rows(path, HEADER, rows)
 
 
-@pytest.mark.parametrize("case, fragments", [
-    ("missing column", ["missing column(s) t_max_c"]),
-    ("extra column", ["unexpected column(s) 'camera_id'"]),
-    ("NaN", ["line 4, column co2_ppm: 'nan' is not a finite number"]),
-    ("non-numeric", ["line 3, column t_max_c: 'hot' is not a number"]),
-    ("empty cell", ["line 3, column t_max_c: '' is not a number"]),
-    ("label not 0/1", ["line 5, column fire: 2 is not a label (0 or 1)"]),
-    ("one class", ["every row has fire=1"]),
-    ("no rows", ["no rows after the header"]),
-    ("short row", ["line 4 has 16 cells, the header has 19"]),
-])
+@pytest.mark.parametrize(
+    "case, fragments",
+    [
+        ("missing column", ["missing column(s) t_max_c"]),
+        ("extra column", ["unexpected column(s) 'camera_id'"]),
+        ("NaN", ["line 4, column co2_ppm: 'nan' is not a finite number"]),
+        ("non-numeric", ["line 3, column t_max_c: 'hot' is not a number"]),
+        ("empty cell", ["line 3, column t_max_c: '' is not a number"]),
+        ("label not 0/1", ["line 5, column fire: 2 is not a label (0 or 1)"]),
+        ("one class", ["every row has fire=1"]),
+        ("no rows", ["no rows after the header"]),
+        ("short row", ["line 4 has 16 cells, the header has 19"]),
+    ],
+)
 def test_bad_csv_is_named_by_file_line_and_column(tmp_path, case, fragments):
     path = bad_csv(case, tmp_path)
     with pytest.raises(UserError) as err:
@@ -152,8 +155,11 @@ def test_spreadsheet_exports_read_or_get_a_plain_error(tmp_path, table):
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert np.array_equal(read_csv(bom).x, read_csv(plain).x)
-    cases = {"semicolons": text.replace(",", ";"), "tabs": text.replace(",", "\t"),
-             "an empty column": text.replace("\n", ",\n")}
+    cases = {
+        "semicolons": text.replace(",", ";"),
+        "tabs": text.replace(",", "\t"),
+        "an empty column": text.replace("\n", ",\n"),
+    }
     for word, body in cases.items():
         path = tmp_path / f"{word.replace(' ', '_')}.csv"
         path.write_text(body)
@@ -211,8 +217,11 @@ def test_identical_rows_share_a_split(table):
     split = assign_splits(x, y, SPLIT)
     assert np.array_equal(split[:300], split[4000:])
     rows_by_split = [{row.tobytes() for row in x[split == part]} for part in range(3)]
-    assert not (rows_by_split[0] & rows_by_split[1] or rows_by_split[0] & rows_by_split[2]
-                or rows_by_split[1] & rows_by_split[2])
+    assert not (
+        rows_by_split[0] & rows_by_split[1]
+        or rows_by_split[0] & rows_by_split[2]
+        or rows_by_split[1] & rows_by_split[2]
+    )
 
 
 def test_split_stage_writes_three_files(tmp_path, table):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import skops.io as sio
 import yaml
-
 from conftest import REPO, set_dotted
+
 from modelmill.core.cli import UserError
 from modelmill.fire import artifact
 from modelmill.fire.ensemble import make_ensemble
@@ -65,10 +65,21 @@ class Sneaky:
 
 
 def test_line_writes_every_output(line):
-    for path in ("data/samples.csv", "data/split/train.csv", "data/split/val.csv", "data/split/test.csv",
-                 "models/forest.skops", "models/boosting.skops", "models/logistic.skops",
-                 "models/fire_ensemble.skops", "models/ensemble.json", "metrics/metrics.json", "metrics/roc.csv",
-                 "metrics/pr.csv", *(f"metrics/calibration/{n}.csv" for n in (*MODEL_NAMES, "ensemble"))):
+    for path in (
+        "data/samples.csv",
+        "data/split/train.csv",
+        "data/split/val.csv",
+        "data/split/test.csv",
+        "models/forest.skops",
+        "models/boosting.skops",
+        "models/logistic.skops",
+        "models/fire_ensemble.skops",
+        "models/ensemble.json",
+        "metrics/metrics.json",
+        "metrics/roc.csv",
+        "metrics/pr.csv",
+        *(f"metrics/calibration/{n}.csv" for n in (*MODEL_NAMES, "ensemble")),
+    ):
         assert (line / path).is_file(), path
     assert not list(line.rglob(".*.partial"))
 
@@ -82,7 +93,8 @@ def test_metrics_cover_every_model_and_the_ceiling(line):
     assert set(metrics["bayes"]) == {"roc_auc", "average_precision", "log_loss", "brier"}
     assert metrics["test_rows"] == 450
     assert metrics["ensemble_roc_auc_gap_to_bayes"] == pytest.approx(
-        metrics["bayes"]["roc_auc"] - metrics["ensemble"]["roc_auc"], abs=2e-6)
+        metrics["bayes"]["roc_auc"] - metrics["ensemble"]["roc_auc"], abs=2e-6
+    )
 
 
 def test_curves_are_on_common_grids(line):
@@ -145,8 +157,15 @@ def test_own_csv_has_no_ceiling(tmp_path):
     own = tmp_path / "own.csv"
     table = generate(2000, seed=5)
     write_csv(own, Table(table.x, table.y, None))
-    folder = run_line(tmp_path / "line", {"data.source": "csv", "data.csv": str(own),
-                                          "ensemble.threshold": "recall_floor", "ensemble.recall_floor": 0.95})
+    folder = run_line(
+        tmp_path / "line",
+        {
+            "data.source": "csv",
+            "data.csv": str(own),
+            "ensemble.threshold": "recall_floor",
+            "ensemble.recall_floor": 0.95,
+        },
+    )
     metrics = json.loads((folder / "metrics/metrics.json").read_text())
     assert metrics["bayes"] is None and metrics["ensemble_roc_auc_gap_to_bayes"] is None
     card = json.loads((folder / "models/ensemble.json").read_text())
@@ -155,8 +174,11 @@ def test_own_csv_has_no_ceiling(tmp_path):
 
 
 def test_weights_follow_the_temperature():
-    scores = {"forest": {"roc_auc": 0.90, "log_loss": 0.34}, "boosting": {"roc_auc": 0.91, "log_loss": 0.33},
-              "logistic": {"roc_auc": 0.88, "log_loss": 0.36}}
+    scores = {
+        "forest": {"roc_auc": 0.90, "log_loss": 0.34},
+        "boosting": {"roc_auc": 0.91, "log_loss": 0.33},
+        "logistic": {"roc_auc": 0.88, "log_loss": 0.36},
+    }
     cold = ensemble_weights(scores, "log_loss", 0.001)
     assert cold["boosting"] > 0.99
     warm = ensemble_weights(scores, "roc_auc", 100.0)

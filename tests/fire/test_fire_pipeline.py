@@ -4,10 +4,18 @@ import json
 
 import pytest
 import yaml
+from conftest import (
+    assert_one_line_error,
+    check_bad_params_keep_outputs,
+    dvc,
+    edit_yaml,
+    git,
+    line_project,
+    output_digests,
+    stages_run,
+)
 
-from conftest import assert_one_line_error, check_bad_params_keep_outputs, output_digests, dvc, edit_yaml, git, line_project, stages_run
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 DVCFILE = "pipelines/fire/dvc.yaml"
 PARAMS = "pipelines/fire/params.yaml"
@@ -27,9 +35,17 @@ def project(tmp_path_factory):
 
 def test_first_repro_writes_every_output_and_git_ignores_them(project):
     line = project / "pipelines/fire"
-    for path in ("data/samples.csv", "data/split/test.csv", "models/forest.skops", "models/fire_ensemble.skops",
-                 "models/ensemble.json", "metrics/metrics.json", "metrics/roc.csv", "metrics/pr.csv",
-                 "metrics/calibration/ensemble.csv"):
+    for path in (
+        "data/samples.csv",
+        "data/split/test.csv",
+        "models/forest.skops",
+        "models/fire_ensemble.skops",
+        "models/ensemble.json",
+        "metrics/metrics.json",
+        "metrics/roc.csv",
+        "metrics/pr.csv",
+        "metrics/calibration/ensemble.csv",
+    ):
         assert (line / path).is_file(), path
     lock = yaml.safe_load((line / "dvc.lock").read_text())
     assert set(lock["stages"]) == STAGES
@@ -84,6 +100,7 @@ def test_experiment_shows_in_exp_show(project):
 def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
     from modelmill.fire.params import Params
+
     assert check_bad_params_keep_outputs(project, "pipelines/fire", Params) >= 9
 
 

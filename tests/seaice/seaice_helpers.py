@@ -5,16 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from conftest import REPO, edit_yaml
 
 LINE = REPO / "pipelines" / "seaice"
 TINY = {
-    "data.grid": 32, "data.days": 750,
-    "split.window_stride": 8, "split.tiles_per_class": 20, "split.pair_stride": 4,
-    "train.classifier.epochs": 1, "train.classifier.batch_size": 16,
-    "train.forecaster.hidden": 4, "train.forecaster.epochs": 1, "train.forecaster.batch_size": 8,
-    "train.change.width": 4, "train.change.epochs": 1, "train.change.batch_size": 16,
+    "data.grid": 32,
+    "data.days": 750,
+    "split.window_stride": 8,
+    "split.tiles_per_class": 20,
+    "split.pair_stride": 4,
+    "train.classifier.epochs": 1,
+    "train.classifier.batch_size": 16,
+    "train.forecaster.hidden": 4,
+    "train.forecaster.epochs": 1,
+    "train.forecaster.batch_size": 8,
+    "train.change.width": 4,
+    "train.change.epochs": 1,
+    "train.change.batch_size": 16,
     "evaluate.panels": 1,
 }
 
@@ -25,8 +32,9 @@ def write_line_params(folder: Path, overrides: dict | None = None) -> Path:
     return edit_yaml(folder / "params.yaml", {**TINY, **(overrides or {})}, source=LINE / "params.yaml")
 
 
-def write_archive(folder: Path, days: int = 40, grid: int = 16, start: str = "2021-01-01", seed: int = 0,
-                  thickness: bool = False) -> Path:
+def write_archive(
+    folder: Path, days: int = 40, grid: int = 16, start: str = "2021-01-01", seed: int = 0, thickness: bool = False
+) -> Path:
     """A small archive in the documented layout: seaice_YYYYMMDD.npz, concentration with NaN on land."""
     from modelmill.seaice.physics import simulate
 

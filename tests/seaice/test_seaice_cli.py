@@ -2,24 +2,29 @@
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error, run_module
 from seaice_helpers import write_archive, write_line_params
 
 DAILY = "data/daily.npz"
 
 
-@pytest.mark.parametrize("overrides, fragments", [
-    ({"data.source": "satellite"}, ("data.source must be one of generate, archive",)),
-    ({"data.grid": 8}, ("data.grid must be >= 16",)),
-    ({"data.start": "2020-13-01"}, ("data.start must be a date YYYY-MM-DD",)),
-    ({"data.source": "archive", "data.archive": ""}, ("data.archive is empty",)),
-    ({"split.train": 0.8}, ("split fractions sum to 1.1, above 1",)),
-    ({"split.pair_lag_min": 20, "split.pair_lag_max": 5}, ("split.pair_lag_max (5) is below split.pair_lag_min",)),
-    ({"train.forecaster.hiden": 8}, ("unknown key train.forecaster.hiden (did you mean train.forecaster.hidden?)",)),
-    ({"train.classifier.arch": "vgg16"}, ("train.classifier.arch must be one of",)),
-    ({"publish.change": "seaice-forecaster"}, ("three distinct names",)),
-])
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        ({"data.source": "satellite"}, ("data.source must be one of generate, archive",)),
+        ({"data.grid": 8}, ("data.grid must be >= 16",)),
+        ({"data.start": "2020-13-01"}, ("data.start must be a date YYYY-MM-DD",)),
+        ({"data.source": "archive", "data.archive": ""}, ("data.archive is empty",)),
+        ({"split.train": 0.8}, ("split fractions sum to 1.1, above 1",)),
+        ({"split.pair_lag_min": 20, "split.pair_lag_max": 5}, ("split.pair_lag_max (5) is below split.pair_lag_min",)),
+        (
+            {"train.forecaster.hiden": 8},
+            ("unknown key train.forecaster.hiden (did you mean train.forecaster.hidden?)",),
+        ),
+        ({"train.classifier.arch": "vgg16"}, ("train.classifier.arch must be one of",)),
+        ({"publish.change": "seaice-forecaster"}, ("three distinct names",)),
+    ],
+)
 def test_bad_params_give_one_line(tmp_path, overrides, fragments):
     write_line_params(tmp_path, overrides)
     assert_one_line_error(run_module("modelmill.seaice.generate", tmp_path), "params.yaml", *fragments)
@@ -52,16 +57,19 @@ def _broken(folder, how):
     return folder
 
 
-@pytest.mark.parametrize("how, days, fragments", [
-    ("shape", 40, ("seaice_20210110.npz", "shape (20, 16)", "same grid")),
-    ("range", 40, ("seaice_20210105.npz", "row 3, column 4 is 1.7, outside 0-1")),
-    ("gap", 40, ("2 day(s) missing between 2021-01-19 and 2021-01-22",)),
-    ("name", 40, ("seaice_20210231.npz", "real date")),
-    ("key", 40, ("seaice_20210103.npz", "no 'concentration' array")),
-    ("land", 40, ("seaice_20210107.npz", "land (NaN) cells differ")),
-    ("not-npz", 40, ("seaice_20210104.npz", "not a readable .npz")),
-    (None, 30, ("holds 30 days", "at least 37 consecutive days")),
-])
+@pytest.mark.parametrize(
+    "how, days, fragments",
+    [
+        ("shape", 40, ("seaice_20210110.npz", "shape (20, 16)", "same grid")),
+        ("range", 40, ("seaice_20210105.npz", "row 3, column 4 is 1.7, outside 0-1")),
+        ("gap", 40, ("2 day(s) missing between 2021-01-19 and 2021-01-22",)),
+        ("name", 40, ("seaice_20210231.npz", "real date")),
+        ("key", 40, ("seaice_20210103.npz", "no 'concentration' array")),
+        ("land", 40, ("seaice_20210107.npz", "land (NaN) cells differ")),
+        ("not-npz", 40, ("seaice_20210104.npz", "not a readable .npz")),
+        (None, 30, ("holds 30 days", "at least 37 consecutive days")),
+    ],
+)
 def test_a_malformed_archive_gives_one_line_and_keeps_previous_outputs(tmp_path, how, days, fragments):
     archive = write_archive(tmp_path / "archive", days=days)
     write_line_params(tmp_path, {"data.source": "archive", "data.archive": "archive"})
@@ -87,16 +95,21 @@ def test_split_too_short_for_a_window_says_what_to_change(tmp_path):
 
 def test_train_wants_a_model_name(tmp_path):
     write_line_params(tmp_path)
-    assert_one_line_error(run_module("modelmill.seaice.train", tmp_path, args=("everything",)),
-                          "usage: python -m modelmill.seaice.train {classifier,forecaster,change}")
-    assert_one_line_error(run_module("modelmill.seaice.train", tmp_path, args=("classifier",)),
-                          "data/sets/classifier/train.npz not found; run the split stage first")
+    assert_one_line_error(
+        run_module("modelmill.seaice.train", tmp_path, args=("everything",)),
+        "usage: python -m modelmill.seaice.train {classifier,forecaster,change}",
+    )
+    assert_one_line_error(
+        run_module("modelmill.seaice.train", tmp_path, args=("classifier",)),
+        "data/sets/classifier/train.npz not found; run the split stage first",
+    )
 
 
 def test_split_without_a_class_names_it(tmp_path):
     write_line_params(tmp_path, {"split.thick_m": 9.0})  # no ice ever grows that thick
     assert run_module("modelmill.seaice.generate", tmp_path).returncode == 0
     (tmp_path / "data/split.json").write_text("previous")
-    assert_one_line_error(run_module("modelmill.seaice.split", tmp_path),
-                          "the train split has no clean thick_ice tiles")
+    assert_one_line_error(
+        run_module("modelmill.seaice.split", tmp_path), "the train split has no clean thick_ice tiles"
+    )
     assert (tmp_path / "data/split.json").read_text() == "previous"

@@ -5,16 +5,25 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_module
+from seaice_helpers import write_archive, write_line_params
+
 from modelmill.core.cli import UserError
 from modelmill.seaice.archive import read_archive
-from modelmill.seaice.data import (SPLITS, WINDOW, check_no_overlap, days_used, load_daily, load_set, pair_days,
-                                   segments, window_starts)
+from modelmill.seaice.data import (
+    SPLITS,
+    WINDOW,
+    check_no_overlap,
+    days_used,
+    load_daily,
+    load_set,
+    pair_days,
+    segments,
+    window_starts,
+)
 from modelmill.seaice.generate import make_daily
 from modelmill.seaice.params import load_params
 from modelmill.seaice.split import split_days
-from seaice_helpers import write_archive, write_line_params
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +32,24 @@ def line(tmp_path_factory):
     folder = tmp_path_factory.mktemp("seaice-data")
     params = load_params(write_line_params(folder))
     make_daily(params.data, folder / "data/daily.npz")
-    summary = split_days(params.split, folder / "data/daily.npz", folder / "data/split.json", folder / "data/sets",
-                         folder / "metrics/data.json")
+    summary = split_days(
+        params.split,
+        folder / "data/daily.npz",
+        folder / "data/split.json",
+        folder / "data/sets",
+        folder / "metrics/data.json",
+    )
     return folder, params, summary
 
 
 def test_segments_are_contiguous_blocks_in_the_fractions(tmp_path):
     cfg = load_params(write_line_params(tmp_path)).split
     spans = segments(1000, dataclasses.replace(cfg, blocks=2))
-    assert spans == {"train": [(0, 350), (500, 850)], "val": [(350, 425), (850, 925)],
-                     "test": [(425, 500), (925, 1000)]}
+    assert spans == {
+        "train": [(0, 350), (500, 850)],
+        "val": [(350, 425), (850, 925)],
+        "test": [(425, 500), (925, 1000)],
+    }
 
 
 def test_windows_and_pairs_stay_inside_their_segment(tmp_path):
@@ -50,7 +67,7 @@ def test_split_writes_three_datasets_and_no_day_is_in_two_splits(line):
     plan = json.loads((folder / "data/split.json").read_text())
     used = days_used(plan)
     for i, a in enumerate(SPLITS):
-        for b in SPLITS[i + 1:]:
+        for b in SPLITS[i + 1 :]:
             assert not used[a] & used[b], (a, b)
     # Every test window and pair lies apart from every training window, day by day.
     train_days = {d for s in plan["train"]["windows"] for d in range(s, s + WINDOW)}
@@ -64,8 +81,10 @@ def test_split_writes_three_datasets_and_no_day_is_in_two_splits(line):
     assert set(np.unique(tiles["y"])) == {0, 1, 2}
     pairs = load_set("change", "test", folder / "data/sets")
     daily = load_daily(folder / "data/daily.npz")
-    truth = np.abs(daily.concentration[pairs["days"][:, 1]] - daily.concentration[pairs["days"][:, 0]]) \
+    truth = (
+        np.abs(daily.concentration[pairs["days"][:, 1]] - daily.concentration[pairs["days"][:, 0]])
         >= params.split.change
+    )
     assert np.array_equal(pairs["change"].astype(bool), truth & ~daily.land)
 
 
@@ -78,8 +97,9 @@ def test_the_overlap_check_names_the_first_shared_day():
 
 def test_split_reruns_write_identical_bytes(line, tmp_path):
     folder, params, _ = line
-    split_days(params.split, folder / "data/daily.npz", tmp_path / "split.json", tmp_path / "sets",
-               tmp_path / "data.json")
+    split_days(
+        params.split, folder / "data/daily.npz", tmp_path / "split.json", tmp_path / "sets", tmp_path / "data.json"
+    )
     for path in sorted((folder / "data/sets").rglob("*.npz")):
         again = tmp_path / "sets" / path.relative_to(folder / "data/sets")
         assert again.read_bytes() == path.read_bytes(), path

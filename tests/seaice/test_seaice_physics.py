@@ -35,7 +35,7 @@ def test_the_seasonal_cycle_is_there(daily):
 def test_advection_moves_a_feature_the_way_the_drift_points():
     field = np.zeros((32, 32), np.float32)
     field[14:18, 6:10] = 1.0
-    u = np.full_like(field, 0.8)   # along columns (east)
+    u = np.full_like(field, 0.8)  # along columns (east)
     v = np.full_like(field, -0.4)  # along rows, towards row 0 (north)
     moved = field
     for _ in range(10):

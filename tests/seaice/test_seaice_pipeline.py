@@ -2,16 +2,15 @@
 
 import json
 
+import numpy as np
 import pytest
 import yaml
-
-import numpy as np
-
 from conftest import check_bad_params_keep_outputs, dvc, edit_yaml, git, line_project, run_module, stages_run
-from modelmill.registry.fetch import SUCCESS
 from seaice_helpers import TINY
 
-pytestmark = pytest.mark.slow
+from modelmill.registry.fetch import SUCCESS
+
+pytestmark = pytest.mark.e2e
 
 DVCFILE = "pipelines/seaice/dvc.yaml"
 PARAMS = "pipelines/seaice/params.yaml"
@@ -27,10 +26,23 @@ def project(tmp_path_factory):
 
 def test_first_repro_writes_every_output_and_git_ignores_them(project):
     line = project / "pipelines/seaice"
-    for path in ("data/daily.npz", "data/split.json", "data/sets/classifier/test.npz", "data/sets/change/val.npz",
-                 "models/classifier.pt", "models/forecaster.pt", "models/change.pt", "models/forecaster.json",
-                 "metrics/metrics.json", "metrics/data.json", "metrics/forecast_rmse.csv", "metrics/confusion.csv",
-                 "metrics/train_forecaster.csv", "metrics/figures/forecast_000.png", "metrics/figures/change_000.png"):
+    for path in (
+        "data/daily.npz",
+        "data/split.json",
+        "data/sets/classifier/test.npz",
+        "data/sets/change/val.npz",
+        "models/classifier.pt",
+        "models/forecaster.pt",
+        "models/change.pt",
+        "models/forecaster.json",
+        "metrics/metrics.json",
+        "metrics/data.json",
+        "metrics/forecast_rmse.csv",
+        "metrics/confusion.csv",
+        "metrics/train_forecaster.csv",
+        "metrics/figures/forecast_000.png",
+        "metrics/figures/change_000.png",
+    ):
         assert (line / path).is_file(), path
     assert set(yaml.safe_load((line / "dvc.lock").read_text())["stages"]) == STAGES
     assert git(project, "status", "--porcelain") == ""
@@ -91,16 +103,38 @@ def test_batch_predict_through_the_serving_code(project, tmp_path):
     with np.load(sets / "change/test.npz") as data:
         pairs = np.stack([data["before"][:2], data["after"][:2]], axis=1)
     np.save(tmp_path / "pairs.npy", pairs)
-    result = run_module("modelmill.serve.predict", project, args=(
-        "--model", "seaice-change", "--source", "local", "--input", str(tmp_path / "pairs.npy"),
-        "--output", str(tmp_path / "out.csv")))
+    result = run_module(
+        "modelmill.serve.predict",
+        project,
+        args=(
+            "--model",
+            "seaice-change",
+            "--source",
+            "local",
+            "--input",
+            str(tmp_path / "pairs.npy"),
+            "--output",
+            str(tmp_path / "out.csv"),
+        ),
+    )
     assert result.returncode == 0, result.stderr
     rows = (tmp_path / "out.csv").read_text().splitlines()
     assert rows[0].startswith("sample,change_fraction") and len(rows) == 3
     np.save(tmp_path / "wrong.npy", pairs[:, :, :16])  # half the grid
-    bad = run_module("modelmill.serve.predict", project, args=(
-        "--model", "seaice-change", "--source", "local", "--input", str(tmp_path / "wrong.npy"),
-        "--output", str(tmp_path / "bad.csv")))
+    bad = run_module(
+        "modelmill.serve.predict",
+        project,
+        args=(
+            "--model",
+            "seaice-change",
+            "--source",
+            "local",
+            "--input",
+            str(tmp_path / "wrong.npy"),
+            "--output",
+            str(tmp_path / "bad.csv"),
+        ),
+    )
     assert bad.returncode == 1 and "the change takes arrays of shape (2, 32, 32, 3)" in bad.stderr, bad.stderr
     assert not (tmp_path / "bad.csv").exists()
 
@@ -116,4 +150,5 @@ def test_a_forced_rerun_writes_identical_bytes(project):
 def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
     from modelmill.seaice.params import Params
+
     assert check_bad_params_keep_outputs(project, "pipelines/seaice", Params) >= 9

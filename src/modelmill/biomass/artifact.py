@@ -35,11 +35,14 @@ def describe(folder: Path) -> dict:
     data = read_json(folder / DATA_REPORT, "verify", _HOW)
     params = load_params(folder / PARAMS_FILE)
     return {
-        "framework": f"pytorch {torch.__version__}", "torchvision_version": torchvision.__version__,
+        "framework": f"pytorch {torch.__version__}",
+        "torchvision_version": torchvision.__version__,
         **model_fields(card),
-        "test_metrics": {k: metrics[k] for k in ("model", "baseline_mean", "rmse_ratio_to_baseline", "test_images",
-                                                 "test_plants")},
-        "best_epoch": card.best_epoch, "trained_at_commit": card.git_commit,
+        "test_metrics": {
+            k: metrics[k] for k in ("model", "baseline_mean", "rmse_ratio_to_baseline", "test_images", "test_plants")
+        },
+        "best_epoch": card.best_epoch,
+        "trained_at_commit": card.git_commit,
         "data": {k: data[k] for k in ("sheet", "sheet_sha256", "rows", "kept", "plants")},
         "params": {name: asdict(getattr(params, name)) for name in ("data", "verify", "split", "train")},
     }
@@ -54,8 +57,10 @@ def check(model_path: Path, metadata: dict, folder: Path, samples: int = 16) -> 
     if grams is not None:
         scores = regression_metrics(grams, predicted)
         published = (metadata.get("test_metrics") or {}).get("model", {}).get("rmse_g")
-        lines.append(f"  RMSE on them {scores['rmse_g']:.4f} g"
-                     + (f" (published test RMSE {published:.4f} g)" if published is not None else ""))
+        lines.append(
+            f"  RMSE on them {scores['rmse_g']:.4f} g"
+            + (f" (published test RMSE {published:.4f} g)" if published is not None else "")
+        )
     return lines
 
 
@@ -66,8 +71,11 @@ def _sample_photos(prepared: Path, n: int, size: int) -> tuple[torch.Tensor, tor
         with np.load(test) as data:
             if data["x"].shape[1] == size and len(data["y"]):
                 step = max(1, len(data["y"]) // n)
-                return (torch.from_numpy(data["x"][::step][:n]), torch.from_numpy(data["y"][::step][:n]).double(),
-                        f"test photos from {test}")
+                return (
+                    torch.from_numpy(data["x"][::step][:n]),
+                    torch.from_numpy(data["y"][::step][:n]).double(),
+                    f"test photos from {test}",
+                )
     rng = np.random.default_rng(0)
     grams = np.linspace(0.01, 2.0, n)
     return torch.from_numpy(np.stack([render(g, size, rng) for g in grams])), None, "rendered photos"

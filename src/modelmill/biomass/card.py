@@ -16,17 +16,17 @@ class ModelCard:
     arch: str
     head: str
     hidden: int
-    image_size: int        # verify's side: photos are resized to it first, as in training
-    input_size: int        # the network's input side
+    image_size: int  # verify's side: photos are resized to it first, as in training
+    input_size: int  # the network's input side
     normalization: dict
-    target: dict           # Target's fields: log1p, mean, std
-    train_mean_g: float    # the mean baseline's prediction
+    target: dict  # Target's fields: log1p, mean, std
+    train_mean_g: float  # the mean baseline's prediction
     best_epoch: int
     val_rmse_g: float
     train_images: int
     train_params: dict
     git_commit: str
-    artifacts: dict        # paths relative to the line's folder
+    artifacts: dict  # paths relative to the line's folder
     runtime: dict
 
     @property
@@ -37,7 +37,7 @@ class ModelCard:
         write_json(path, asdict(self))
 
     @classmethod
-    def read(cls, path: str | Path) -> "ModelCard":
+    def read(cls, path: str | Path) -> ModelCard:
         raw = read_json(path, "train")
         return cls(**{f.name: raw[f.name] for f in fields(cls)})
 

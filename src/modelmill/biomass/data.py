@@ -23,6 +23,7 @@ MIN_PLANTS = len(SPLITS)
 def split_by_plant(plants: list[str], cfg: SplitConfig) -> dict[str, np.ndarray]:
     """Row indices per split: GroupShuffleSplit for test, then again for val among the rest."""
     from sklearn.model_selection import GroupShuffleSplit
+
     groups = np.asarray(plants)
     idx = np.arange(len(groups))
     first = GroupShuffleSplit(n_splits=1, test_size=cfg.test, random_state=cfg.seed)
@@ -38,14 +39,16 @@ def check_disjoint(groups: dict[str, np.ndarray]) -> None:
     """No plant in two splits (an error, not an assert: it must hold under python -O too)."""
     names = list(groups)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             shared = sorted(set(groups[a].tolist()) & set(groups[b].tolist()))
             if shared:
                 raise UserError(f"plant(s) {', '.join(map(str, shared[:5]))} are in both the {a} and {b} splits")
     for name, g in groups.items():
         if len(g) == 0:
-            raise UserError(f"the {name} split holds no plant; with {sum(len(set(v.tolist())) for v in groups.values())} "
-                            "plants, adjust the split fractions or add plants")
+            raise UserError(
+                f"the {name} split holds no plant; with {sum(len(set(v.tolist())) for v in groups.values())} "
+                "plants, adjust the split fractions or add plants"
+            )
 
 
 def write_split(path: Path, arrays: dict[str, np.ndarray]) -> None:

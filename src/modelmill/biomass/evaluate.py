@@ -25,15 +25,28 @@ from .data import load_split
 from .figures import save_figure, scatter
 from .model import INFERENCE_PRECISION, Preprocess, load_model
 from .params import EvaluateConfig, Params, load_params
-from .paths import (BY_AGE_FILE, DATA_REPORT, METRICS_FILE, MODEL_CARD, MODEL_FILE, PREDICTIONS_FILE, PREPARED_DIR,
-                    RUN_LOG, SCATTER_FILE)
+from .paths import (
+    BY_AGE_FILE,
+    DATA_REPORT,
+    METRICS_FILE,
+    MODEL_CARD,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    PREPARED_DIR,
+    RUN_LOG,
+    SCATTER_FILE,
+)
 from .scoring import regression_metrics
 
 
-def predict_grams(model: torch.nn.Module, card: ModelCard, images: torch.Tensor, batch_size: int,
-                  precision: str) -> torch.Tensor:
-    z = predict(model, images, Preprocess(card.input_size, next(model.parameters()).device), batch_size,
-                precision, 1).reshape(-1).cpu()
+def predict_grams(
+    model: torch.nn.Module, card: ModelCard, images: torch.Tensor, batch_size: int, precision: str
+) -> torch.Tensor:
+    z = (
+        predict(model, images, Preprocess(card.input_size, next(model.parameters()).device), batch_size, precision, 1)
+        .reshape(-1)
+        .cpu()
+    )
     return card.scale.decode(z)
 
 
@@ -51,8 +64,12 @@ def age_bins(age: np.ndarray, width: int) -> list[tuple[str, np.ndarray]]:
     return bins
 
 
-def evaluate(params: Params, prepared: str | Path = PREPARED_DIR, model_path: str | Path = MODEL_FILE,
-             card_path: str | Path = MODEL_CARD) -> dict:
+def evaluate(
+    params: Params,
+    prepared: str | Path = PREPARED_DIR,
+    model_path: str | Path = MODEL_FILE,
+    card_path: str | Path = MODEL_CARD,
+) -> dict:
     cfg: EvaluateConfig = params.evaluate
     card = ModelCard.read(card_path)
     set_threads(0)
@@ -68,10 +85,19 @@ def evaluate(params: Params, prepared: str | Path = PREPARED_DIR, model_path: st
     for label, mask in age_bins(test["age"], cfg.age_bin_days):
         m = torch.from_numpy(mask)
         s, b = regression_metrics(actual[m], predicted[m]), regression_metrics(actual[m], baseline[m])
-        rows.append({"age_days": label, "images": int(mask.sum()), "mean_g": _r(float(actual[m].mean())),
-                     "rmse_g": _r(s["rmse_g"]), "mae_g": _r(s["mae_g"]), "baseline_rmse_g": _r(b["rmse_g"])})
+        rows.append(
+            {
+                "age_days": label,
+                "images": int(mask.sum()),
+                "mean_g": _r(float(actual[m].mean())),
+                "rmse_g": _r(s["rmse_g"]),
+                "mae_g": _r(s["mae_g"]),
+                "baseline_rmse_g": _r(b["rmse_g"]),
+            }
+        )
     metrics = {
-        "test_images": len(actual), "test_plants": len(set(test["plant"].tolist())),
+        "test_images": len(actual),
+        "test_plants": len(set(test["plant"].tolist())),
         "model": {k: _r(v) for k, v in model_scores.items()},
         "baseline_mean": {k: _r(v) for k, v in base_scores.items()},
         "rmse_ratio_to_baseline": _r(model_scores["rmse_g"] / base_scores["rmse_g"]),
@@ -79,26 +105,38 @@ def evaluate(params: Params, prepared: str | Path = PREPARED_DIR, model_path: st
     }
     write_json(METRICS_FILE, metrics)
     write_csv(BY_AGE_FILE, rows)
-    write_csv(PREDICTIONS_FILE, [{"image": str(n), "plant": str(p), "actual_g": _r(float(a)),
-                                   "predicted_g": _r(float(q))}
-                                  for n, p, a, q in zip(test["image"], test["plant"], actual, predicted)])
+    write_csv(
+        PREDICTIONS_FILE,
+        [
+            {"image": str(n), "plant": str(p), "actual_g": _r(float(a)), "predicted_g": _r(float(q))}
+            for n, p, a, q in zip(test["image"], test["plant"], actual, predicted)
+        ],
+    )
     save_figure(scatter(actual.numpy(), predicted.numpy(), model_scores, card.train_mean_g), SCATTER_FILE)
     write_json(RUN_LOG, run_log(params, card, metrics, Path(prepared), Path(model_path), Path(card_path)))
     return metrics
 
 
 def run_log(params: Params, card: ModelCard, metrics: dict, prepared: Path, model_path: Path, card_path: Path) -> dict:
-    artifacts = [model_path, card_path, *(prepared / f"{n}.npz" for n in ("train", "val", "test")), Path(DATA_REPORT),
-                 METRICS_FILE, BY_AGE_FILE, PREDICTIONS_FILE, SCATTER_FILE]
+    artifacts = [
+        model_path,
+        card_path,
+        *(prepared / f"{n}.npz" for n in ("train", "val", "test")),
+        Path(DATA_REPORT),
+        METRICS_FILE,
+        BY_AGE_FILE,
+        PREDICTIONS_FILE,
+        SCATTER_FILE,
+    ]
     return {
-        "git_commit": git_commit(), "trained_at_commit": card.git_commit,
+        "git_commit": git_commit(),
+        "trained_at_commit": card.git_commit,
         "params": {name: asdict(getattr(params, name)) for name in ("data", "verify", "split", "train", "evaluate")},
         "artifacts": {str(p): file_digest(p) for p in artifacts if p.exists()},
-        "best_epoch": card.best_epoch, "val_rmse_g": card.val_rmse_g,
+        "best_epoch": card.best_epoch,
+        "val_rmse_g": card.val_rmse_g,
         "test": {"model": metrics["model"], "baseline_mean": metrics["baseline_mean"]},
     }
-
-
 
 
 def _r(value: float) -> float | None:
@@ -108,9 +146,11 @@ def _r(value: float) -> float | None:
 @cli
 def main() -> None:
     m = evaluate(load_params())
-    print(f"evaluate: test RMSE {m['model']['rmse_g']:.4f} g, R^2 {m['model']['r2']:.3f} on {m['test_images']} "
-          f"photos of {m['test_plants']} plants (mean baseline RMSE {m['baseline_mean']['rmse_g']:.4f} g)",
-          file=sys.stderr)
+    print(
+        f"evaluate: test RMSE {m['model']['rmse_g']:.4f} g, R^2 {m['model']['r2']:.3f} on {m['test_images']} "
+        f"photos of {m['test_plants']} plants (mean baseline RMSE {m['baseline_mean']['rmse_g']:.4f} g)",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,13 @@ def scatter(actual: np.ndarray, predicted: np.ndarray, scores: dict, baseline: f
     top = float(max(actual.max(initial=0), predicted.max(initial=0))) * 1.05 or 1.0
     ax.plot([0, top], [0, top], color="black", lw=1, label="perfect")
     ax.axhline(baseline, color="tab:red", lw=1, ls="--", label=f"mean baseline {baseline:.3f} g")
-    ax.set(xlim=(0, top), ylim=(0, top), xlabel="actual fresh weight (g)", ylabel="predicted (g)",
-           title=f"test: RMSE {scores['rmse_g']:.3f} g, R² {scores['r2']:.3f}")
+    ax.set(
+        xlim=(0, top),
+        ylim=(0, top),
+        xlabel="actual fresh weight (g)",
+        ylabel="predicted (g)",
+        title=f"test: RMSE {scores['rmse_g']:.3f} g, R² {scores['r2']:.3f}",
+    )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig

@@ -44,7 +44,7 @@ class Regressor(nn.Module):
             for name, param in net.named_parameters():
                 param.requires_grad = name.startswith("fc.")
 
-    def train(self, mode: bool = True) -> "Regressor":
+    def train(self, mode: bool = True) -> Regressor:
         super().train(mode)
         if self.frozen:
             for module in self.net.modules():
@@ -64,8 +64,9 @@ def build_model(arch: str, hidden: int, dropout: float, pretrained: str = "none"
     net = factory(weights=None, zero_init_residual=pretrained == "none")
     if pretrained == "imagenet":
         net.load_state_dict(imagenet_state_dict(arch, weights))
-    net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(net.fc.in_features, hidden), nn.ReLU(inplace=True),
-                           nn.Linear(hidden, 1))
+    net.fc = nn.Sequential(
+        nn.Dropout(dropout), nn.Linear(net.fc.in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1)
+    )
     return Regressor(net, frozen)
 
 
@@ -74,8 +75,9 @@ def load_model(path: str | Path, arch: str, hidden: int) -> Regressor:
     try:
         model.load_state_dict(load_weights(path))
     except RuntimeError as exc:
-        raise UserError(f"{Path(path).name} does not load into a {arch} with a {hidden}-unit head: "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise UserError(
+            f"{Path(path).name} does not load into a {arch} with a {hidden}-unit head: {str(exc).splitlines()[0]}"
+        ) from None
     return model.eval()
 
 
@@ -90,20 +92,26 @@ class Preprocess:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = (batch.permute(0, 3, 1, 2).float() - self.mean) / self.std
         if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
-                              antialias=x.shape[-1] > self.input_size)
+            x = F.interpolate(
+                x,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=x.shape[-1] > self.input_size,
+            )
         return x.contiguous()
 
 
 @dataclass(frozen=True)
 class Target:
     """grams <-> the standardized value the head predicts."""
+
     log1p: bool
     mean: float
     std: float
 
     @classmethod
-    def fit(cls, grams: torch.Tensor, log1p: bool) -> "Target":
+    def fit(cls, grams: torch.Tensor, log1p: bool) -> Target:
         t = torch.log1p(grams.double()) if log1p else grams.double()
         return cls(log1p, round(float(t.mean()), 8), round(max(float(t.std()), 1e-6), 8))
 

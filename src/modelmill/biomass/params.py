@@ -14,26 +14,26 @@ PARAMS_FILE = Path("params.yaml")
 @dataclass(frozen=True)
 class DataConfig:
     source: str = choice("synthetic", "archive")
-    archive: str                               # with source: archive; a zip or folder, relative to pipelines/biomass
-    rows: int = span(20, 1_000_000)            # synthetic: sheet rows (snapshots)
-    plants: int = span(3, 100_000)             # synthetic: plants
-    max_snapshots: int = span(1, 10_000)       # synthetic: most snapshots of one plant
-    image_size: int = span(16, 2048)           # synthetic: the photos' side in pixels
-    missing_label: float = span(0.0, 0.9)      # synthetic: share of rows without fresh_weight_total
-    missing_age: float = span(0.0, 0.9)        # synthetic: share of rows without age_days
+    archive: str  # with source: archive; a zip or folder, relative to pipelines/biomass
+    rows: int = span(20, 1_000_000)  # synthetic: sheet rows (snapshots)
+    plants: int = span(3, 100_000)  # synthetic: plants
+    max_snapshots: int = span(1, 10_000)  # synthetic: most snapshots of one plant
+    image_size: int = span(16, 2048)  # synthetic: the photos' side in pixels
+    missing_label: float = span(0.0, 0.9)  # synthetic: share of rows without fresh_weight_total
+    missing_age: float = span(0.0, 0.9)  # synthetic: share of rows without age_days
     seed: int
 
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    on_missing: str = choice("fail", "drop")   # a row naming an image that is not there
-    image_size: int = span(16, 1024)           # the side every image is resized to, once, for train/evaluate
+    on_missing: str = choice("fail", "drop")  # a row naming an image that is not there
+    image_size: int = span(16, 1024)  # the side every image is resized to, once, for train/evaluate
 
 
 @dataclass(frozen=True)
 class EdaConfig:
-    sample_images: int = span(1, 64)           # photos in the sample-images figure
-    pixel_images: int = span(1, 100_000)       # photos whose pixels make the per-channel histogram
+    sample_images: int = span(1, 64)  # photos in the sample-images figure
+    pixel_images: int = span(1, 100_000)  # photos whose pixels make the per-channel histogram
     seed: int
 
 
@@ -41,29 +41,29 @@ class EdaConfig:
 class TrainConfig:
     arch: str = choice("resnet18", "resnet34")
     pretrained: str = choice("none", "imagenet")
-    freeze_backbone: bool                      # train only the head (sensible with imagenet weights)
+    freeze_backbone: bool  # train only the head (sensible with imagenet weights)
     dropout: float = span(0.0, 0.95)
-    hidden: int = span(1, 65_536)              # the head: Dropout -> Linear(hidden) -> ReLU -> Linear(1)
+    hidden: int = span(1, 65_536)  # the head: Dropout -> Linear(hidden) -> ReLU -> Linear(1)
     loss: str = choice("mse", "huber")
     huber_delta: float = span(0.0, 100.0, open_low=True)
-    log_target: bool                           # fit log1p(grams), report grams
+    log_target: bool  # fit log1p(grams), report grams
     lr: float = span(0.0, 10.0, open_low=True)
     weight_decay: float = span(0.0, 10.0)
     epochs: int = span(1, 10_000)
     batch_size: int = span(1, 65_536)
     input_size: int = span(16, 1024)
     flip: bool
-    rotate: bool                               # 90-degree turns: a photo taken from above has no "up"
-    color_jitter: float = span(0.0, 1.0)       # brightness/contrast/saturation strength; 0: off
+    rotate: bool  # 90-degree turns: a photo taken from above has no "up"
+    color_jitter: float = span(0.0, 1.0)  # brightness/contrast/saturation strength; 0: off
     seed: int
-    threads: int = span(0, 1024)               # 0: every core
+    threads: int = span(0, 1024)  # 0: every core
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    age_bin_days: int = span(1, 1000)          # width of the age bins of metrics/by_age.csv
+    age_bin_days: int = span(1, 1000)  # width of the age bins of metrics/by_age.csv
     batch_size: int = span(1, 65_536)
 
 
@@ -88,16 +88,20 @@ def _check_split(params: Params) -> list[str]:
 
 def _check_archive(params: Params) -> list[str]:
     if params.data.source == "archive" and not params.data.archive.strip():
-        return ["data.source is archive but data.archive is empty; set it to your zip or folder "
-                "(relative to pipelines/biomass)"]
+        return [
+            "data.source is archive but data.archive is empty; set it to your zip or folder "
+            "(relative to pipelines/biomass)"
+        ]
     return []
 
 
 def _check_synthetic(params: Params) -> list[str]:
     d = params.data
     if d.source == "synthetic" and d.plants * d.max_snapshots < d.rows:
-        return [f"data.rows {d.rows} do not fit {d.plants} plants of at most {d.max_snapshots} snapshots; "
-                "raise data.plants or data.max_snapshots"]
+        return [
+            f"data.rows {d.rows} do not fit {d.plants} plants of at most {d.max_snapshots} snapshots; "
+            "raise data.plants or data.max_snapshots"
+        ]
     if d.source == "synthetic" and d.rows < d.plants:
         return [f"data.rows {d.rows} is below data.plants {d.plants}; every plant needs a snapshot"]
     return []
@@ -105,9 +109,11 @@ def _check_synthetic(params: Params) -> list[str]:
 
 @cli
 def main() -> None:
-    """The `params` stage: the whole params.yaml checked and what train asks of this machine, before any other stage runs."""
+    """The `params` stage: the whole params.yaml checked and what train asks of this machine,
+    before any other stage runs."""
     params = load_params()
     from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
+
     check_placement(params.train.device, params.train.precision)
     mark_checked()
 

@@ -8,8 +8,8 @@ for the caller; the weights load with weights_only=True (no code runs from the f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -54,12 +54,20 @@ class Predictor:
     def card(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta["model_name"], "version": meta["version"], "line": "biomass",
-            "framework": meta.get("framework"), "architecture": meta.get("architecture"),
-            "sha256": meta.get("sha256"), "published_at_utc": meta.get("published_at_utc"),
+            "name": meta["model_name"],
+            "version": meta["version"],
+            "line": "biomass",
+            "framework": meta.get("framework"),
+            "architecture": meta.get("architecture"),
+            "sha256": meta.get("sha256"),
+            "published_at_utc": meta.get("published_at_utc"),
             "git_commit": meta.get("git_commit"),
-            "input": {"content_types": CONTENT_TYPES, "resized_to": self.image_size,
-                      "model_input_size": meta["input_size"], "normalization": meta.get("normalization")},
+            "input": {
+                "content_types": CONTENT_TYPES,
+                "resized_to": self.image_size,
+                "model_input_size": meta["input_size"],
+                "normalization": meta.get("normalization"),
+            },
             "output": {"biomass_g": "predicted fresh weight of the plant, grams (>= 0)"},
             "metrics": {"test": meta.get("test_metrics"), "val_rmse_g": meta.get("val_rmse_g")},
         }
@@ -74,7 +82,7 @@ class Predictor:
 
         def read() -> Iterator[tuple[list[str], torch.Tensor]]:
             for start in range(0, len(files), BATCH):
-                chunk, photos = files[start:start + BATCH], []
+                chunk, photos = files[start : start + BATCH], []
                 for f in chunk:
                     try:
                         photos.append(self.decode(f.read_bytes(), IMAGE_SUFFIXES[f.suffix.lower()]))
@@ -89,16 +97,26 @@ def load(model_path: Path, metadata: dict) -> Predictor:
     """Weights (weights_only) into a fresh network described by `metadata`."""
     for key in ("architecture", "hidden", "image_size", "input_size", "target"):
         if key not in metadata:
-            raise UserError(f"metadata for {Path(model_path).name} lacks {key!r}; it was not published by the biomass line")
+            raise UserError(
+                f"metadata for {Path(model_path).name} lacks {key!r}; it was not published by the biomass line"
+            )
     model = load_model(model_path, metadata["architecture"], int(metadata["hidden"]))
     return Predictor(model, metadata, pick_device("auto"))
 
 
 def model_fields(card: ModelCard) -> dict:
     """What a predictor needs to know of a model, from its card (metadata.json carries the same)."""
-    return {"architecture": card.arch, "head": card.head, "hidden": card.hidden, "image_size": card.image_size,
-            "input_size": card.input_size, "normalization": card.normalization, "target": card.target,
-            "train_mean_g": card.train_mean_g, "val_rmse_g": card.val_rmse_g}
+    return {
+        "architecture": card.arch,
+        "head": card.head,
+        "hidden": card.hidden,
+        "image_size": card.image_size,
+        "input_size": card.input_size,
+        "normalization": card.normalization,
+        "target": card.target,
+        "train_mean_g": card.train_mean_g,
+        "val_rmse_g": card.val_rmse_g,
+    }
 
 
 def local_metadata(folder: Path) -> dict:
@@ -108,6 +126,10 @@ def local_metadata(folder: Path) -> dict:
     card = ModelCard.read(folder / MODEL_CARD)
     metrics_path = folder / METRICS_FILE
     test = read_json(metrics_path, "evaluate") if metrics_path.exists() else None
-    return {"framework": f"pytorch {torch.__version__}", **model_fields(card),
-            "test_metrics": {k: test[k] for k in ("model", "baseline_mean", "test_images")} if test else None,
-            "git_commit": card.git_commit, "sha256": file_digest(folder / MODEL_FILE)}
+    return {
+        "framework": f"pytorch {torch.__version__}",
+        **model_fields(card),
+        "test_metrics": {k: test[k] for k in ("model", "baseline_mean", "test_images")} if test else None,
+        "git_commit": card.git_commit,
+        "sha256": file_digest(folder / MODEL_FILE),
+    }

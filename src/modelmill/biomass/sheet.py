@@ -30,6 +30,7 @@ _JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db")
 @dataclass
 class Sheet:
     """The cells of a metadata sheet, as read: a header and the rows under it."""
+
     path: Path
     columns: list[str]
     rows: list[list[object]]  # data rows, row i is spreadsheet row i + 2
@@ -41,34 +42,50 @@ class Sheet:
 @dataclass
 class Records:
     """A sheet's rows, checked: one entry per photo row, missing numbers as NaN."""
+
     path: Path
     image: list[str]
     plant: list[str]
-    weight: np.ndarray   # grams, NaN where unlabelled
-    age: np.ndarray      # days, NaN where unknown
-    row: np.ndarray      # spreadsheet row numbers
+    weight: np.ndarray  # grams, NaN where unlabelled
+    age: np.ndarray  # days, NaN where unknown
+    row: np.ndarray  # spreadsheet row numbers
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # other numeric columns, NaN where empty
 
     def __len__(self) -> int:
         return len(self.image)
 
-    def take(self, keep: np.ndarray) -> "Records":
+    def take(self, keep: np.ndarray) -> Records:
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
-        return Records(self.path, [self.image[i] for i in idx], [self.plant[i] for i in idx], self.weight[idx],
-                       self.age[idx], self.row[idx], {k: v[idx] for k, v in self.extra.items()})
+        return Records(
+            self.path,
+            [self.image[i] for i in idx],
+            [self.plant[i] for i in idx],
+            self.weight[idx],
+            self.age[idx],
+            self.row[idx],
+            {k: v[idx] for k, v in self.extra.items()},
+        )
 
 
 def find_sheet(root: Path, shown_as: str | Path | None = None) -> Path:
     """The one .xlsx or .csv under `root` (any depth); errors name `root` as `shown_as` (the user's
     archive, when `root` is the temporary folder it was unpacked into)."""
     shown = shown_as or root
-    found = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
-                   and not p.name.startswith(("~$", ".")) and not any(j in p.parts for j in _JUNK))
+    found = sorted(
+        p
+        for p in Path(root).rglob("*")
+        if p.suffix.lower() in SUFFIXES
+        and p.is_file()
+        and not p.name.startswith(("~$", "."))
+        and not any(j in p.parts for j in _JUNK)
+    )
     if not found:
         raise UserError(f"{shown} holds no metadata sheet (.xlsx or .csv); the layout is metadata.xlsx + images/")
     if len(found) > 1:
-        raise UserError(f"{shown} holds {len(found)} sheets ({', '.join(str(p.relative_to(root)) for p in found[:4])}); "
-                        "keep exactly one metadata .xlsx or .csv")
+        raise UserError(
+            f"{shown} holds {len(found)} sheets ({', '.join(str(p.relative_to(root)) for p in found[:4])}); "
+            "keep exactly one metadata .xlsx or .csv"
+        )
     return found[0]
 
 
@@ -89,6 +106,7 @@ def read_sheet(path: Path) -> Sheet:
 
 def _read_xlsx(path: Path) -> list[list[object]]:
     import openpyxl  # only the .xlsx path needs it
+
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # a damaged or foreign file: zip, XML and key errors alike
@@ -111,9 +129,11 @@ def parse(sheet: Sheet) -> Records:
     """Check every cell the line uses; the first problem stops it, named by file, row and column."""
     missing = [c for c in REQUIRED if c not in sheet.columns]
     if missing:
-        raise UserError(f"{sheet.path} row 1: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                        f"missing from the header (required: {', '.join(REQUIRED)}; found: "
-                        f"{', '.join(c for c in sheet.columns if c) or 'none'})")
+        raise UserError(
+            f"{sheet.path} row 1: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"missing from the header (required: {', '.join(REQUIRED)}; found: "
+            f"{', '.join(c for c in sheet.columns if c) or 'none'})"
+        )
     repeated = sorted({c for c in sheet.columns if c and sheet.columns.count(c) > 1})
     if repeated:
         raise UserError(f"{sheet.path} row 1: column {repeated[0]} appears twice in the header")
@@ -125,8 +145,9 @@ def parse(sheet: Sheet) -> Records:
         if not name:
             raise UserError(f"{sheet.where(i, IMAGE)}: empty; every row names its photo")
         if name in seen:
-            raise UserError(f"{sheet.where(i, IMAGE)}: {name!r} is also named in row {seen[name] + 2}; "
-                            "each photo has one row")
+            raise UserError(
+                f"{sheet.where(i, IMAGE)}: {name!r} is also named in row {seen[name] + 2}; each photo has one row"
+            )
         seen[name] = i
         plant_id = _plant(r[col[PLANT]])
         if not plant_id:
@@ -140,11 +161,19 @@ def parse(sheet: Sheet) -> Records:
         if c in REQUIRED or not c:
             continue
         values = [_loose_number(r[j]) for _, r in rows]
-        if any(not math.isnan(v) for v in values) and all(not math.isnan(v) or _empty(r[j]) for v, (_, r) in
-                                                          zip(values, rows)):
+        if any(not math.isnan(v) for v in values) and all(
+            not math.isnan(v) or _empty(r[j]) for v, (_, r) in zip(values, rows)
+        ):
             extra[c] = np.array(values, dtype=np.float64)  # a numeric column (environment readings)
-    return Records(sheet.path, image, plant, np.array(weight, dtype=np.float64), np.array(age, dtype=np.float64),
-                   np.array([i + 2 for i, _ in rows], dtype=np.int64), extra)
+    return Records(
+        sheet.path,
+        image,
+        plant,
+        np.array(weight, dtype=np.float64),
+        np.array(age, dtype=np.float64),
+        np.array([i + 2 for i, _ in rows], dtype=np.int64),
+        extra,
+    )
 
 
 def read_records(path: Path) -> Records:

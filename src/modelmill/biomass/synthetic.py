@@ -26,7 +26,7 @@ SHEET_NAME = "metadata.xlsx"
 ENVIRONMENT = ("tray", "temperature_c", "humidity_pct", "light_intensity")
 COLUMNS = (IMAGE, PLANT, AGE, WEIGHT, *ENVIRONMENT)
 MIN_G, MAX_G = 0.002, 2.11  # the lab data's range of fresh_weight_total
-CANOPY_AT_MAX = 0.55        # share of the photo a plant of MAX_G covers
+CANOPY_AT_MAX = 0.55  # share of the photo a plant of MAX_G covers
 
 
 def snapshot_counts(rows: int, plants: int, most: int, rng: np.random.Generator) -> np.ndarray:
@@ -46,9 +46,9 @@ def plant_table(cfg: DataConfig) -> dict[str, list]:
     counts = snapshot_counts(cfg.rows, cfg.plants, cfg.max_snapshots, rng)
     cols: dict[str, list] = {c: [] for c in COLUMNS}
     for p, n in enumerate(counts, 1):
-        size = rng.lognormal(np.log(0.87), 0.45)        # the weight this plant would level off at
-        pace = rng.uniform(0.10, 0.20)                  # logistic growth rate per day
-        midpoint = rng.uniform(28, 40)                  # age of half its final weight
+        size = rng.lognormal(np.log(0.87), 0.45)  # the weight this plant would level off at
+        pace = rng.uniform(0.10, 0.20)  # logistic growth rate per day
+        midpoint = rng.uniform(28, 40)  # age of half its final weight
         first = int(rng.integers(3, max(4, 48 - n)))
         tray = int(rng.integers(1, 5))
         light = rng.normal(300, 40)
@@ -84,8 +84,9 @@ def render(grams: float, size: int, rng: np.random.Generator) -> np.ndarray:
         frame = np.zeros((size, size), dtype=bool)
         for side, on in zip(("top", "bottom", "left", "right"), rng.random(4) < 0.6):
             if on:
-                frame |= {"top": yy < width, "bottom": yy > 1 - width, "left": xx < width,
-                          "right": xx > 1 - width}[side]
+                frame |= {"top": yy < width, "bottom": yy > 1 - width, "left": xx < width, "right": xx > 1 - width}[
+                    side
+                ]
         img[frame] = tone
     # Weeds and pebbles: small green and grey specks that are not the plant.
     for _ in range(int(rng.integers(0, 4))):
@@ -143,6 +144,7 @@ def write_xlsx(path: Path, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """An .xlsx whose bytes depend only on its cells: openpyxl stamps the save time into the
     properties and every zip entry, so both are pinned here."""
     import openpyxl
+
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("plants")
     sheet.append(list(columns))
@@ -155,5 +157,8 @@ def write_xlsx(path: Path, columns: tuple[str, ...], rows: list[tuple]) -> None:
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":
                 data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", data)
-            out.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
-                         compress_type=zipfile.ZIP_DEFLATED)
+            out.writestr(
+                zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)),
+                data,
+                compress_type=zipfile.ZIP_DEFLATED,
+            )

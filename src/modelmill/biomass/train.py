@@ -37,9 +37,14 @@ def make_criterion(cfg: TrainConfig) -> nn.Module:
     return nn.HuberLoss(delta=cfg.huber_delta) if cfg.loss == "huber" else nn.MSELoss()
 
 
-def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str | Path = MODEL_FILE,
-          card_out: str | Path = MODEL_CARD, history_out: str | Path = HISTORY_FILE,
-          data_report: str | Path = DATA_REPORT) -> ModelCard:
+def train(
+    cfg: TrainConfig,
+    prepared: str | Path = PREPARED_DIR,
+    model_out: str | Path = MODEL_FILE,
+    card_out: str | Path = MODEL_CARD,
+    history_out: str | Path = HISTORY_FILE,
+    data_report: str | Path = DATA_REPORT,
+) -> ModelCard:
     placement = place(cfg.device, cfg.precision, min_side=cfg.input_size)
     threads = set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -55,19 +60,25 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
         x_train, y_train = x_train.to(placement.device), y_train.to(placement.device)
 
     model = build_model(cfg.arch, cfg.hidden, cfg.dropout, cfg.pretrained, cfg.freeze_backbone).to(placement.device)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
     # Fewer steps than 4 cannot hold a warm-up and a decay: a constant rate then.
-    schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps,
-                                                    pct_start=max(0.25, 2 / steps))
-                if steps >= 4 else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0))
+    schedule = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=max(0.25, 2 / steps))
+        if steps >= 4
+        else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    )
     criterion = make_criterion(cfg)
     run = Run(model, optimizer, schedule, criterion, torch.Generator().manual_seed(cfg.seed), placement.precision)
     pre = Preprocess(cfg.input_size, placement.device)
-    print(f"train: {cfg.arch} ({cfg.pretrained} init, backbone {'frozen' if cfg.freeze_backbone else 'trained'}) "
-          f"on {len(x_train)} photos, val {len(x_val)}, {cfg.epochs} epochs at {cfg.input_size}px | "
-          f"{placement.name} ({placement.device.type}), {placement.precision}, {threads} thread(s)", file=sys.stderr)
+    print(
+        f"train: {cfg.arch} ({cfg.pretrained} init, backbone {'frozen' if cfg.freeze_backbone else 'trained'}) "
+        f"on {len(x_train)} photos, val {len(x_val)}, {cfg.epochs} epochs at {cfg.input_size}px | "
+        f"{placement.name} ({placement.device.type}), {placement.precision}, {threads} thread(s)",
+        file=sys.stderr,
+    )
 
     def jitter(batch, targets, generator):
         return augment(batch, targets, generator, flip=cfg.flip, rotate=cfg.rotate, jitter=cfg.color_jitter)
@@ -75,31 +86,66 @@ def train(cfg: TrainConfig, prepared: str | Path = PREPARED_DIR, model_out: str 
     history, best, best_state = [], None, None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        train_loss, _ = train_one_epoch(run, x_train, y_train, batch_size=cfg.batch_size, augment=jitter,
-                                        preprocess=pre, desc=f"epoch {epoch}/{cfg.epochs}", correct=None)
+        train_loss, _ = train_one_epoch(
+            run,
+            x_train,
+            y_train,
+            batch_size=cfg.batch_size,
+            augment=jitter,
+            preprocess=pre,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            correct=None,
+        )
         check_finite(train_loss, "the training loss")
         z = predict_z(model, x_val, pre, max(cfg.batch_size, 256), placement.precision).cpu()
         val_loss = float(criterion(z, target.encode(grams_val)))
         val_rmse = regression_metrics(grams_val.double(), target.decode(z))["rmse_g"]
-        row = {"epoch": epoch, "train_loss": round(train_loss, 6), "val_loss": round(val_loss, 6),
-               "val_rmse_g": round(val_rmse, 6), "lr": round(optimizer.param_groups[0]["lr"], 8)}
+        row = {
+            "epoch": epoch,
+            "train_loss": round(train_loss, 6),
+            "val_loss": round(val_loss, 6),
+            "val_rmse_g": round(val_rmse, 6),
+            "lr": round(optimizer.param_groups[0]["lr"], 8),
+        }
         history.append(row)
         if best is None or val_rmse < best["val_rmse_g"]:
             best = row
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        print(f"train: epoch {epoch}/{cfg.epochs} loss {train_loss:.4f} | val loss {val_loss:.4f} "
-              f"RMSE {val_rmse:.4f} g | {time.perf_counter() - start:.0f}s", file=sys.stderr)
+        print(
+            f"train: epoch {epoch}/{cfg.epochs} loss {train_loss:.4f} | val loss {val_loss:.4f} "
+            f"RMSE {val_rmse:.4f} g | {time.perf_counter() - start:.0f}s",
+            file=sys.stderr,
+        )
 
     card = ModelCard(
-        arch=cfg.arch, head=HEAD, hidden=cfg.hidden, image_size=image_size, input_size=cfg.input_size,
-        normalization={"mean": list(MEAN), "std": list(STD)}, target=asdict(target),
-        train_mean_g=round(float(grams_train.double().mean()), 8), best_epoch=best["epoch"],
-        val_rmse_g=best["val_rmse_g"], train_images=len(x_train), train_params=asdict(cfg),
-        git_commit=git_commit(), artifacts={"model": str(model_out), "card": str(card_out),
-                                            "history": str(history_out), "prepared": str(prepared)},
-        runtime={"device": placement.device.type, "device_name": placement.name,
-                 "precision": placement.precision, "precision_reason": placement.reason,
-                 "inference_precision": INFERENCE_PRECISION, "threads": threads})
+        arch=cfg.arch,
+        head=HEAD,
+        hidden=cfg.hidden,
+        image_size=image_size,
+        input_size=cfg.input_size,
+        normalization={"mean": list(MEAN), "std": list(STD)},
+        target=asdict(target),
+        train_mean_g=round(float(grams_train.double().mean()), 8),
+        best_epoch=best["epoch"],
+        val_rmse_g=best["val_rmse_g"],
+        train_images=len(x_train),
+        train_params=asdict(cfg),
+        git_commit=git_commit(),
+        artifacts={
+            "model": str(model_out),
+            "card": str(card_out),
+            "history": str(history_out),
+            "prepared": str(prepared),
+        },
+        runtime={
+            "device": placement.device.type,
+            "device_name": placement.name,
+            "precision": placement.precision,
+            "precision_reason": placement.reason,
+            "inference_precision": INFERENCE_PRECISION,
+            "threads": threads,
+        },
+    )
     save_outputs(best_state, card, history, model_out, card_out, history_out)
     print(f"train: best epoch {best['epoch']} (val RMSE {best['val_rmse_g']:.4f} g) -> {model_out}", file=sys.stderr)
     return card
@@ -109,8 +155,14 @@ def predict_z(model: nn.Module, x: torch.Tensor, pre: Preprocess, batch_size: in
     return predict(model, x, pre, batch_size, precision, 1).reshape(-1)
 
 
-def save_outputs(state: dict, card: ModelCard, history: list[dict], model_out: str | Path, card_out: str | Path,
-                 history_out: str | Path) -> None:
+def save_outputs(
+    state: dict,
+    card: ModelCard,
+    history: list[dict],
+    model_out: str | Path,
+    card_out: str | Path,
+    history_out: str | Path,
+) -> None:
     """Each file appears complete or not at all."""
     save_weights(state, model_out)
     card.write(card_out)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 
 
-def augment(batch: torch.Tensor, targets: torch.Tensor, generator: torch.Generator, *, flip: bool, rotate: bool,
-            jitter: float) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    batch: torch.Tensor, targets: torch.Tensor, generator: torch.Generator, *, flip: bool, rotate: bool, jitter: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     n, device = batch.shape[0], batch.device
     if flip:
         hflip = (torch.rand(n, generator=generator) < 0.5).to(device).view(-1, 1, 1, 1)

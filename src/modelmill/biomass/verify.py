@@ -23,8 +23,13 @@ from .paths import DATA_REPORT, PREPARED_DIR, RAW_DIR
 from .sheet import IMAGE, PLANT, find_sheet, read_records, resolve_image
 
 
-def verify(cfg: VerifyConfig, split: SplitConfig, raw: str | Path = RAW_DIR, out: str | Path = PREPARED_DIR,
-           report: str | Path = DATA_REPORT) -> dict:
+def verify(
+    cfg: VerifyConfig,
+    split: SplitConfig,
+    raw: str | Path = RAW_DIR,
+    out: str | Path = PREPARED_DIR,
+    report: str | Path = DATA_REPORT,
+) -> dict:
     sheet = find_sheet(Path(raw))
     records = read_records(sheet)
     labelled = ~np.isnan(records.weight)
@@ -32,16 +37,20 @@ def verify(cfg: VerifyConfig, split: SplitConfig, raw: str | Path = RAW_DIR, out
     missing = [i for i in np.flatnonzero(labelled) if found[i] is None]
     if missing and cfg.on_missing == "fail":
         i = missing[0]
-        raise UserError(f"{sheet} row {records.row[i]}, column {IMAGE}: {records.image[i]!r} not found in "
-                        f"{sheet.parent / 'images'} or beside the sheet ({len(missing)} such row(s)); "
-                        "set verify.on_missing: drop to skip them")
+        raise UserError(
+            f"{sheet} row {records.row[i]}, column {IMAGE}: {records.image[i]!r} not found in "
+            f"{sheet.parent / 'images'} or beside the sheet ({len(missing)} such row(s)); "
+            "set verify.on_missing: drop to skip them"
+        )
     keep = labelled & np.array([f is not None for f in found])
     kept = records.take(keep)
     paths = [found[i] for i in np.flatnonzero(keep)]
     plants = sorted(set(kept.plant))
     if len(plants) < MIN_PLANTS:
-        raise UserError(f"{sheet}, column {PLANT}: the {len(kept)} usable row(s) belong to {len(plants)} plant(s) "
-                        f"({', '.join(plants[:5]) or 'none'}); a split by plant needs at least {MIN_PLANTS}")
+        raise UserError(
+            f"{sheet}, column {PLANT}: the {len(kept)} usable row(s) belong to {len(plants)} plant(s) "
+            f"({', '.join(plants[:5]) or 'none'}); a split by plant needs at least {MIN_PLANTS}"
+        )
     x = np.empty((len(kept), cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
     for j, path in enumerate(paths):
         try:
@@ -51,18 +60,37 @@ def verify(cfg: VerifyConfig, split: SplitConfig, raw: str | Path = RAW_DIR, out
     parts = split_by_plant(kept.plant, split)
     with atomic_output(out, directory=True) as tmp:
         for name, rows in parts.items():
-            write_split(tmp / f"{name}.npz", {
-                "x": x[rows], "y": kept.weight[rows].astype(np.float32), "age": kept.age[rows].astype(np.float32),
-                "plant": np.array([kept.plant[i] for i in rows]), "image": np.array([kept.image[i] for i in rows]),
-                "row": kept.row[rows]})
+            write_split(
+                tmp / f"{name}.npz",
+                {
+                    "x": x[rows],
+                    "y": kept.weight[rows].astype(np.float32),
+                    "age": kept.age[rows].astype(np.float32),
+                    "plant": np.array([kept.plant[i] for i in rows]),
+                    "image": np.array([kept.image[i] for i in rows]),
+                    "row": kept.row[rows],
+                },
+            )
     summary = {
-        "sheet": str(Path(sheet).relative_to(raw)), "sheet_sha256": file_digest(sheet),
-        "rows": len(records), "unlabelled_dropped": int((~labelled).sum()),
-        "missing_images_dropped": len(missing), "missing_images": [records.image[i] for i in missing[:20]],
-        "kept": len(kept), "kept_without_age": int(np.isnan(kept.age).sum()), "plants": len(plants),
-        "image_size": cfg.image_size, "on_missing": cfg.on_missing,
-        "splits": {name: {"images": int(len(parts[name])), "plants": len(set(kept.plant[i] for i in parts[name])),
-                          "mean_g": round(float(kept.weight[parts[name]].mean()), 6)} for name in SPLITS},
+        "sheet": str(Path(sheet).relative_to(raw)),
+        "sheet_sha256": file_digest(sheet),
+        "rows": len(records),
+        "unlabelled_dropped": int((~labelled).sum()),
+        "missing_images_dropped": len(missing),
+        "missing_images": [records.image[i] for i in missing[:20]],
+        "kept": len(kept),
+        "kept_without_age": int(np.isnan(kept.age).sum()),
+        "plants": len(plants),
+        "image_size": cfg.image_size,
+        "on_missing": cfg.on_missing,
+        "splits": {
+            name: {
+                "images": int(len(parts[name])),
+                "plants": len(set(kept.plant[i] for i in parts[name])),
+                "mean_g": round(float(kept.weight[parts[name]].mean()), 6),
+            }
+            for name in SPLITS
+        },
         "plant_overlap": 0,  # split_by_plant raises otherwise
     }
     write_json(report, summary)
@@ -73,10 +101,12 @@ def verify(cfg: VerifyConfig, split: SplitConfig, raw: str | Path = RAW_DIR, out
 def main() -> None:
     params = load_params()
     s = verify(params.verify, params.split)
-    print(f"verify: {s['rows']} rows, {s['unlabelled_dropped']} unlabelled and {s['missing_images_dropped']} "
-          f"without a photo dropped; {s['kept']} photos of {s['plants']} plants -> "
-          + ", ".join(f"{n} {s['splits'][n]['images']} ({s['splits'][n]['plants']} plants)" for n in SPLITS),
-          file=sys.stderr)
+    print(
+        f"verify: {s['rows']} rows, {s['unlabelled_dropped']} unlabelled and {s['missing_images_dropped']} "
+        f"without a photo dropped; {s['kept']} photos of {s['plants']} plants -> "
+        + ", ".join(f"{n} {s['splits'][n]['images']} ({s['splits'][n]['plants']} plants)" for n in SPLITS),
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

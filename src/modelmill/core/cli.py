@@ -6,8 +6,7 @@ import functools
 import os
 import signal
 import sys
-from typing import Callable
-
+from collections.abc import Callable
 
 # Set for the ranks of a run that a stage launched under torchrun itself: that launcher
 # reports a failure once, so its ranks exit without a line of their own.

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import yaml
 
@@ -41,6 +42,7 @@ def span(low: float | None = None, high: float | None = None, *, open_low: bool 
 @dataclass(frozen=True)
 class PublishConfig:
     """Where a line publishes its model (every line's params.yaml has this section)."""
+
     bucket: str
     region: str
     prefix: str
@@ -51,6 +53,7 @@ class PublishConfig:
 @dataclass(frozen=True)
 class SplitConfig:
     """A seeded train/val/test split; `check_fractions(..., exact=True)` makes them sum to 1."""
+
     train: float = span(0.0, 1.0, open_low=True)
     val: float = span(0.0, 1.0, open_low=True)
     test: float = span(0.0, 1.0, open_low=True)
@@ -95,8 +98,9 @@ def load(path: str | Path, schema: type[T], checks: typing.Iterable[Check] = ())
     return params
 
 
-def check_fractions(key: str, split: object, *, exact: bool = False,
-                    parts: tuple[str, ...] = ("train", "val", "test")) -> list[str]:
+def check_fractions(
+    key: str, split: object, *, exact: bool = False, parts: tuple[str, ...] = ("train", "val", "test")
+) -> list[str]:
     """The fractions of a split section (its `parts`) must sum to at most 1 (exactly 1 with `exact`)."""
     total = sum(getattr(split, part) for part in parts)
     if total > 1.0 + 1e-9:

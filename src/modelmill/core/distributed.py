@@ -32,7 +32,7 @@ class Group:
 
     def shard(self, batch: torch.Tensor) -> torch.Tensor:
         """This rank's disjoint part of a global batch (every world-th row from its rank on)."""
-        return batch[self.rank::self.world]
+        return batch[self.rank :: self.world]
 
 
 SINGLE = Group(0, 1, 0)
@@ -86,8 +86,10 @@ def launch(module: str, nproc: int) -> None:
         # The ranks the launcher stopped after the first failure exit 130 (SIGTERM); name the cause.
         causes = {r: f for r, f in exc.failures.items() if f.exitcode != 130} or exc.failures
         rank, failure = min(causes.items(), key=lambda item: (item[1].timestamp, item[0]))
-        raise UserError(f"training stopped: rank {rank} of {nproc} failed ({_describe(failure.exitcode)}); "
-                        "every rank was stopped and nothing was written") from None
+        raise UserError(
+            f"training stopped: rank {rank} of {nproc} failed ({_describe(failure.exitcode)}); "
+            "every rank was stopped and nothing was written"
+        ) from None
     except SignalException:  # Ctrl-C or SIGTERM to the launcher: it stopped the ranks first
         raise KeyboardInterrupt from None
     finally:

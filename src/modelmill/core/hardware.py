@@ -34,12 +34,12 @@ BF16_CPU_MIN_SIDE = 32
 
 @dataclass(frozen=True)
 class CpuInfo:
-    vendor: str       # GenuineIntel, AuthenticAMD, ... ("" when unknown)
+    vendor: str  # GenuineIntel, AuthenticAMD, ... ("" when unknown)
     flags: frozenset  # /proc/cpuinfo's flags
     model: str = ""
 
     @classmethod
-    def read(cls, path: str | Path = "/proc/cpuinfo") -> "CpuInfo":
+    def read(cls, path: str | Path = "/proc/cpuinfo") -> CpuInfo:
         fields = {}
         try:
             for line in Path(path).read_text().splitlines():
@@ -51,15 +51,17 @@ class CpuInfo:
                     break  # the first processor says it for all
         except OSError:
             pass
-        return cls(fields.get("vendor_id", ""), frozenset(fields.get("flags", "").split()), fields.get("model name", ""))
+        return cls(
+            fields.get("vendor_id", ""), frozenset(fields.get("flags", "").split()), fields.get("model name", "")
+        )
 
 
 @dataclass(frozen=True)
 class Placement:
     device: torch.device
-    precision: str       # fp32 | bf16
-    reason: str          # why this precision, for logs, the model card and the bench
-    name: str            # the device's name: a CPU model or a GPU's
+    precision: str  # fp32 | bf16
+    reason: str  # why this precision, for logs, the model card and the bench
+    name: str  # the device's name: a CPU model or a GPU's
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -99,10 +101,13 @@ def place(device: str, precision: str, cpu: CpuInfo | None = None, min_side: int
         name = torch.cuda.get_device_name(dev)
         bf16_ok = torch.cuda.is_bf16_supported()
         if precision == "bf16" and not bf16_ok:
-            raise UserError(f"train.precision is bf16 but {name} does not support it; set train.precision: auto or fp32")
+            raise UserError(
+                f"train.precision is bf16 but {name} does not support it; set train.precision: auto or fp32"
+            )
         if precision == "auto":
-            return Placement(dev, "bf16" if bf16_ok else "fp32",
-                             f"CUDA GPU {'with' if bf16_ok else 'without'} bf16", name)
+            return Placement(
+                dev, "bf16" if bf16_ok else "fp32", f"CUDA GPU {'with' if bf16_ok else 'without'} bf16", name
+            )
         return Placement(dev, precision, "as set in params", name)
     cpu = cpu or CpuInfo.read()
     name = cpu.model or "CPU"
@@ -113,8 +118,13 @@ def place(device: str, precision: str, cpu: CpuInfo | None = None, min_side: int
         if chosen == "bf16" and not cpu_bf16_supported():
             chosen, reason = "fp32", "this torch build has no CPU bf16 kernels: fp32"
         if chosen == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
-            chosen, reason = "fp32", (f"{reason}, but this run trains at {min_side} px and CPU bf16 reruns below "
-                                      f"{BF16_CPU_MIN_SIDE} px are not byte-identical: fp32")
+            chosen, reason = (
+                "fp32",
+                (
+                    f"{reason}, but this run trains at {min_side} px and CPU bf16 reruns below "
+                    f"{BF16_CPU_MIN_SIDE} px are not byte-identical: fp32"
+                ),
+            )
         return Placement(torch.device("cpu"), chosen, reason, name)
     reason = "as set in params"
     if precision == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
@@ -122,12 +132,15 @@ def place(device: str, precision: str, cpu: CpuInfo | None = None, min_side: int
     return Placement(torch.device("cpu"), precision, reason, name)
 
 
-def check_placement(device: str, precision: str, processes: int = 1, sync_batchnorm: bool = False,
-                    min_side: int | None = None) -> Placement:
+def check_placement(
+    device: str, precision: str, processes: int = 1, sync_batchnorm: bool = False, min_side: int | None = None
+) -> Placement:
     """`place`, and the requests no placement here can honour: each fails with one line, before any work
     (the lines' `params` stages call this, so a bad request never reaches a stage that removes outputs)."""
     placement = place(device, precision, min_side=min_side)
     if sync_batchnorm and processes > 1 and placement.device.type != "cuda":
-        raise UserError("train.sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernels); "
-                        "set it to false for CPU processes")
+        raise UserError(
+            "train.sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernels); "
+            "set it to false for CPU processes"
+        )
     return placement

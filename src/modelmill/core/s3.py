@@ -10,17 +10,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 
 from ..core.cli import UserError
@@ -34,7 +36,7 @@ _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeou
 def parse_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise UserError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket or not key:
         raise UserError(f"S3 URI {uri!r} needs both a bucket and a key: s3://bucket/key")
     return bucket, key
@@ -73,13 +75,19 @@ def errors(action: str, bucket: str, key: str = "") -> Iterator[None]:
             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role is attached"
         ) from None
     except BotoConnectionError as exc:
-        raise UserError(f"{action} {where}: cannot reach the S3 endpoint ({exc}); check the network or AWS_ENDPOINT_URL") from None
+        raise UserError(
+            f"{action} {where}: cannot reach the S3 endpoint ({exc}); check the network or AWS_ENDPOINT_URL"
+        ) from None
     except ClientError as exc:
         code = error_code(exc)
         if code == "NoSuchBucket":
-            raise UserError(f"{action} {where}: bucket {bucket!r} does not exist (create it with `make bucket`)") from None
+            raise UserError(
+                f"{action} {where}: bucket {bucket!r} does not exist (create it with `make bucket`)"
+            ) from None
         if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            raise UserError(f"{action} {where}: access denied ({code}); check the credentials and the bucket policy") from None
+            raise UserError(
+                f"{action} {where}: access denied ({code}); check the credentials and the bucket policy"
+            ) from None
         if code in MISSING:
             raise UserError(f"{action} {where}: no such object") from None
         message = exc.response.get("Error", {}).get("Message", exc)
@@ -112,8 +120,7 @@ def expected_checksum(path: str | Path, part_size: int = PART_SIZE) -> str:
     return f"{_b64(hashlib.sha256(b''.join(digests)).digest())}-{len(digests)}"
 
 
-def upload_file(client, path: str | Path, bucket: str, key: str, extra: dict, *,
-                part_size: int = PART_SIZE) -> None:
+def upload_file(client, path: str | Path, bucket: str, key: str, extra: dict, *, part_size: int = PART_SIZE) -> None:
     """Upload `path` once, never over an existing object, with SHA-256 checksums.
 
     Small files go in one PUT, larger ones multipart; both are conditional creates
@@ -126,8 +133,9 @@ def upload_file(client, path: str | Path, bucket: str, key: str, extra: dict, *,
     with errors("upload", bucket, key), open(path, "rb") as f, bar(size, f"upload {path.name}") as progress:
         try:
             if size <= part_size:
-                client.put_object(Bucket=bucket, Key=key, Body=f.read(), ChecksumAlgorithm="SHA256",
-                                  IfNoneMatch="*", **extra)
+                client.put_object(
+                    Bucket=bucket, Key=key, Body=f.read(), ChecksumAlgorithm="SHA256", IfNoneMatch="*", **extra
+                )
                 progress.update(size)
             else:
                 _multipart(client, f, bucket, key, extra, part_size, progress)
@@ -143,12 +151,14 @@ def _multipart(client, f, bucket: str, key: str, extra: dict, part_size: int, pr
         parts = []
         for number, chunk in enumerate(iter(lambda: f.read(part_size), b""), start=1):
             checksum = _b64(hashlib.sha256(chunk).digest())
-            response = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
-                                          ChecksumSHA256=checksum)
+            response = client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk, ChecksumSHA256=checksum
+            )
             parts.append({"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum})
             progress.update(len(chunk))
-        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
-                                         MultipartUpload={"Parts": parts})
+        client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*", MultipartUpload={"Parts": parts}
+        )
     except BaseException:
         with contextlib.suppress(Exception):
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)

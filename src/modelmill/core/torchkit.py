@@ -14,9 +14,9 @@ import contextlib
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -70,8 +70,10 @@ def imagenet_state_dict(arch: str, weights) -> dict[str, torch.Tensor]:
     except Exception as exc:  # network, cache and hash errors all mean "no usable weights"
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
         reason = str(exc).splitlines()[0] if str(exc) else ""
-        raise UserError(f"ImageNet weights for {arch} could not be loaded ({type(exc).__name__}: {reason}); "
-                        f"go online once, or place {weights.url} at {cache}, or set train.pretrained: none") from None
+        raise UserError(
+            f"ImageNet weights for {arch} could not be loaded ({type(exc).__name__}: {reason}); "
+            f"go online once, or place {weights.url} at {cache}, or set train.pretrained: none"
+        ) from None
 
 
 def save_weights(state: dict[str, torch.Tensor], dest: str | Path) -> None:
@@ -82,21 +84,28 @@ def save_weights(state: dict[str, torch.Tensor], dest: str | Path) -> None:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, inputs: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
-            batch_size: int, precision: str, num_outputs: int) -> torch.Tensor:
+def predict(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    precision: str,
+    num_outputs: int,
+) -> torch.Tensor:
     """Float32 outputs of `model` for `inputs`, `prepare`d and run in batches on the model's device."""
     model.eval()
     device = next(model.parameters()).device
     out = []
     with autocast(precision, device):
         for start in range(0, len(inputs), batch_size):
-            out.append(model(prepare(inputs[start:start + batch_size].to(device, non_blocking=True))).float())
+            out.append(model(prepare(inputs[start : start + batch_size].to(device, non_blocking=True))).float())
     return torch.cat(out) if out else torch.empty(0, num_outputs, device=device)
 
 
 @dataclass
 class Run:
     """What one training run carries from step to step."""
+
     model: nn.Module  # wrapped for DDP when there are several processes
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler
@@ -114,10 +123,18 @@ def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
-def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, augment: Augment | None,
-                    preprocess: Callable[[torch.Tensor], torch.Tensor], desc: str = "train", unit: str = "img",
-                    correct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = count_correct,
-                    ) -> tuple[float, float | None]:
+def train_one_epoch(
+    run: Run,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    augment: Augment | None,
+    preprocess: Callable[[torch.Tensor], torch.Tensor],
+    desc: str = "train",
+    unit: str = "img",
+    correct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = count_correct,
+) -> tuple[float, float | None]:
     """One pass over (x, y) in global batches of `batch_size`; returns the mean loss and the
     fraction `correct` counts (None without it) over every rank's samples.
 
@@ -133,7 +150,7 @@ def train_one_epoch(run: Run, x: torch.Tensor, y: torch.Tensor, *, batch_size: i
     seen = 0
     with bar(len(x) if group.is_main else None, desc, unit=unit) as progress:
         for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size].to(device)
+            idx = order[start : start + batch_size].to(device)
             images, labels = x[idx], y[idx]
             if augment is not None:
                 images, labels = augment(images, labels, run.generator)

@@ -8,8 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import skops
 import sklearn
+import skops
 from sklearn.metrics import roc_auc_score
 
 from ..core.cli import UserError
@@ -77,8 +77,10 @@ def check(model_path: Path, metadata: dict, folder: Path, rows: int = 1000) -> l
     ]
     if y is not None and len(np.unique(y)) == 2:
         published = metadata.get("test_metrics", {}).get("ensemble", {}).get("roc_auc")
-        lines.append(f"  ROC AUC on them {roc_auc_score(y, p):.4f}"
-                     + (f" (published test ROC AUC {published:.4f})" if published is not None else ""))
+        lines.append(
+            f"  ROC AUC on them {roc_auc_score(y, p):.4f}"
+            + (f" (published test ROC AUC {published:.4f})" if published is not None else "")
+        )
     return lines
 
 

@@ -29,9 +29,14 @@ from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, SAMPLES, SPLIT_DIR, model_file
 from .scoring import all_scores, choose_threshold, ensemble_weights, rounded
 
 
-def make_ensemble(cfg: EnsembleConfig, split_dir: str | Path = SPLIT_DIR, models_dir: str | Path | None = None,
-                  samples: str | Path = SAMPLES, out: str | Path = ENSEMBLE_FILE,
-                  card_out: str | Path = ENSEMBLE_CARD) -> dict:
+def make_ensemble(
+    cfg: EnsembleConfig,
+    split_dir: str | Path = SPLIT_DIR,
+    models_dir: str | Path | None = None,
+    samples: str | Path = SAMPLES,
+    out: str | Path = ENSEMBLE_FILE,
+    card_out: str | Path = ENSEMBLE_CARD,
+) -> dict:
     start = time.perf_counter()
     val = load_split("val", split_dir)
     models, val_scores = {}, {}
@@ -51,9 +56,12 @@ def make_ensemble(cfg: EnsembleConfig, split_dir: str | Path = SPLIT_DIR, models
         "label": LABEL,
         "members": list(MODEL_NAMES),
         "weights": weights,
-        "weighting": {"score": cfg.score, "temperature": cfg.temperature,
-                      "rule": "w_i = exp(s_i / T) / sum_j exp(s_j / T), s = "
-                              + ("val ROC AUC" if cfg.score == "roc_auc" else "-(val log loss)")},
+        "weighting": {
+            "score": cfg.score,
+            "temperature": cfg.temperature,
+            "rule": "w_i = exp(s_i / T) / sum_j exp(s_j / T), s = "
+            + ("val ROC AUC" if cfg.score == "roc_auc" else "-(val log loss)"),
+        },
         "threshold": threshold,
         "threshold_rule": cfg.threshold if cfg.threshold == "max_f1" else f"recall_floor {cfg.recall_floor:g}",
         "val_rows": len(val),
@@ -62,9 +70,12 @@ def make_ensemble(cfg: EnsembleConfig, split_dir: str | Path = SPLIT_DIR, models
     }
     write_json(card_out, card)
     summary = ", ".join(f"{name} {weights[name]:.3f}" for name in MODEL_NAMES)
-    print(f"ensemble: weights {summary}; threshold {threshold:.4f} ({card['threshold_rule']}); val ROC AUC "
-          f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f} -> {out} "
-          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(
+        f"ensemble: weights {summary}; threshold {threshold:.4f} ({card['threshold_rule']}); val ROC AUC "
+        f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f} -> {out} "
+        f"in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
     return card
 
 

@@ -26,10 +26,16 @@ from .paths import CALIBRATION_DIR, ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, 
 from .scoring import DIGITS, all_scores, calibration, pr_on_grid, ranking_scores, roc_on_grid, rounded
 
 
-def evaluate(cfg: EvaluateConfig, split_dir: str | Path = SPLIT_DIR, model_path: str | Path = ENSEMBLE_FILE,
-             card_path: str | Path = ENSEMBLE_CARD, metrics_out: str | Path = METRICS_FILE,
-             roc_out: str | Path = ROC_FILE, pr_out: str | Path = PR_FILE,
-             calibration_out: str | Path = CALIBRATION_DIR) -> dict:
+def evaluate(
+    cfg: EvaluateConfig,
+    split_dir: str | Path = SPLIT_DIR,
+    model_path: str | Path = ENSEMBLE_FILE,
+    card_path: str | Path = ENSEMBLE_CARD,
+    metrics_out: str | Path = METRICS_FILE,
+    roc_out: str | Path = ROC_FILE,
+    pr_out: str | Path = PR_FILE,
+    calibration_out: str | Path = CALIBRATION_DIR,
+) -> dict:
     start = time.perf_counter()
     card = read_json(card_path, "ensemble")
     ensemble = load_model(model_path, "ensemble")
@@ -40,21 +46,31 @@ def evaluate(cfg: EvaluateConfig, split_dir: str | Path = SPLIT_DIR, model_path:
     metrics = {name: all_scores(test.y, p, card["val"][name]["threshold"]) for name, p in probabilities.items()}
     bayes = None if test.p_fire is None else ranking_scores(test.y, test.p_fire)
     metrics["bayes"] = bayes
-    metrics["ensemble_roc_auc_gap_to_bayes"] = (None if bayes is None
-                                                else rounded(bayes["roc_auc"] - metrics["ensemble"]["roc_auc"]))
+    metrics["ensemble_roc_auc_gap_to_bayes"] = (
+        None if bayes is None else rounded(bayes["roc_auc"] - metrics["ensemble"]["roc_auc"])
+    )
     metrics["test_rows"] = len(test)
     metrics["test_fires"] = int(test.y.sum())
     write_json(metrics_out, metrics)
     write_curves(cfg, test.y, probabilities, roc_out, pr_out, calibration_out)
     ceiling = "no Bayes ceiling (own data)" if bayes is None else f"Bayes ceiling {bayes['roc_auc']:.4f}"
     aucs = ", ".join(f"{name} {metrics[name]['roc_auc']:.4f}" for name in probabilities)
-    print(f"evaluate: {len(test)} test rows; ROC AUC {aucs}; {ceiling} -> {metrics_out} "
-          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(
+        f"evaluate: {len(test)} test rows; ROC AUC {aucs}; {ceiling} -> {metrics_out} "
+        f"in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
     return metrics
 
 
-def write_curves(cfg: EvaluateConfig, y: np.ndarray, probabilities: dict[str, np.ndarray], roc_out: str | Path,
-                 pr_out: str | Path, calibration_out: str | Path) -> None:
+def write_curves(
+    cfg: EvaluateConfig,
+    y: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+    roc_out: str | Path,
+    pr_out: str | Path,
+    calibration_out: str | Path,
+) -> None:
     grid = np.linspace(0, 1, cfg.curve_points)
     names = list(probabilities)
     _write_table(roc_out, ["fpr", *names], [grid, *(roc_on_grid(y, probabilities[n], grid) for n in names)])

@@ -19,21 +19,21 @@ from .paths import SPLIT_DIR
 
 # 15 from a low-resolution thermal camera (a 32x24 array looking at the room), 3 from a Sensirion SCD41.
 THERMAL = (
-    "t_max_c",                 # hottest pixel
-    "t_mean_c",                # mean over the frame
-    "t_std_c",                 # spread over the frame
-    "t_p95_c",                 # 95th percentile pixel
-    "t_background_c",          # median pixel: the room
-    "hot_area_frac",           # fraction of pixels 20 °C or more above the background
-    "hot_blob_count",          # connected hot regions
-    "largest_blob_frac",       # share of the hot area in the largest region
-    "edge_irregularity",       # perimeter² / (4π·area) of the largest region: 1 for a disc, flames are ragged
-    "grad_max_c_per_px",       # steepest spatial gradient
-    "grad_mean_c_per_px",      # mean spatial gradient over the hot region's edge
-    "rise_rate_c_per_s",       # slope of t_max over the last 30 s
+    "t_max_c",  # hottest pixel
+    "t_mean_c",  # mean over the frame
+    "t_std_c",  # spread over the frame
+    "t_p95_c",  # 95th percentile pixel
+    "t_background_c",  # median pixel: the room
+    "hot_area_frac",  # fraction of pixels 20 °C or more above the background
+    "hot_blob_count",  # connected hot regions
+    "largest_blob_frac",  # share of the hot area in the largest region
+    "edge_irregularity",  # perimeter² / (4π·area) of the largest region: 1 for a disc, flames are ragged
+    "grad_max_c_per_px",  # steepest spatial gradient
+    "grad_mean_c_per_px",  # mean spatial gradient over the hot region's edge
+    "rise_rate_c_per_s",  # slope of t_max over the last 30 s
     "mean_rise_rate_c_per_s",  # slope of t_mean over the last 30 s
-    "flicker_c",               # sub-second standard deviation of the hot region's temperature
-    "flicker_freq_hz",         # dominant frequency of that fluctuation
+    "flicker_c",  # sub-second standard deviation of the hot region's temperature
+    "flicker_freq_hz",  # dominant frequency of that fluctuation
 )
 SCD41 = ("co2_ppm", "scd41_temperature_c", "scd41_humidity_pct")
 FEATURES = THERMAL + SCD41
@@ -44,14 +44,14 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Table:
-    x: np.ndarray               # (n, 18) float64, columns in FEATURES order
-    y: np.ndarray               # (n,) int64, 0 or 1
-    p_fire: np.ndarray | None   # (n,) the true probability, when the generator made the rows
+    x: np.ndarray  # (n, 18) float64, columns in FEATURES order
+    y: np.ndarray  # (n,) int64, 0 or 1
+    p_fire: np.ndarray | None  # (n,) the true probability, when the generator made the rows
 
     def __len__(self) -> int:
         return len(self.y)
 
-    def rows(self, index: np.ndarray) -> "Table":
+    def rows(self, index: np.ndarray) -> Table:
         return Table(self.x[index], self.y[index], None if self.p_fire is None else self.p_fire[index])
 
 
@@ -120,8 +120,10 @@ def read_csv(path: Path, *, allow_p_fire: bool = True) -> Table:
     if table.p_fire is not None:
         bad = np.flatnonzero((table.p_fire < 0) | (table.p_fire > 1))
         if len(bad):
-            raise UserError(f"{path}: line {bad[0] + 2}, column {TRUE_PROBABILITY}: "
-                            f"{table.p_fire[bad[0]]:g} is not a probability in [0, 1]")
+            raise UserError(
+                f"{path}: line {bad[0] + 2}, column {TRUE_PROBABILITY}: "
+                f"{table.p_fire[bad[0]]:g} is not a probability in [0, 1]"
+            )
     return table
 
 
@@ -154,8 +156,10 @@ def _parse(path: Path, header: list[str], body: list[list[str]]) -> np.ndarray:
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         i, j = bad[0]
-        raise UserError(f"{path}: line {i + 2}, column {header[j]}: {body[i][j]!r} is not a finite number"
-                        + (f" ({len(bad)} such cells)" if len(bad) > 1 else ""))
+        raise UserError(
+            f"{path}: line {i + 2}, column {header[j]}: {body[i][j]!r} is not a finite number"
+            + (f" ({len(bad)} such cells)" if len(bad) > 1 else "")
+        )
     return values
 
 

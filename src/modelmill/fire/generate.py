@@ -24,16 +24,21 @@ def make_samples(cfg: DataConfig, out: str | Path = SAMPLES) -> Table:
     start = time.perf_counter()
     if cfg.source == "csv":
         if not Path(cfg.csv).is_file():
-            raise UserError(f"data.csv {cfg.csv!r} not found (resolved to {Path(cfg.csv).resolve()}); "
-                            "a relative path is taken from pipelines/fire")
+            raise UserError(
+                f"data.csv {cfg.csv!r} not found (resolved to {Path(cfg.csv).resolve()}); "
+                "a relative path is taken from pipelines/fire"
+            )
         table, origin = read_csv(Path(cfg.csv), allow_p_fire=False), cfg.csv
     else:
         table, origin = generate(cfg.n_samples, cfg.seed), f"the simulator (seed {cfg.seed})"
     with atomic_output(out) as tmp:
         write_csv(tmp, table)
     fires = int(table.y.sum())
-    print(f"generate: {len(table)} rows from {origin}, {fires} fires ({fires / len(table):.1%}) -> {out} "
-          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(
+        f"generate: {len(table)} rows from {origin}, {fires} fires ({fires / len(table):.1%}) -> {out} "
+        f"in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
     return table
 
 

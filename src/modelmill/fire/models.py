@@ -21,8 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import skops.io as sio
-from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier,
-                              VotingClassifier)
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    VotingClassifier,
+)
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import FixedThresholdClassifier
@@ -48,26 +52,40 @@ def build_model(name: str, cfg: TrainConfig):
     """The unfitted model `name` with its hyper-parameters from train.<name>."""
     if name == "forest":
         f = cfg.forest
-        return RandomForestClassifier(n_estimators=f.n_estimators, max_depth=f.max_depth,
-                                      min_samples_leaf=f.min_samples_leaf,
-                                      max_features=None if f.max_features == "all" else f.max_features,
-                                      n_jobs=f.n_jobs or -1, random_state=f.seed)
+        return RandomForestClassifier(
+            n_estimators=f.n_estimators,
+            max_depth=f.max_depth,
+            min_samples_leaf=f.min_samples_leaf,
+            max_features=None if f.max_features == "all" else f.max_features,
+            n_jobs=f.n_jobs or -1,
+            random_state=f.seed,
+        )
     if name == "boosting":
         b = cfg.boosting
         if b.variant == "hist":
             # No early stopping: it would hold out a random tenth of the rows and stop at a
             # data-dependent round; n_estimators rounds on all of train is what params say.
-            return HistGradientBoostingClassifier(max_iter=b.n_estimators, learning_rate=b.learning_rate,
-                                                  max_depth=b.max_depth, max_leaf_nodes=None,
-                                                  min_samples_leaf=b.min_samples_leaf, early_stopping=False,
-                                                  random_state=b.seed)
-        return GradientBoostingClassifier(n_estimators=b.n_estimators, learning_rate=b.learning_rate,
-                                          max_depth=b.max_depth, min_samples_leaf=b.min_samples_leaf,
-                                          random_state=b.seed)
+            return HistGradientBoostingClassifier(
+                max_iter=b.n_estimators,
+                learning_rate=b.learning_rate,
+                max_depth=b.max_depth,
+                max_leaf_nodes=None,
+                min_samples_leaf=b.min_samples_leaf,
+                early_stopping=False,
+                random_state=b.seed,
+            )
+        return GradientBoostingClassifier(
+            n_estimators=b.n_estimators,
+            learning_rate=b.learning_rate,
+            max_depth=b.max_depth,
+            min_samples_leaf=b.min_samples_leaf,
+            random_state=b.seed,
+        )
     if name == "logistic":
         lr = cfg.logistic
-        return Pipeline([("scale", StandardScaler()),
-                         ("logistic", LogisticRegression(C=lr.C, max_iter=lr.max_iter))])  # lbfgs: L2, no randomness
+        return Pipeline(
+            [("scale", StandardScaler()), ("logistic", LogisticRegression(C=lr.C, max_iter=lr.max_iter))]
+        )  # lbfgs: L2, no randomness
     raise UserError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
 
 
@@ -93,15 +111,21 @@ def predict_fire(model, x: np.ndarray) -> np.ndarray:
 
 def combine(models: dict, weights: dict[str, float], x_val: np.ndarray, y_val: np.ndarray) -> VotingClassifier:
     """The fitted members' weighted mean probability (nothing is refitted: FrozenEstimator's fit does nothing)."""
-    voting = VotingClassifier([(name, FrozenEstimator(models[name])) for name in MODEL_NAMES], voting="soft",
-                              weights=[weights[name] for name in MODEL_NAMES])
+    voting = VotingClassifier(
+        [(name, FrozenEstimator(models[name])) for name in MODEL_NAMES],
+        voting="soft",
+        weights=[weights[name] for name in MODEL_NAMES],
+    )
     return fit(voting, x_val, y_val)  # sets classes_ and the like from the labels
 
 
 def with_threshold(model, threshold: float, x_val: np.ndarray, y_val: np.ndarray) -> FixedThresholdClassifier:
     """`model`, whose predict says fire when p(fire) >= threshold."""
-    return fit(FixedThresholdClassifier(FrozenEstimator(model), threshold=threshold,
-                                        response_method="predict_proba"), x_val, y_val)
+    return fit(
+        FixedThresholdClassifier(FrozenEstimator(model), threshold=threshold, response_method="predict_proba"),
+        x_val,
+        y_val,
+    )
 
 
 def members(ensemble: FixedThresholdClassifier) -> dict:
@@ -122,8 +146,11 @@ def save_model(model, dest: str | Path) -> None:
     """
     with zipfile.ZipFile(io.BytesIO(sio.dumps(model))) as raw:
         schema = json.loads(raw.read("schema.json"))
-        contents = {name: _zero_padding(raw.read(name)) if name.endswith(".npy") else raw.read(name)
-                    for name in raw.namelist() if name != "schema.json"}
+        contents = {
+            name: _zero_padding(raw.read(name)) if name.endswith(".npy") else raw.read(name)
+            for name in raw.namelist()
+            if name != "schema.json"
+        }
     renamed = {name: hashlib.sha256(data).hexdigest()[:32] + Path(name).suffix for name, data in contents.items()}
     used: dict[str, bytes] = {}
 
@@ -189,5 +216,7 @@ def load_model(path: str | Path, stage: str = "train"):
 
 def check_features(model, path: str | Path, n_features: int) -> None:
     if getattr(model, "n_features_in_", n_features) != n_features or not hasattr(model, "predict_proba"):
-        raise UserError(f"{path} does not hold a fire classifier for {n_features} features "
-                        f"(got {type(model).__name__} with {getattr(model, 'n_features_in_', '?')})")
+        raise UserError(
+            f"{path} does not hold a fire classifier for {n_features} features "
+            f"(got {type(model).__name__} with {getattr(model, 'n_features_in_', '?')})"
+        )

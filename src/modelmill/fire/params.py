@@ -15,8 +15,8 @@ MODEL_NAMES = ("forest", "boosting", "logistic")
 @dataclass(frozen=True)
 class DataConfig:
     source: str = choice("synthetic", "csv")
-    csv: str                                   # with source: csv; relative to pipelines/fire
-    n_samples: int = span(100, 10_000_000)     # with source: synthetic
+    csv: str  # with source: csv; relative to pipelines/fire
+    n_samples: int = span(100, 10_000_000)  # with source: synthetic
     seed: int
 
 
@@ -26,7 +26,7 @@ class ForestConfig:
     max_depth: int = span(1, 100)
     min_samples_leaf: int = span(1, 1_000_000)
     max_features: str = choice("sqrt", "log2", "all")
-    n_jobs: int = span(0, 1024)                # 0: one per CPU core
+    n_jobs: int = span(0, 1024)  # 0: one per CPU core
     seed: int
 
 
@@ -42,7 +42,7 @@ class BoostingConfig:
 
 @dataclass(frozen=True)
 class LogisticConfig:
-    C: float = span(0.0, 1e9, open_low=True)   # inverse L2 strength
+    C: float = span(0.0, 1e9, open_low=True)  # inverse L2 strength
     max_iter: int = span(1, 1_000_000)
 
 

@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-SAMPLES = Path("data/samples.csv")                  # generate: the 18 features, fire, p_fire (synthetic only)
-SPLIT_DIR = Path("data/split")                      # split: train.csv, val.csv, test.csv (same columns)
+SAMPLES = Path("data/samples.csv")  # generate: the 18 features, fire, p_fire (synthetic only)
+SPLIT_DIR = Path("data/split")  # split: train.csv, val.csv, test.csv (same columns)
 ENSEMBLE_FILE = Path("models/fire_ensemble.skops")  # ensemble: the publishable model
-ENSEMBLE_CARD = Path("models/ensemble.json")        # ensemble: weights, threshold, val scores, data checksum
-METRICS_FILE = Path("metrics/metrics.json")         # evaluate: test metrics per model, ensemble and ceiling
-ROC_FILE = Path("metrics/roc.csv")                  # evaluate: TPR per model on a common FPR grid
-PR_FILE = Path("metrics/pr.csv")                    # evaluate: precision per model on a common recall grid
-CALIBRATION_DIR = Path("metrics/calibration")       # evaluate: <model>.csv, observed fire rate per predicted bin
+ENSEMBLE_CARD = Path("models/ensemble.json")  # ensemble: weights, threshold, val scores, data checksum
+METRICS_FILE = Path("metrics/metrics.json")  # evaluate: test metrics per model, ensemble and ceiling
+ROC_FILE = Path("metrics/roc.csv")  # evaluate: TPR per model on a common FPR grid
+PR_FILE = Path("metrics/pr.csv")  # evaluate: precision per model on a common recall grid
+CALIBRATION_DIR = Path("metrics/calibration")  # evaluate: <model>.csv, observed fire rate per predicted bin
 
 
 def model_file(name: str) -> Path:

@@ -11,8 +11,8 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import sklearn
@@ -27,9 +27,9 @@ from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE
 
 CONTENT_TYPES = {
     "text/csv": f"rows of the {len(FEATURES)} features in the published order; an optional header row "
-                "naming them (any order; fire and p_fire columns are ignored)",
+    "naming them (any order; fire and p_fire columns are ignored)",
     "application/json": "an object keyed by feature name, a list of such objects, or a list of lists "
-                        "in the published order",
+    "in the published order",
 }
 # Columns a header may name besides the features: the line's own split files carry them.
 _IGNORED = (LABEL, TRUE_PROBABILITY)
@@ -66,15 +66,23 @@ class Predictor:
     def card(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta["model_name"], "version": meta["version"], "line": "fire",
-            "framework": meta.get("framework"), "format": meta.get("format"),
-            "sha256": meta.get("sha256"), "published_at_utc": meta.get("published_at_utc"),
+            "name": meta["model_name"],
+            "version": meta["version"],
+            "line": "fire",
+            "framework": meta.get("framework"),
+            "format": meta.get("format"),
+            "sha256": meta.get("sha256"),
+            "published_at_utc": meta.get("published_at_utc"),
             "git_commit": meta.get("git_commit"),
             "input": {"content_types": CONTENT_TYPES, "features": list(FEATURES)},
-            "output": {"fire_probability": "p(fire) from the ensemble",
-                       "fire": f"fire_probability >= threshold ({self.threshold:g})"},
-            "threshold": self.threshold, "threshold_rule": meta.get("threshold_rule"),
-            "members": meta.get("members"), "weights": meta.get("weights"),
+            "output": {
+                "fire_probability": "p(fire) from the ensemble",
+                "fire": f"fire_probability >= threshold ({self.threshold:g})",
+            },
+            "threshold": self.threshold,
+            "threshold_rule": meta.get("threshold_rule"),
+            "members": meta.get("members"),
+            "weights": meta.get("weights"),
             "metrics": {"test": meta.get("test_metrics"), "bayes_ceiling": meta.get("bayes_ceiling")},
         }
 
@@ -89,7 +97,7 @@ class Predictor:
 
         def read() -> Iterator[tuple[list[str], np.ndarray]]:
             for start in range(0, len(x), CHUNK):
-                yield [str(i + 1) for i in range(start, min(start + CHUNK, len(x)))], x[start:start + CHUNK]
+                yield [str(i + 1) for i in range(start, min(start + CHUNK, len(x)))], x[start : start + CHUNK]
 
         return len(x), read()
 
@@ -99,14 +107,18 @@ def load(model_path: Path, metadata: dict) -> Predictor:
     model = load_model(model_path)
     check_features(model, model_path, len(FEATURES))
     if list(metadata.get("features", FEATURES)) != list(FEATURES):
-        raise UserError(f"{Path(model_path).name}: metadata lists features {metadata['features']}, this code "
-                        f"expects {list(FEATURES)}")
+        raise UserError(
+            f"{Path(model_path).name}: metadata lists features {metadata['features']}, this code "
+            f"expects {list(FEATURES)}"
+        )
     threshold = getattr(model, "threshold", None)
     if not isinstance(threshold, (int, float)):
         raise UserError(f"{Path(model_path).name} holds a {type(model).__name__}, not the fire ensemble")
     if "threshold" in metadata and abs(threshold - metadata["threshold"]) > 1e-9:
-        raise UserError(f"{Path(model_path).name} has threshold {threshold:g} but its metadata says "
-                        f"{metadata['threshold']:g}: the file and metadata.json are from different runs")
+        raise UserError(
+            f"{Path(model_path).name} has threshold {threshold:g} but its metadata says "
+            f"{metadata['threshold']:g}: the file and metadata.json are from different runs"
+        )
     return Predictor(model, metadata)
 
 
@@ -123,7 +135,8 @@ def local_metadata(folder: Path) -> dict:
         **{k: card[k] for k in ("features", "members", "weights", "threshold", "threshold_rule")},
         "framework": f"scikit-learn {sklearn.__version__}",
         "test_metrics": {name: metrics[name] for name in (*MODEL_NAMES, "ensemble") if name in metrics} or None,
-        "bayes_ceiling": metrics.get("bayes"), "sha256": file_digest(folder / ENSEMBLE_FILE),
+        "bayes_ceiling": metrics.get("bayes"),
+        "sha256": file_digest(folder / ENSEMBLE_FILE),
     }
 
 
@@ -163,9 +176,11 @@ def _header(names: list[str]) -> list[int]:
     unknown = [name for name in names if name not in FEATURES and name not in _IGNORED]
     missing = [name for name in FEATURES if name not in names]
     repeated = sorted({name for name in names if names.count(name) > 1})
-    problems = ([f"unknown column(s) {_names([repr(name) for name in unknown])}"] if unknown else []) \
-        + ([f"missing column(s) {_names(missing)}"] if missing else []) \
+    problems = (
+        ([f"unknown column(s) {_names([repr(name) for name in unknown])}"] if unknown else [])
+        + ([f"missing column(s) {_names(missing)}"] if missing else [])
         + ([f"repeated column(s) {_names(repeated)}"] if repeated else [])
+    )
     if problems:
         raise ValueError(f"header row: {'; '.join(problems)}")
     return [names.index(name) for name in FEATURES]
@@ -194,14 +209,20 @@ def _json_row(item, n: int) -> list[float]:
         unknown = [k for k in item if k not in FEATURES and k not in _IGNORED]
         missing = [k for k in FEATURES if k not in item]
         if unknown or missing:
-            raise ValueError(f"row {n}: " + "; ".join(
-                ([f"unknown key(s) {_names([repr(k) for k in unknown])}"] if unknown else [])
-                + ([f"missing key(s) {_names(missing)}"] if missing else [])))
+            raise ValueError(
+                f"row {n}: "
+                + "; ".join(
+                    ([f"unknown key(s) {_names([repr(k) for k in unknown])}"] if unknown else [])
+                    + ([f"missing key(s) {_names(missing)}"] if missing else [])
+                )
+            )
         values = [item[k] for k in FEATURES]
     elif isinstance(item, list):
         if len(item) != len(FEATURES):
-            raise ValueError(f"row {n} has {len(item)} values; expected {len(FEATURES)}, in the published order "
-                             f"({_names(list(FEATURES))})")
+            raise ValueError(
+                f"row {n} has {len(item)} values; expected {len(FEATURES)}, in the published order "
+                f"({_names(list(FEATURES))})"
+            )
         values = item
     else:
         raise ValueError(f"row {n} is a {type(item).__name__}; expected an object or a list")

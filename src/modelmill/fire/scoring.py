@@ -5,8 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss, precision_recall_curve,
-                             roc_auc_score, roc_curve)
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 DIGITS = 6  # floats in JSON and CSV outputs: enough to compare runs, stable across platforms
 
@@ -32,8 +38,12 @@ def decision_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str,
     precision = tp / int(fire.sum()) if fire.any() else 0.0
     recall = tp / int((y == 1).sum())
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": rounded((fire == (y == 1)).mean()), "precision": rounded(precision),
-            "recall": rounded(recall), "f1": rounded(f1)}
+    return {
+        "accuracy": rounded((fire == (y == 1)).mean()),
+        "precision": rounded(precision),
+        "recall": rounded(recall),
+        "f1": rounded(f1),
+    }
 
 
 def all_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
@@ -55,8 +65,9 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, rule: str, recall_floor: floa
     precision, recall, thresholds = precision_recall_curve(y, p)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     if rule == "max_f1":
-        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
-                       where=precision + recall > 0)
+        f1 = np.divide(
+            2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0
+        )
         best = int(np.argmax(f1))
     else:
         best = int(np.flatnonzero(recall >= recall_floor).max())  # recall[0] is 1: never empty
@@ -84,6 +95,11 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> list[dict[str, float
     for b in range(bins):
         inside = which == b
         if inside.any():
-            rows.append({"predicted": rounded(p[inside].mean()), "observed": rounded(y[inside].mean()),
-                         "rows": int(inside.sum())})
+            rows.append(
+                {
+                    "predicted": rounded(p[inside].mean()),
+                    "observed": rounded(y[inside].mean()),
+                    "rows": int(inside.sum()),
+                }
+            )
     return rows

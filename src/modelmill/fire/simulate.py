@@ -44,13 +44,15 @@ def p_fire(x: np.ndarray) -> np.ndarray:
     """The true probability of fire for feature rows `x` (columns in FEATURES order)."""
     f = {name: x[:, i] for i, name in enumerate(FEATURES)}
     excess = f["t_max_c"] - f["t_background_c"]
-    flame = (sigmoid((excess - 50) / 15) * sigmoid((f["flicker_c"] - 1.5) / 0.5)
-             * sigmoid((f["flicker_freq_hz"] - 1.5) / 0.5))
+    flame = (
+        sigmoid((excess - 50) / 15)
+        * sigmoid((f["flicker_c"] - 1.5) / 0.5)
+        * sigmoid((f["flicker_freq_hz"] - 1.5) / 0.5)
+    )
     smoulder = np.log(f["co2_ppm"] / 450) * sigmoid((excess - 8) / 4)
     ragged = (f["edge_irregularity"] - 1.5) * sigmoid((f["hot_area_frac"] - 0.01) / 0.005)
     steam = np.maximum(f["scd41_humidity_pct"] - 55, 0) / 10 * sigmoid((excess - 40) / 10)
-    z = (-3.2 + 5.0 * flame + 2.2 * smoulder + 1.5 * np.tanh(f["rise_rate_c_per_s"] / 0.5)
-         + 0.8 * ragged - 1.5 * steam)
+    z = -3.2 + 5.0 * flame + 2.2 * smoulder + 1.5 * np.tanh(f["rise_rate_c_per_s"] / 0.5) + 0.8 * ragged - 1.5 * steam
     return sigmoid(z)
 
 
@@ -74,8 +76,14 @@ def _features(rng: np.random.Generator, scene: np.ndarray) -> np.ndarray:
     def per_scene(**draws) -> np.ndarray:
         """One latent value per row, drawn by its scene's rule (rules are callables of a size)."""
         out = np.zeros(n)
-        for name, mask in (("room", room), ("glare", glare), ("heater", heater), ("cooking", cooking),
-                           ("flaming", flaming), ("smouldering", smouldering)):
+        for name, mask in (
+            ("room", room),
+            ("glare", glare),
+            ("heater", heater),
+            ("cooking", cooking),
+            ("flaming", flaming),
+            ("smouldering", smouldering),
+        ):
             out[mask] = draws[name](int(mask.sum()))
         return out
 
@@ -91,36 +99,92 @@ def _features(rng: np.random.Generator, scene: np.ndarray) -> np.ndarray:
     person = room & (rng.random(n) < 0.5)
     background = np.where(glare, rng.normal(26, 4, n), rng.normal(21, 3, n)).clip(5, 40)
     # The hot source: excess temperature over the room (°C) and share of the frame it fills.
-    excess = per_scene(room=lognormal(3, 0.5), glare=lognormal(60, 0.5), heater=lognormal(55, 0.3),
-                       cooking=lognormal(90, 0.45), flaming=lognormal(150, 0.6), smouldering=lognormal(18, 0.6))
+    excess = per_scene(
+        room=lognormal(3, 0.5),
+        glare=lognormal(60, 0.5),
+        heater=lognormal(55, 0.3),
+        cooking=lognormal(90, 0.45),
+        flaming=lognormal(150, 0.6),
+        smouldering=lognormal(18, 0.6),
+    )
     excess[person] = rng.normal(13, 2, person.sum())  # skin at ~34 °C
-    area = per_scene(room=lognormal(0.002, 0.5), glare=lognormal(0.006, 0.6), heater=lognormal(0.07, 0.4),
-                     cooking=lognormal(0.05, 0.5), flaming=lognormal(0.05, 0.9), smouldering=lognormal(0.008, 0.6))
+    area = per_scene(
+        room=lognormal(0.002, 0.5),
+        glare=lognormal(0.006, 0.6),
+        heater=lognormal(0.07, 0.4),
+        cooking=lognormal(0.05, 0.5),
+        flaming=lognormal(0.05, 0.9),
+        smouldering=lognormal(0.008, 0.6),
+    )
     area[person] = rng.uniform(0.02, 0.08, person.sum())
     area = area.clip(0.0005, 0.6)
-    irregularity = per_scene(room=normal(1.2, 0.15), glare=normal(1.15, 0.1), heater=normal(1.3, 0.15),
-                             cooking=normal(1.7, 0.4), flaming=normal(2.4, 0.7), smouldering=normal(1.5, 0.35))
+    irregularity = per_scene(
+        room=normal(1.2, 0.15),
+        glare=normal(1.15, 0.1),
+        heater=normal(1.3, 0.15),
+        cooking=normal(1.7, 0.4),
+        flaming=normal(2.4, 0.7),
+        smouldering=normal(1.5, 0.35),
+    )
     irregularity = irregularity.clip(1.0, 6.0)
-    edge_width = per_scene(room=uniform(1.5, 3), glare=uniform(0.8, 1.3), heater=uniform(1.0, 1.6),
-                           cooking=uniform(1.2, 2.5), flaming=uniform(1.8, 3.5), smouldering=uniform(1.5, 3.5))
-    rise = per_scene(room=normal(0, 0.02), glare=normal(0, 0.08), heater=lognormal(0.12, 0.8),
-                     cooking=lognormal(0.2, 0.8), flaming=lognormal(0.8, 0.8), smouldering=lognormal(0.05, 0.8))
-    flicker = per_scene(room=uniform(0.1, 0.3), glare=lognormal(1.2, 0.6), heater=uniform(0.2, 0.6),
-                        cooking=lognormal(1.5, 0.6), flaming=lognormal(4.0, 0.6), smouldering=lognormal(0.5, 0.5))
-    frequency = per_scene(room=uniform(0, 16), glare=lognormal(0.8, 0.6), heater=uniform(0, 16),
-                          cooking=lognormal(1.8, 0.5), flaming=normal(6, 2.5), smouldering=lognormal(0.6, 0.6))
-    blobs = 1 + per_scene(room=lambda k: rng.poisson(0.3, k), glare=lambda k: rng.poisson(0.8, k),
-                          heater=lambda k: rng.poisson(0.1, k), cooking=lambda k: rng.poisson(1.0, k),
-                          flaming=lambda k: rng.poisson(1.5, k), smouldering=lambda k: rng.poisson(0.3, k))
+    edge_width = per_scene(
+        room=uniform(1.5, 3),
+        glare=uniform(0.8, 1.3),
+        heater=uniform(1.0, 1.6),
+        cooking=uniform(1.2, 2.5),
+        flaming=uniform(1.8, 3.5),
+        smouldering=uniform(1.5, 3.5),
+    )
+    rise = per_scene(
+        room=normal(0, 0.02),
+        glare=normal(0, 0.08),
+        heater=lognormal(0.12, 0.8),
+        cooking=lognormal(0.2, 0.8),
+        flaming=lognormal(0.8, 0.8),
+        smouldering=lognormal(0.05, 0.8),
+    )
+    flicker = per_scene(
+        room=uniform(0.1, 0.3),
+        glare=lognormal(1.2, 0.6),
+        heater=uniform(0.2, 0.6),
+        cooking=lognormal(1.5, 0.6),
+        flaming=lognormal(4.0, 0.6),
+        smouldering=lognormal(0.5, 0.5),
+    )
+    frequency = per_scene(
+        room=uniform(0, 16),
+        glare=lognormal(0.8, 0.6),
+        heater=uniform(0, 16),
+        cooking=lognormal(1.8, 0.5),
+        flaming=normal(6, 2.5),
+        smouldering=lognormal(0.6, 0.6),
+    )
+    blobs = 1 + per_scene(
+        room=lambda k: rng.poisson(0.3, k),
+        glare=lambda k: rng.poisson(0.8, k),
+        heater=lambda k: rng.poisson(0.1, k),
+        cooking=lambda k: rng.poisson(1.0, k),
+        flaming=lambda k: rng.poisson(1.5, k),
+        smouldering=lambda k: rng.poisson(0.3, k),
+    )
     # CO2 above the outdoor ~420 ppm: people breathing everywhere, plus combustion.
     occupancy = rng.exponential(250, n) * np.where(person, 2.0, 1.0)
-    combustion = per_scene(room=lambda k: np.zeros(k), glare=lambda k: np.zeros(k),
-                           heater=lambda k: rng.exponential(300, k) * (rng.random(k) < 0.3),
-                           cooking=lambda k: rng.exponential(400, k), flaming=lambda k: rng.exponential(700, k),
-                           smouldering=lambda k: 300 + rng.exponential(1500, k))
-    humidity_shift = per_scene(room=normal(0, 2), glare=normal(-2, 3), heater=normal(-8, 4),
-                               cooking=lambda k: rng.exponential(12, k), flaming=normal(-5, 4),
-                               smouldering=normal(3, 3))
+    combustion = per_scene(
+        room=lambda k: np.zeros(k),
+        glare=lambda k: np.zeros(k),
+        heater=lambda k: rng.exponential(300, k) * (rng.random(k) < 0.3),
+        cooking=lambda k: rng.exponential(400, k),
+        flaming=lambda k: rng.exponential(700, k),
+        smouldering=lambda k: 300 + rng.exponential(1500, k),
+    )
+    humidity_shift = per_scene(
+        room=normal(0, 2),
+        glare=normal(-2, 3),
+        heater=normal(-8, 4),
+        cooking=lambda k: rng.exponential(12, k),
+        flaming=normal(-5, 4),
+        smouldering=normal(3, 3),
+    )
 
     hot = area * sigmoid((excess - 20) / 3)  # pixels 20 °C or more above the room
     noise = rng.standard_normal((n, 18))

@@ -34,8 +34,8 @@ def assign_splits(x: np.ndarray, y: np.ndarray, cfg: SplitConfig) -> np.ndarray:
         n_train = round(len(members) * cfg.train)
         n_val = round(len(members) * cfg.val)
         group_split[members[:n_train]] = 0
-        group_split[members[n_train:n_train + n_val]] = 1
-        group_split[members[n_train + n_val:]] = 2
+        group_split[members[n_train : n_train + n_val]] = 1
+        group_split[members[n_train + n_val :]] = 2
     return group_split[group]
 
 
@@ -46,15 +46,21 @@ def split_samples(cfg: SplitConfig, samples: str | Path = SAMPLES, out_dir: str 
     parts = {name: table.rows(np.flatnonzero(split == i)) for i, name in enumerate(SPLITS)}
     for name, part in parts.items():
         if len(np.unique(part.y)) < 2:
-            raise UserError(f"the {name} split of {samples} ({len(part)} rows) lacks "
-                            f"{'fire' if not part.y.any() else 'non-fire'} rows; use more data or a larger "
-                            f"split.{name}")
+            raise UserError(
+                f"the {name} split of {samples} ({len(part)} rows) lacks "
+                f"{'fire' if not part.y.any() else 'non-fire'} rows; use more data or a larger "
+                f"split.{name}"
+            )
     with atomic_output(out_dir, directory=True) as tmp:
         for name, part in parts.items():
             write_csv(tmp / f"{name}.csv", part)
     counts = {name: len(part) for name, part in parts.items()}
-    print("split: " + ", ".join(f"{name} {n} ({int(parts[name].y.sum())} fires)" for name, n in counts.items())
-          + f" -> {out_dir} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(
+        "split: "
+        + ", ".join(f"{name} {n} ({int(parts[name].y.sum())} fires)" for name, n in counts.items())
+        + f" -> {out_dir} in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
     return counts
 
 

@@ -26,8 +26,11 @@ def train_model(name: str, cfg: TrainConfig, split_dir: str | Path = SPLIT_DIR, 
     fit(model, train.x, train.y)
     out = model_file(name) if out is None else Path(out)
     save_model(model, out)
-    print(f"train {name}: {len(train)} rows, fitted in {time.perf_counter() - start:.1f}s -> {out} "
-          f"({out.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
+    print(
+        f"train {name}: {len(train)} rows, fitted in {time.perf_counter() - start:.1f}s -> {out} "
+        f"({out.stat().st_size / 2**20:.1f} MiB)",
+        file=sys.stderr,
+    )
     return model
 
 

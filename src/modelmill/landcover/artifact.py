@@ -55,8 +55,10 @@ def check(model_path: Path, metadata: dict, folder: Path, samples: int = 8) -> l
     names = metadata["class_names"]
     images, labels = _sample_images(Path(folder) / PREPARED_DIR, samples, names)
     answers = predictor.predict(images)
-    return [f"  image {i}: {answer['class']}" + (f" (label {names[labels[i]]})" if labels is not None else "")
-            for i, answer in enumerate(answers)]
+    return [
+        f"  image {i}: {answer['class']}" + (f" (label {names[labels[i]]})" if labels is not None else "")
+        for i, answer in enumerate(answers)
+    ]
 
 
 def _sample_images(prepared: Path, n: int, classes: list[str]) -> tuple[torch.Tensor, list[int] | None]:

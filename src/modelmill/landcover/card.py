@@ -36,6 +36,6 @@ class ModelCard:
         write_json(path, asdict(self))
 
     @classmethod
-    def read(cls, path: str | Path) -> "ModelCard":
+    def read(cls, path: str | Path) -> ModelCard:
         raw = read_json(path, "train")
         return cls(**{f.name: raw[f.name] for f in fields(cls)})

@@ -6,15 +6,18 @@ import json
 import zipfile
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.io import read_json, require
 
+if TYPE_CHECKING:
+    import torch
+
 # The archive torchvision.datasets.EuroSAT downloads, with the md5 it checks.
 EUROSAT_URL = (
-    "https://huggingface.co/datasets/torchgeo/eurosat/resolve/"
-    "c877bcd43f099cd0196738f714544e355477f3fd/EuroSAT.zip"
+    "https://huggingface.co/datasets/torchgeo/eurosat/resolve/c877bcd43f099cd0196738f714544e355477f3fd/EuroSAT.zip"
 )
 EUROSAT_MD5 = "c8fa014336c82ac7804f0398fcb19387"
 
@@ -74,7 +77,7 @@ def write_prepared(out_dir: Path, splits: dict[str, tuple[np.ndarray, np.ndarray
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load_split(prepared: str | Path, name: str) -> tuple["torch.Tensor", "torch.Tensor"]:
+def load_split(prepared: str | Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A split's images (uint8 NHWC) and labels, as tensors."""
     import torch  # here, so that ingest and verify, which use this module too, never load torch
 

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..core.cli import UserError, cli
-from ..core.io import atomic_output, write_json
 from ..core.hardware import pick_device
+from ..core.io import atomic_output, write_json
 from ..core.torchkit import memory_format, set_threads
 from .card import ModelCard
 from .data import load_split
@@ -26,8 +26,9 @@ from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE, PREDICTIONS_FILE, PREPA
 from .transforms import dihedral_views
 
 
-def dihedral_logits(model, images: torch.Tensor, preprocess: Preprocess, batch_size: int,
-                    precision: str) -> torch.Tensor:
+def dihedral_logits(
+    model, images: torch.Tensor, preprocess: Preprocess, batch_size: int, precision: str
+) -> torch.Tensor:
     """Mean logits over the 8 flips/rotations of each tile (overhead imagery has no 'up')."""
     return sum(predict(model, view, preprocess, batch_size, precision) for view in dihedral_views(images)) / 8
 
@@ -38,21 +39,32 @@ def classification_report(y_true: torch.Tensor, y_pred: torch.Tensor, classes: l
     tp = confusion.diag()
     precision = tp / confusion.sum(0).clamp(min=1)
     recall = tp / confusion.sum(1).clamp(min=1)
-    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall), torch.zeros(n, dtype=torch.float64))
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall), torch.zeros(n, dtype=torch.float64)
+    )
     return {
         "accuracy": round(float(tp.sum() / confusion.sum()), 6),
         "macro_f1": round(float(f1.mean()), 6),
         "per_class": {
-            c: {"precision": round(float(precision[i]), 6), "recall": round(float(recall[i]), 6),
-                "f1": round(float(f1[i]), 6), "support": int(confusion[i].sum())}
+            c: {
+                "precision": round(float(precision[i]), 6),
+                "recall": round(float(recall[i]), 6),
+                "f1": round(float(f1[i]), 6),
+                "support": int(confusion[i].sum()),
+            }
             for i, c in enumerate(classes)
         },
     }
 
 
-def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_path: str | Path = MODEL_FILE,
-             card_path: str | Path = MODEL_CARD, metrics_out: str | Path = METRICS_FILE,
-             predictions_out: str | Path = PREDICTIONS_FILE) -> dict:
+def evaluate(
+    cfg: EvaluateConfig,
+    prepared: str | Path = PREPARED_DIR,
+    model_path: str | Path = MODEL_FILE,
+    card_path: str | Path = MODEL_CARD,
+    metrics_out: str | Path = METRICS_FILE,
+    predictions_out: str | Path = PREDICTIONS_FILE,
+) -> dict:
     set_threads(0)
     card = ModelCard.read(card_path)
     classes = card.classes
@@ -80,8 +92,11 @@ def evaluate(cfg: EvaluateConfig, prepared: str | Path = PREPARED_DIR, model_pat
         writer = csv.writer(f)
         writer.writerow(["actual", "predicted"])
         writer.writerows([classes[a], classes[p]] for a, p in zip(y_test.tolist(), y_pred.tolist()))
-    print(f"evaluate: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
-          f"on {len(y_test)} images -> {metrics_out}", file=sys.stderr)
+    print(
+        f"evaluate: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
+        f"on {len(y_test)} images -> {metrics_out}",
+        file=sys.stderr,
+    )
     return metrics
 
 

@@ -22,6 +22,7 @@ from .data import EUROSAT_MD5, EUROSAT_URL
 from .params import DataConfig, load_params
 from .paths import RAW_ARCHIVE
 from .synthetic import write_synthetic_archive
+
 _CHUNK = 1 << 20
 
 
@@ -84,7 +85,9 @@ def download(url: str, dest: Path, *, md5: str) -> None:
             "and data.archive: /path/to/EuroSAT.zip (or an s3:// mirror) in params.yaml"
         ) from None
     if digest.hexdigest() != md5:
-        raise UserError(f"checksum mismatch for {url}: expected md5 {md5}, got {digest.hexdigest()}; the file was not kept")
+        raise UserError(
+            f"checksum mismatch for {url}: expected md5 {md5}, got {digest.hexdigest()}; the file was not kept"
+        )
 
 
 @cli

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,15 +56,23 @@ def load_model(path: str | Path, arch: str, classes: Sequence[str]) -> nn.Module
     try:
         model.load_state_dict(load_weights(path))
     except RuntimeError as exc:
-        raise UserError(f"{path} does not fit a {arch} with {len(classes)} classes: {str(exc).splitlines()[0]}") from None
+        raise UserError(
+            f"{path} does not fit a {arch} with {len(classes)} classes: {str(exc).splitlines()[0]}"
+        ) from None
     return model.eval()
 
 
 class Preprocess:
     """uint8 NHWC batches -> normalized float NCHW at the model's input size."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], input_size: int, channels_last: bool = True,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        input_size: int,
+        channels_last: bool = True,
+        device: torch.device | str = "cpu",
+    ):
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
         self.input_size = input_size
@@ -74,12 +82,18 @@ class Preprocess:
         x = batch.permute(0, 3, 1, 2).float()
         x = (x - self.mean) / self.std
         if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
-                              antialias=x.shape[-1] > self.input_size)
+            x = F.interpolate(
+                x,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=x.shape[-1] > self.input_size,
+            )
         return x.contiguous(memory_format=self.memory_format)
 
 
-def predict(model: nn.Module, images: torch.Tensor, preprocess: Preprocess, batch_size: int,
-            precision: str) -> torch.Tensor:
+def predict(
+    model: nn.Module, images: torch.Tensor, preprocess: Preprocess, batch_size: int, precision: str
+) -> torch.Tensor:
     """Logits (float32) for uint8 NHWC `images`, in batches."""
     return torchkit.predict(model, images, preprocess, batch_size, precision, model.fc.out_features)

@@ -81,19 +81,25 @@ def _check_split(params: Params) -> list[str]:
 def _check_progressive(params: Params) -> list[str]:
     train, problems = params.train, []
     if train.progressive_epochs and train.progressive_epochs >= train.epochs:
-        problems.append(f"train.progressive_epochs ({train.progressive_epochs}) must be below train.epochs "
-                        f"({train.epochs}), so that the last epochs train at train.input_size")
+        problems.append(
+            f"train.progressive_epochs ({train.progressive_epochs}) must be below train.epochs "
+            f"({train.epochs}), so that the last epochs train at train.input_size"
+        )
     if train.progressive_epochs and train.progressive_min_size > train.input_size:
-        problems.append(f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
-                        f"train.input_size ({train.input_size})")
+        problems.append(
+            f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
+            f"train.input_size ({train.input_size})"
+        )
     return problems
 
 
 @cli
 def main() -> None:
-    """The `params` stage: the whole params.yaml checked and what train asks of this machine, before any other stage runs."""
+    """The `params` stage: the whole params.yaml checked and what train asks of this machine,
+    before any other stage runs."""
     params = load_params()
     from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
+
     check_placement(params.train.device, params.train.precision, params.train.processes, params.train.sync_batchnorm)
     mark_checked()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -58,35 +58,48 @@ class Predictor:
         logits = predict(self.model, images, self.preprocess, BATCH, self.precision)
         best = logits.argmax(1).tolist()  # on the logits, as evaluate: softmax can round two apart to a tie
         probabilities = logits.softmax(1).cpu().tolist()
-        return [{"class": self.classes[i], "probabilities": dict(zip(self.classes, p))}
-                for i, p in zip(best, probabilities)]
+        return [
+            {"class": self.classes[i], "probabilities": dict(zip(self.classes, p))} for i, p in zip(best, probabilities)
+        ]
 
     def card(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta["model_name"], "version": meta["version"], "line": "landcover",
-            "framework": meta.get("framework"), "architecture": meta["architecture"],
-            "sha256": meta.get("sha256"), "published_at_utc": meta.get("published_at_utc"),
+            "name": meta["model_name"],
+            "version": meta["version"],
+            "line": "landcover",
+            "framework": meta.get("framework"),
+            "architecture": meta["architecture"],
+            "sha256": meta.get("sha256"),
+            "published_at_utc": meta.get("published_at_utc"),
             "git_commit": meta.get("git_commit"),
-            "input": {"content_types": CONTENT_TYPES, "tile": list(SHAPE), "dtype": "uint8",
-                      "normalization": meta["normalization"], "model_input_size": meta["input_size"]},
+            "input": {
+                "content_types": CONTENT_TYPES,
+                "tile": list(SHAPE),
+                "dtype": "uint8",
+                "normalization": meta["normalization"],
+                "model_input_size": meta["input_size"],
+            },
             "output": {"class": "one of classes", "probabilities": "per class, summing to 1"},
-            "classes": self.classes, "precision": self.precision,
+            "classes": self.classes,
+            "precision": self.precision,
             "metrics": {"test": meta.get("test_metrics"), "val_accuracy": meta.get("val_accuracy")},
         }
 
     def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], torch.Tensor]]]:
         """The images under folder `path` (.jpg, .jpeg, .png, any depth), in batches, named relative to it."""
         if not path.is_dir():
-            raise UserError(f"{path} is not a folder; the landcover line predicts on a folder of "
-                            f"{IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG/PNG tiles")
+            raise UserError(
+                f"{path} is not a folder; the landcover line predicts on a folder of "
+                f"{IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG/PNG tiles"
+            )
         files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         if not files:
             raise UserError(f"{path} holds no .jpg, .jpeg or .png files")
 
         def read() -> Iterator[tuple[list[str], torch.Tensor]]:
             for start in range(0, len(files), BATCH):
-                chunk = files[start:start + BATCH]
+                chunk = files[start : start + BATCH]
                 tiles = []
                 for f in chunk:
                     try:
@@ -105,8 +118,10 @@ def load(model_path: Path, metadata: dict) -> Predictor:
     try:
         model.load_state_dict(load_weights(model_path))
     except RuntimeError as exc:
-        raise UserError(f"{Path(model_path).name} does not load into a {metadata['architecture']} with "
-                        f"{metadata['num_classes']} classes: {str(exc).splitlines()[0]}") from None
+        raise UserError(
+            f"{Path(model_path).name} does not load into a {metadata['architecture']} with "
+            f"{metadata['num_classes']} classes: {str(exc).splitlines()[0]}"
+        ) from None
     # Evaluate's precision (train.precision, `auto` resolved on this machine), so the server and
     # the line's own evaluate give the same answers; bf16 where it can't run falls back to fp32.
     precision = metadata.get("params", {}).get("train", {}).get("precision", "fp32")
@@ -126,10 +141,15 @@ def local_metadata(folder: Path) -> dict:
         raw = json.loads(metrics.read_text())
         test = {k: raw[k] for k in ("accuracy", "macro_f1", "loss", "test_images") if k in raw}
     return {
-        "framework": f"pytorch {torch.__version__}", "architecture": card.arch, "num_classes": len(card.classes),
-        "class_names": card.classes, "input_size": card.input_size,
-        "normalization": {"mean": card.mean, "std": card.std}, "val_accuracy": card.val_accuracy,
-        "test_metrics": test, "params": {"train": {**card.train_params, "precision": card.precision}},
+        "framework": f"pytorch {torch.__version__}",
+        "architecture": card.arch,
+        "num_classes": len(card.classes),
+        "class_names": card.classes,
+        "input_size": card.input_size,
+        "normalization": {"mean": card.mean, "std": card.std},
+        "val_accuracy": card.val_accuracy,
+        "test_metrics": test,
+        "params": {"train": {**card.train_params, "precision": card.precision}},
         "sha256": file_digest(folder / MODEL_FILE),
     }
 
@@ -139,12 +159,14 @@ def _decode_image(body: bytes, fmt: str) -> np.ndarray:
         with Image.open(io.BytesIO(body), formats=[fmt]) as img:
             # Checked before decoding the pixels: a tiny file may declare a huge image.
             if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-                raise ValueError(f"image is {img.size[0]}x{img.size[1]}; expected a {IMAGE_SIZE}x{IMAGE_SIZE} "
-                                 "EuroSAT tile")
+                raise ValueError(
+                    f"image is {img.size[0]}x{img.size[1]}; expected a {IMAGE_SIZE}x{IMAGE_SIZE} EuroSAT tile"
+                )
             if img.mode != "RGB":
                 bands = len(img.getbands())
-                raise ValueError(f"image has {bands} channel{'s' if bands != 1 else ''} (mode {img.mode}); "
-                                 "expected 3 (RGB)")
+                raise ValueError(
+                    f"image has {bands} channel{'s' if bands != 1 else ''} (mode {img.mode}); expected 3 (RGB)"
+                )
             return np.array(img, dtype=np.uint8)
     except ValueError:
         raise

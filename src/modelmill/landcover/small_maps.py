@@ -15,7 +15,7 @@ are those of torchvision's nn.Conv2d.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from torch import nn
 MAX_SIDE = 2  # larger maps make the gathered matrix cost more than the convolution it replaces
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tap_index(h: int, w: int) -> torch.Tensor:
     """For output pixel (i, j) and input pixel (p, q), in that nesting order: the flat index
     into the 3x3 kernel of the tap (p - i + 1, q - j + 1) that joins them."""
@@ -65,16 +65,29 @@ class SmallMapConv2d(nn.Conv2d):
     2x2 in fp32; every other input goes through the ordinary convolution."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.shape[-2] <= MAX_SIDE and x.shape[-1] <= MAX_SIDE and x.dim() == 4 and x.device.type == "cpu"
-                and x.dtype == self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")):
+        if (
+            x.shape[-2] <= MAX_SIDE
+            and x.shape[-1] <= MAX_SIDE
+            and x.dim() == 4
+            and x.device.type == "cpu"
+            and x.dtype == self.weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
+        ):
             return _SmallMapConv.apply(x, self.weight)
         return super().forward(x)
 
 
 def _eligible(module: nn.Module) -> bool:
-    return (type(module) is nn.Conv2d and module.kernel_size == (3, 3) and module.stride == (1, 1)
-            and module.padding == (1, 1) and module.dilation == (1, 1) and module.groups == 1
-            and module.bias is None and module.padding_mode == "zeros")
+    return (
+        type(module) is nn.Conv2d
+        and module.kernel_size == (3, 3)
+        and module.stride == (1, 1)
+        and module.padding == (1, 1)
+        and module.dilation == (1, 1)
+        and module.groups == 1
+        and module.bias is None
+        and module.padding_mode == "zeros"
+    )
 
 
 def use_small_maps(model: nn.Module) -> int:

@@ -7,7 +7,7 @@ All of it runs on whole batches as tensor ops, never per image.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

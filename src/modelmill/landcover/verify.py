@@ -38,12 +38,18 @@ class Decoded:
     corrupt: list[str]  # "member: reason"
 
 
-def verify(cfg: DataConfig, archive: str | Path = RAW_ARCHIVE, out_dir: str | Path = PREPARED_DIR,
-           report_path: str | Path = DATA_REPORT) -> dict:
+def verify(
+    cfg: DataConfig,
+    archive: str | Path = RAW_ARCHIVE,
+    out_dir: str | Path = PREPARED_DIR,
+    report_path: str | Path = DATA_REPORT,
+) -> dict:
     archive = Path(archive)
     decoded = decode_archive(archive)
     if decoded.corrupt:
-        listing = ", ".join(decoded.corrupt[:5]) + (f" and {len(decoded.corrupt) - 5} more" if len(decoded.corrupt) > 5 else "")
+        listing = ", ".join(decoded.corrupt[:5]) + (
+            f" and {len(decoded.corrupt) - 5} more" if len(decoded.corrupt) > 5 else ""
+        )
         if cfg.on_corrupt == "fail":
             raise UserError(
                 f"{len(decoded.corrupt)} image(s) in {archive} cannot be used: {listing}; "
@@ -85,7 +91,9 @@ def verify(cfg: DataConfig, archive: str | Path = RAW_ARCHIVE, out_dir: str | Pa
     }
     write_json(report_path, report)
     counts = ", ".join(f"{s} {report['splits'][s]['images']}" for s in SPLITS)
-    print(f"verify: {report['images']} images, {len(report['duplicates'])} duplicate group(s); {counts}", file=sys.stderr)
+    print(
+        f"verify: {report['images']} images, {len(report['duplicates'])} duplicate group(s); {counts}", file=sys.stderr
+    )
     return report
 
 
@@ -131,7 +139,9 @@ def _reason(exc: Exception) -> str:
 
 def _check_layout(path: Path, members: dict[str, list[str]], stray: list[str]) -> None:
     if not members:
-        raise UserError(f"{path} has no class folders; expected <Class>/<image>.jpg (as in EuroSAT.zip's 2750/<Class>/)")
+        raise UserError(
+            f"{path} has no class folders; expected <Class>/<image>.jpg (as in EuroSAT.zip's 2750/<Class>/)"
+        )
     unexpected = sorted(set(members) - set(CLASSES))
     missing = sorted(set(CLASSES) - set(members))
     if unexpected or missing:
@@ -154,8 +164,9 @@ def _require_every_class(labels: np.ndarray) -> None:
         raise UserError(f"no usable images left for class(es) {', '.join(empty)}")
 
 
-def stratified_split(labels: np.ndarray, hashes: list[str], train: float, val: float, test: float,
-                     seed: int) -> np.ndarray:
+def stratified_split(
+    labels: np.ndarray, hashes: list[str], train: float, val: float, test: float, seed: int
+) -> np.ndarray:
     """Assign each image a split index (0 train, 1 val, 2 test, -1 unused).
 
     Images with identical pixels form one group and always land in the same split.
@@ -202,7 +213,7 @@ def channel_stats(images: np.ndarray, chunk: int = 2048) -> tuple[list[float], l
     uint8 values (counting 256 levels is far faster than summing a float copy)."""
     counts = np.zeros((3, 256), dtype=np.int64)
     for start in range(0, len(images), chunk):
-        block = images[start:start + chunk].reshape(-1, 3)
+        block = images[start : start + chunk].reshape(-1, 3)
         for c in range(3):
             counts[c] += np.bincount(block[:, c], minlength=256)
     levels = np.arange(256, dtype=np.float64) / 255

@@ -12,8 +12,8 @@ import argparse
 import sys
 
 from .. import lines
-from ..core.cli import UserError, cli
 from ..core import s3
+from ..core.cli import UserError, cli
 from .store import Registry
 
 BLOCK_ALL = {
@@ -43,15 +43,24 @@ def ensure_private_bucket(client, reg: Registry) -> list[str]:
         rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
         if [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
             client.put_bucket_ownership_controls(
-                Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+                Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+            )
             changes.append("set object ownership to BucketOwnerEnforced (ACLs off)")
 
-        want = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": reg.kms_key_id} if reg.kms_key_id else {"SSEAlgorithm": "AES256"}
-        current = s3.or_none(client.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=bucket)
+        want = (
+            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": reg.kms_key_id}
+            if reg.kms_key_id
+            else {"SSEAlgorithm": "AES256"}
+        )
+        current = s3.or_none(
+            client.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=bucket
+        )
         rules = (current or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
         if [r.get("ApplyServerSideEncryptionByDefault") for r in rules] != [want]:
-            client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": want}]})
+            client.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": want}]},
+            )
             changes.append(f"set default encryption to {want['SSEAlgorithm']}")
 
         if client.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
@@ -89,8 +98,9 @@ def main() -> None:
             for change in changes:
                 print(f"bucket s3://{reg.bucket}: {change}", file=sys.stderr)
         else:
-            print(f"bucket s3://{reg.bucket}: already private, encrypted and versioned; nothing changed",
-                  file=sys.stderr)
+            print(
+                f"bucket s3://{reg.bucket}: already private, encrypted and versioned; nothing changed", file=sys.stderr
+            )
 
 
 if __name__ == "__main__":

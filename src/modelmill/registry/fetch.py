@@ -12,17 +12,18 @@ import tempfile
 from pathlib import Path
 
 from .. import lines
+from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line
-from ..core import s3
 from .store import METADATA_OBJECT, Registry, latest_version, read_json
 
 SUCCESS = "Model loaded successfully. Verification complete."
 
 
-def download_version(reg: Registry, dest: str | Path, version: int | None = None, *,
-                     line: Line | None = None) -> tuple[dict, Path]:
+def download_version(
+    reg: Registry, dest: str | Path, version: int | None = None, *, line: Line | None = None
+) -> tuple[dict, Path]:
     """Download a version's model (default: latest) into folder `dest` and check its sha256
     against the version's metadata.json; returns (metadata, model path). Loading is the caller's."""
     line = line or lines.get(None)
@@ -30,8 +31,9 @@ def download_version(reg: Registry, dest: str | Path, version: int | None = None
     if version is None:
         version = latest_version(client, reg)
         if version is None:
-            raise UserError(f"nothing published yet: {reg.uri(reg.latest_key)} does not exist; "
-                            f"run `{line.make('publish')}`")
+            raise UserError(
+                f"nothing published yet: {reg.uri(reg.latest_key)} does not exist; run `{line.make('publish')}`"
+            )
     metadata = read_json(client, reg, reg.metadata_key(version))
     if metadata is None:
         raise UserError(f"v{version} of {reg.model_name} has no {METADATA_OBJECT} (incomplete or never published)")
@@ -41,13 +43,21 @@ def download_version(reg: Registry, dest: str | Path, version: int | None = None
     digest = file_digest(local)
     if digest != metadata["sha256"]:
         local.unlink()
-        raise UserError(f"{uri}: sha256 {digest} does not match metadata {metadata['sha256']}; "
-                        "the object was altered or truncated, do not use it")
+        raise UserError(
+            f"{uri}: sha256 {digest} does not match metadata {metadata['sha256']}; "
+            "the object was altered or truncated, do not use it"
+        )
     return metadata, local
 
 
-def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None, artifact: object | None = None,
-          repo: str | Path = ".") -> dict:
+def fetch(
+    reg: Registry,
+    version: int | None = None,
+    *,
+    line: Line | None = None,
+    artifact: object | None = None,
+    repo: str | Path = ".",
+) -> dict:
     """Download, check and load a published version of `artifact` (default: the line's only
     model); returns its metadata."""
     line = line or lines.get(None)
@@ -57,8 +67,10 @@ def fetch(reg: Registry, version: int | None = None, *, line: Line | None = None
         report = artifact.check(local, metadata, Path(repo) / line.folder)
     for text in report:
         print(text)
-    print(f"verified {reg.uri(reg.model_key(int(metadata['version'].lstrip('v'))))} "
-          f"({metadata['version']}, sha256 {metadata['sha256'][:12]})")
+    print(
+        f"verified {reg.uri(reg.model_key(int(metadata['version'].lstrip('v'))))} "
+        f"({metadata['version']}, sha256 {metadata['sha256'][:12]})"
+    )
     print(SUCCESS)
     return metadata
 
@@ -71,9 +83,11 @@ def main() -> None:
     args = parser.parse_args()
     targets = Registry.each_for_line(args.pipeline)
     if args.version is not None and len(targets) > 1:
-        raise UserError(f"--version names one model's version, but the {args.pipeline.name} line publishes "
-                        f"{len(targets)} models ({', '.join(reg.model_name for _, reg in targets)}); "
-                        "leave it out to check each one's latest")
+        raise UserError(
+            f"--version names one model's version, but the {args.pipeline.name} line publishes "
+            f"{len(targets)} models ({', '.join(reg.model_name for _, reg in targets)}); "
+            "leave it out to check each one's latest"
+        )
     for artifact, reg in targets:
         fetch(reg, args.version, line=args.pipeline, artifact=artifact)
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import yaml
 
 from .. import lines
+from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line
-from ..core import s3
 from .bucket import require_private
 from .store import METADATA_OBJECT, Registry, latest_version, list_versions, read_json
 
@@ -38,18 +38,22 @@ class Published:
 
 
 def require_pipeline_up_to_date(repo: Path, line: Line) -> None:
-    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json", str(line.dvcfile)], cwd=repo,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json", str(line.dvcfile)], cwd=repo, capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise UserError(f"`dvc status` failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
     changed = json.loads(result.stdout or "{}")
     if changed:
-        raise UserError(f"the {line.name} pipeline is not up to date (changed: {', '.join(changed)}); "
-                        f"run `{line.make('repro')}` first")
+        raise UserError(
+            f"the {line.name} pipeline is not up to date (changed: {', '.join(changed)}); "
+            f"run `{line.make('repro')}` first"
+        )
 
 
-def build_metadata(reg: Registry, line: Line, artifact: object, version: int, repo: Path, sha256: str,
-                   size: int) -> dict:
+def build_metadata(
+    reg: Registry, line: Line, artifact: object, version: int, repo: Path, sha256: str, size: int
+) -> dict:
     folder = repo / line.folder
     return {
         "model_name": reg.model_name,
@@ -82,8 +86,14 @@ def _git_commit(repo: Path) -> str | None:
     return result.stdout.strip() or None
 
 
-def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None, artifact: object | None = None,
-            check_pipeline: bool = True) -> Published:
+def publish(
+    reg: Registry,
+    repo: str | Path = ".",
+    *,
+    line: Line | None = None,
+    artifact: object | None = None,
+    check_pipeline: bool = True,
+) -> Published:
     """Publish `artifact` (default: the line's only model) to `reg`."""
     repo, line = Path(repo), line or lines.get(None)
     artifact = artifact or line.artifact()
@@ -102,14 +112,19 @@ def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None, 
     if same:
         if same[0] > (latest_version(client, reg) or 0):
             _point_latest(client, reg, same[0], complete[same[0]])  # a failed run got this far: finish it
-        print(f"publish: this model is already published as v{same[0]} (sha256 {sha256[:12]}); nothing uploaded",
-              file=sys.stderr)
+        print(
+            f"publish: this model is already published as v{same[0]} (sha256 {sha256[:12]}); nothing uploaded",
+            file=sys.stderr,
+        )
         return Published(same[0], False, reg.uri(reg.model_key(same[0])), reg.uri(reg.metadata_key(same[0])))
 
     expected = s3.expected_checksum(model_path)
     version = max(versions, default=0) + 1
-    resume = bool(versions) and versions[-1] not in complete and s3.same_checksum(
-        s3.stored_checksum(client, reg.bucket, reg.model_key(versions[-1])), expected)
+    resume = (
+        bool(versions)
+        and versions[-1] not in complete
+        and s3.same_checksum(s3.stored_checksum(client, reg.bucket, reg.model_key(versions[-1])), expected)
+    )
     if resume:  # a failed run uploaded this very model but not its metadata: finish that version
         version = versions[-1]
         print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
@@ -122,8 +137,9 @@ def publish(reg: Registry, repo: str | Path = ".", *, line: Line | None = None, 
     return Published(version, True, reg.uri(reg.model_key(version)), reg.uri(reg.metadata_key(version)))
 
 
-def _upload_version(client, reg: Registry, version: int, model_path: Path, model_checksum: str, metadata: dict, *,
-                    upload_model: bool) -> None:
+def _upload_version(
+    client, reg: Registry, version: int, model_path: Path, model_checksum: str, metadata: dict, *, upload_model: bool
+) -> None:
     """Upload the model (unless already there) and metadata.json, then confirm both checksums."""
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = Path(tmp) / METADATA_OBJECT
@@ -135,8 +151,10 @@ def _upload_version(client, reg: Registry, version: int, model_path: Path, model
                 s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
         except s3.AlreadyExists as exc:
             raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
-        checks = [(model_checksum, reg.model_key(version)),
-                  (s3.expected_checksum(meta_path), reg.metadata_key(version))]
+        checks = [
+            (model_checksum, reg.model_key(version)),
+            (s3.expected_checksum(meta_path), reg.metadata_key(version)),
+        ]
         for want, key in checks:
             if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
                 raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
@@ -150,8 +168,14 @@ def _point_latest(client, reg: Registry, version: int, metadata: dict) -> None:
         "sha256": metadata["sha256"],
     }
     with s3.errors("update", reg.bucket, reg.latest_key):
-        client.put_object(Bucket=reg.bucket, Key=reg.latest_key, Body=json.dumps(pointer, indent=2).encode(),
-                          ContentType="application/json", ChecksumAlgorithm="SHA256", **reg.encryption_args())
+        client.put_object(
+            Bucket=reg.bucket,
+            Key=reg.latest_key,
+            Body=json.dumps(pointer, indent=2).encode(),
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",
+            **reg.encryption_args(),
+        )
 
 
 @cli

@@ -31,9 +31,9 @@ def main() -> None:
     try:
         server, url = start_server(args.port)
     except ImportError:
-        raise SystemExit("error: moto is not installed; run `make setup` (it installs the dev requirements)")
+        raise SystemExit("error: moto is not installed; run `make setup` (it installs the dev requirements)") from None
     except OSError as exc:
-        raise SystemExit(f"error: cannot listen on {LOOPBACK}:{args.port} ({exc}); pass PORT=<free port>")
+        raise SystemExit(f"error: cannot listen on {LOOPBACK}:{args.port} ({exc}); pass PORT=<free port>") from None
     print(f"S3 server on {url} (in memory: everything is lost when it stops). In another shell:")
     print(f"  export AWS_ENDPOINT_URL={url}")
     for name, value in DUMMY_CREDENTIALS.items():

@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import s3
 from ..core.cli import UserError
 from ..core.config import PublishConfig
 from ..lines import Line
-from ..core import s3
 
 METADATA_OBJECT = "metadata.json"
 LATEST_OBJECT = "latest.json"
@@ -35,24 +35,29 @@ class Registry:
     kms_key_id: str = ""
 
     @classmethod
-    def for_line(cls, line: Line, repo: str | Path = ".", env: dict | None = None, *,
-                 artifact: object | None = None) -> "Registry":
+    def for_line(
+        cls, line: Line, repo: str | Path = ".", env: dict | None = None, *, artifact: object | None = None
+    ) -> Registry:
         """Where `line` publishes `artifact` (default: its only model): the artifact's publish
         config, with the environment's overrides."""
         env = os.environ if env is None else env
         if env.get("MODEL_NAME") and len(models := line.artifacts()) > 1:
-            raise UserError(f"MODEL_NAME is set, but the {line.name} line publishes {len(models)} models, "
-                            "each under its own name in its params.yaml; unset MODEL_NAME")
+            raise UserError(
+                f"MODEL_NAME is set, but the {line.name} line publishes {len(models)} models, "
+                "each under its own name in its params.yaml; unset MODEL_NAME"
+            )
         artifact = artifact or line.artifact()
         return cls.from_config(artifact.publish_config(Path(repo) / line.folder), Path(artifact.MODEL_FILE).name, env)
 
     @classmethod
-    def each_for_line(cls, line: Line, repo: str | Path = ".", env: dict | None = None) -> list[tuple[object, "Registry"]]:
+    def each_for_line(
+        cls, line: Line, repo: str | Path = ".", env: dict | None = None
+    ) -> list[tuple[object, Registry]]:
         """(artifact, registry) for every model `line` publishes."""
         return [(artifact, cls.for_line(line, repo, env, artifact=artifact)) for artifact in line.artifacts()]
 
     @classmethod
-    def from_config(cls, cfg: PublishConfig, model_object: str, env: dict | None = None) -> "Registry":
+    def from_config(cls, cfg: PublishConfig, model_object: str, env: dict | None = None) -> Registry:
         """A publish section, with the environment's overrides applied."""
         env = os.environ if env is None else env
         return cls(

@@ -32,8 +32,10 @@ TYPICAL_FROST = 10.0  # C, for the thickness estimate
 def read_archive(folder: str | Path) -> Daily:
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"data.archive {str(folder)!r} is not a folder (resolved to {folder.resolve()}); "
-                        "a relative path is taken from pipelines/seaice")
+        raise UserError(
+            f"data.archive {str(folder)!r} is not a folder (resolved to {folder.resolve()}); "
+            "a relative path is taken from pipelines/seaice"
+        )
     files = sorted(p for p in folder.iterdir() if p.suffix == ".npz")
     if not files:
         raise UserError(f"{folder} holds no seaice_YYYYMMDD.npz files")
@@ -42,24 +44,32 @@ def read_archive(folder: str | Path) -> Daily:
     files, days = [files[i] for i in order], [days[i] for i in order]
     _check_dates(folder, days)
     if len(days) < HISTORY_DAYS + LEAD_DAYS:
-        raise UserError(f"{folder} holds {len(days)} days ({days[0]} to {days[-1]}); the forecaster needs at least "
-                        f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window")
+        raise UserError(
+            f"{folder} holds {len(days)} days ({days[0]} to {days[-1]}); the forecaster needs at least "
+            f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window"
+        )
     conc, thick, land = [], [], None
     for path in files:
         c, h = _read_day(path)
         if conc and c.shape != conc[0].shape:
-            raise UserError(f"{path}: concentration has shape {c.shape}, but {files[0].name} has {conc[0].shape}; "
-                            "every day must be on the same grid")
+            raise UserError(
+                f"{path}: concentration has shape {c.shape}, but {files[0].name} has {conc[0].shape}; "
+                "every day must be on the same grid"
+            )
         if len(c.shape) != 2 or min(c.shape) < 16 or any(n % 4 for n in c.shape):
-            raise UserError(f"{path}: concentration has shape {c.shape}; expected a 2-D grid whose sides are "
-                            "multiples of 4, at least 16")
+            raise UserError(
+                f"{path}: concentration has shape {c.shape}; expected a 2-D grid whose sides are "
+                "multiples of 4, at least 16"
+            )
         nan = np.isnan(c)
         if land is None:
             land = nan
         elif not np.array_equal(nan, land):
             row, col = np.argwhere(nan != land)[0]
-            raise UserError(f"{path}: the land (NaN) cells differ from {files[0].name}'s, first at row {row}, "
-                            f"column {col}; land must be the same every day")
+            raise UserError(
+                f"{path}: the land (NaN) cells differ from {files[0].name}'s, first at row {row}, "
+                f"column {col}; land must be the same every day"
+            )
         _check_range(path, "concentration", c, 0.0, 1.0)
         if h is not None:
             if h.shape != c.shape:
@@ -85,7 +95,7 @@ def estimated_thickness(concentration: np.ndarray, ice: float = 0.15) -> np.ndar
     out = np.empty_like(concentration)
     for t, c in enumerate(concentration):
         run = np.where(c >= ice, run + 1, 0)
-        out[t] = np.where(c >= ice, np.sqrt(NEW_ICE ** 2 + STEFAN * TYPICAL_FROST * run), 0.0)
+        out[t] = np.where(c >= ice, np.sqrt(NEW_ICE**2 + STEFAN * TYPICAL_FROST * run), 0.0)
     return out
 
 
@@ -106,8 +116,10 @@ def _check_dates(folder: Path, days: list[date]) -> None:
             raise UserError(f"{folder}: two files for {before}")
         if after - before > timedelta(days=1):
             gap = (after - before).days - 1
-            raise UserError(f"{folder}: {gap} day(s) missing between {before} and {after} "
-                            f"(first missing: {before + timedelta(days=1)}); the days must be consecutive")
+            raise UserError(
+                f"{folder}: {gap} day(s) missing between {before} and {after} "
+                f"(first missing: {before + timedelta(days=1)}); the days must be consecutive"
+            )
 
 
 def _read_day(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -120,8 +132,9 @@ def _read_day(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except UserError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
-            from None
+        raise UserError(
+            f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        ) from None
     return c, h
 
 
@@ -129,5 +142,7 @@ def _check_range(path: Path, name: str, values: np.ndarray, low: float, high: fl
     bad = ~np.isnan(values) & ((values < low) | (values > high) | ~np.isfinite(values))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise UserError(f"{path}: {name} at row {row}, column {col} is {values[row, col]:g}, outside {low:g}-{high:g} "
-                        f"({int(bad.sum())} cell(s) in all)")
+        raise UserError(
+            f"{path}: {name} at row {row}, column {col} is {values[row, col]:g}, outside {low:g}-{high:g} "
+            f"({int(bad.sum())} cell(s) in all)"
+        )

@@ -48,8 +48,11 @@ class ModelArtifact:
             "card": card,
             "test_metrics": metrics[self.name],
             "data_sha256": file_digest(folder / DAILY) if (folder / DAILY).exists() else None,
-            "params": {"data": asdict(params.data), "split": asdict(params.split),
-                       "train": asdict(getattr(params.train, self.name))},
+            "params": {
+                "data": asdict(params.data),
+                "split": asdict(params.split),
+                "train": asdict(getattr(params.train, self.name)),
+            },
         }
 
     def check(self, model_path: Path, metadata: dict, folder: Path) -> list[str]:
@@ -63,11 +66,15 @@ class ModelArtifact:
         start = time.perf_counter()
         out = predictor.predict(predictor.decode(_npy(x), "application/x-npy"))[0]
         ms = (time.perf_counter() - start) * 1000
-        summary = {"classifier": lambda o: f"class {o['class']} (p {max(o['probabilities'].values()):.3f})",
-                   "forecaster": lambda o: f"7 days, lead-7 mean concentration {np.mean(o['forecast'][-1]):.3f}",
-                   "change": lambda o: f"{o['change_fraction']:.2%} of pixels changed"}[self.name](out)
-        return [f"  {model_path.name}: the {self.name} (best epoch {predictor.model_card.get('best_epoch')})",
-                f"  one {source} in {ms:.0f} ms: {summary}"]
+        summary = {
+            "classifier": lambda o: f"class {o['class']} (p {max(o['probabilities'].values()):.3f})",
+            "forecaster": lambda o: f"7 days, lead-7 mean concentration {np.mean(o['forecast'][-1]):.3f}",
+            "change": lambda o: f"{o['change_fraction']:.2%} of pixels changed",
+        }[self.name](out)
+        return [
+            f"  {model_path.name}: the {self.name} (best epoch {predictor.model_card.get('best_epoch')})",
+            f"  one {source} in {ms:.0f} ms: {summary}",
+        ]
 
 
 ARTIFACTS = tuple(ModelArtifact(name) for name in MODELS)
@@ -84,6 +91,7 @@ def sample_input(kind: str, card: dict, folder: Path) -> tuple[np.ndarray, str]:
             return np.stack([data["before"][0], data["after"][0]]), "test pair"
         if (folder / DAILY).exists():
             from .data import forecast_arrays, load_daily
+
             history, _ = forecast_arrays(load_daily(folder / DAILY), load_set(kind, "test", test_dir)["starts"][:1])
             return history[0], "test 30-day history"
     grid = card.get("grid", [64, 64])[0] if kind != "classifier" else 16
@@ -92,7 +100,7 @@ def sample_input(kind: str, card: dict, folder: Path) -> tuple[np.ndarray, str]:
     if kind == "classifier":
         n = card["tile_px"] // 2
         tile = render(daily.concentration[-1][:n, :n], daily.thickness[-1][:n, :n], daily.land[:n, :n], rng, 2)
-        return tile[:card["tile_px"], :card["tile_px"]], "simulated tile"
+        return tile[: card["tile_px"], : card["tile_px"]], "simulated tile"
     if kind == "forecaster":
         return daily.concentration[:30], "simulated 30-day history"
     scenes = [render(daily.concentration[d], daily.thickness[d], daily.land, rng) for d in (0, 10)]

@@ -16,8 +16,7 @@ def persistence(history: np.ndarray) -> np.ndarray:
     return np.repeat(history[:, -1:], LEAD_DAYS, axis=1)
 
 
-def climatology_table(concentration: np.ndarray, dates: np.ndarray, train_days: np.ndarray,
-                      window: int) -> np.ndarray:
+def climatology_table(concentration: np.ndarray, dates: np.ndarray, train_days: np.ndarray, window: int) -> np.ndarray:
     """(366, H, W) mean concentration of the training days within +-window days of each day of year."""
     doy = day_of_year(dates[train_days])
     fields = concentration[train_days].astype(np.float64)

@@ -23,15 +23,16 @@ from .render import render
 SPLITS = ("train", "val", "test")
 CLASSES = ("open_water", "thin_ice", "thick_ice")
 WINDOW = HISTORY_DAYS + LEAD_DAYS
-PURITY = 0.9        # a tile is drawn only when this share of its sea cells has its class ...
-MARGIN = 0.2        # ... and no cell's thickness is within 20% of the thin/thick boundary
-MAX_LAND = 0.25     # tiles with more land than this are not drawn
+PURITY = 0.9  # a tile is drawn only when this share of its sea cells has its class ...
+MARGIN = 0.2  # ... and no cell's thickness is within 20% of the thin/thick boundary
+MAX_LAND = 0.25  # tiles with more land than this are not drawn
 
 
 def load_daily(path=DAILY) -> Daily:
     data = load_npz(path, "generate")
-    return Daily(data["dates"].astype("datetime64[D]"), data["concentration"], data["thickness"],
-                 data["land"].astype(bool))
+    return Daily(
+        data["dates"].astype("datetime64[D]"), data["concentration"], data["thickness"], data["land"].astype(bool)
+    )
 
 
 def segments(n_days: int, cfg: SplitConfig) -> dict[str, list[tuple[int, int]]]:
@@ -82,13 +83,17 @@ def tile_labels(daily: Daily, day: int, cfg: SplitConfig) -> np.ndarray:
     n_sea = sea.sum(-1)
     counts = np.stack([(tiles(classes == k) & sea).sum(-1) for k in range(len(CLASSES))], -1)
     label = counts.argmax(-1)
-    clean = ((counts.max(-1) >= PURITY * np.maximum(n_sea, 1)) & (n_sea >= (1 - MAX_LAND) * n * n)
-             & ~(tiles(near_boundary) & sea).any(-1))
+    clean = (
+        (counts.max(-1) >= PURITY * np.maximum(n_sea, 1))
+        & (n_sea >= (1 - MAX_LAND) * n * n)
+        & ~(tiles(near_boundary) & sea).any(-1)
+    )
     return np.where(clean, label, -1)
 
 
-def make_tiles(daily: Daily, spans: list[tuple[int, int]], per_class: int, cfg: SplitConfig,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_tiles(
+    daily: Daily, spans: list[tuple[int, int]], per_class: int, cfg: SplitConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Up to `per_class` tiles of each class from the spans' days, rendered with clouds and noise."""
     candidates = []  # (day, row, col, label)
     for a, b in spans:
@@ -106,8 +111,9 @@ def make_tiles(daily: Daily, spans: list[tuple[int, int]], per_class: int, cfg: 
     images = np.empty((len(chosen), px, px, 3), np.uint8)
     for i, (day, r, c, _) in enumerate(chosen):
         cells = (slice(r * n, (r + 1) * n), slice(c * n, (c + 1) * n))
-        images[i] = render(daily.concentration[day][cells], daily.thickness[day][cells], daily.land[cells], rng,
-                           cfg.tile_scale)
+        images[i] = render(
+            daily.concentration[day][cells], daily.thickness[day][cells], daily.land[cells], rng, cfg.tile_scale
+        )
     return {"x": images, "y": chosen[:, 3], "day": chosen[:, 0]}
 
 
@@ -142,12 +148,14 @@ def days_used(split: dict) -> dict[str, set[int]]:
 def check_no_overlap(used: dict[str, set[int]], dates: np.ndarray) -> None:
     """No two splits share a day; a UserError names the first shared one."""
     for i, a in enumerate(SPLITS):
-        for b in SPLITS[i + 1:]:
+        for b in SPLITS[i + 1 :]:
             shared = used[a] & used[b]
             if shared:
                 first = min(shared)
-                raise UserError(f"the {a} and {b} splits share {len(shared)} day(s), first {dates[first]}; "
-                                "samples must not cross time blocks")
+                raise UserError(
+                    f"the {a} and {b} splits share {len(shared)} day(s), first {dates[first]}; "
+                    "samples must not cross time blocks"
+                )
 
 
 def load_set(model: str, split: str, sets_dir=None) -> dict[str, np.ndarray]:

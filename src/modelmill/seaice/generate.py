@@ -29,15 +29,23 @@ def make_daily(cfg: DataConfig, out: str | Path = DAILY) -> Daily:
         daily = simulate(cfg.grid, cfg.days, cfg.start, cfg.drift_speed, cfg.diffusion, cfg.seed)
         origin = f"the simulator (seed {cfg.seed})"
     save_daily(out, daily)
-    print(f"generate: {len(daily)} days ({daily.dates[0]} to {daily.dates[-1]}) on a "
-          f"{daily.land.shape[0]}x{daily.land.shape[1]} grid from {origin} -> {out} "
-          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(
+        f"generate: {len(daily)} days ({daily.dates[0]} to {daily.dates[-1]}) on a "
+        f"{daily.land.shape[0]}x{daily.land.shape[1]} grid from {origin} -> {out} "
+        f"in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
     return daily
 
 
 def save_daily(out: str | Path, daily: Daily) -> None:
-    save_npz(out, dates=daily.dates.astype("datetime64[D]").astype(np.int64), concentration=daily.concentration,
-             thickness=daily.thickness, land=daily.land)
+    save_npz(
+        out,
+        dates=daily.dates.astype("datetime64[D]").astype(np.int64),
+        concentration=daily.concentration,
+        thickness=daily.thickness,
+        land=daily.land,
+    )
 
 
 @cli

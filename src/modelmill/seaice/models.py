@@ -52,11 +52,16 @@ class Forecaster(nn.Module):
 
     def __init__(self, hidden: int, layers: int):
         super().__init__()
-        self.encode = nn.Sequential(nn.Conv2d(2, hidden, 3, stride=2, padding=1), nn.ReLU(),
-                                    nn.Conv2d(hidden, hidden, 3, stride=2, padding=1), nn.ReLU())
+        self.encode = nn.Sequential(
+            nn.Conv2d(2, hidden, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
         self.cells = nn.ModuleList(ConvLSTMCell(hidden, hidden) for _ in range(layers))
-        self.head = nn.Sequential(nn.Conv2d(hidden + 3, hidden, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(hidden, LEAD_DAYS, 3, padding=1))
+        self.head = nn.Sequential(
+            nn.Conv2d(hidden + 3, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, LEAD_DAYS, 3, padding=1)
+        )
         # The recent trends, straight to each lead day: extrapolation is learnt in a few steps,
         # the recurrent path learns what it misses (drift, the turn of the season).
         self.trend = nn.Conv2d(2, LEAD_DAYS, 1)
@@ -69,7 +74,7 @@ class Forecaster(nn.Module):
         states = None
         previous = history[:, :1]
         for step in range(t):
-            day = history[:, step:step + 1]
+            day = history[:, step : step + 1]
             x = self.encode(torch.cat([day, day - previous], 1))  # the level and its daily change
             previous = day
             if states is None:
@@ -85,8 +90,14 @@ class Forecaster(nn.Module):
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class SiameseChange(nn.Module):
@@ -130,8 +141,9 @@ def load_trained(model_path: str | Path, card: dict, stage: str = "train") -> nn
     try:
         model.load_state_dict(load_weights(model_path, stage))
     except RuntimeError as exc:
-        raise UserError(f"{model_path} does not fit the {card['model']} its card describes: "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise UserError(
+            f"{model_path} does not fit the {card['model']} its card describes: {str(exc).splitlines()[0]}"
+        ) from None
     return model.eval()
 
 

@@ -11,18 +11,18 @@ from ..core.config import PublishConfig, check_fractions, choice, load, mark_che
 
 PARAMS_FILE = Path("params.yaml")
 HISTORY_DAYS = 30  # the forecaster's input: 30 days ...
-LEAD_DAYS = 7      # ... and the 7 it forecasts
+LEAD_DAYS = 7  # ... and the 7 it forecasts
 
 
 @dataclass(frozen=True)
 class DataConfig:
     source: str = choice("generate", "archive")
-    archive: str                                   # with source: archive: a folder of daily .npz (see README)
-    grid: int = span(16, 512)                      # with source: generate: cells per side
+    archive: str  # with source: archive: a folder of daily .npz (see README)
+    grid: int = span(16, 512)  # with source: generate: cells per side
     days: int = span(HISTORY_DAYS + LEAD_DAYS, 20_000)
-    start: str                                     # first day, YYYY-MM-DD
-    drift_speed: float = span(0.0, 2.0)            # cells per day, the drift field's typical speed
-    diffusion: float = span(0.0, 0.24)             # per day; above 0.25 the explicit scheme is unstable
+    start: str  # first day, YYYY-MM-DD
+    drift_speed: float = span(0.0, 2.0)  # cells per day, the drift field's typical speed
+    diffusion: float = span(0.0, 0.24)  # per day; above 0.25 the explicit scheme is unstable
     seed: int
 
 
@@ -31,17 +31,17 @@ class SplitConfig:
     train: float = span(0.0, 1.0, open_low=True)
     val: float = span(0.0, 1.0, open_low=True)
     test: float = span(0.0, 1.0, open_low=True)
-    blocks: int = span(1, 100)                     # periods, each cut train | val | test in time order
-    window_stride: int = span(1, 365)              # days between the starts of consecutive 30+7 windows
-    tile_cells: int = span(2, 64)                  # classifier tile side, in grid cells
-    tile_scale: int = span(1, 16)                  # image pixels per grid cell
-    tiles_per_class: int = span(1, 100_000)        # per split, at most (fewer where a class is rare)
-    thick_m: float = span(0.0, 10.0, open_low=True)   # thin ice below, thick ice at or above (metres)
+    blocks: int = span(1, 100)  # periods, each cut train | val | test in time order
+    window_stride: int = span(1, 365)  # days between the starts of consecutive 30+7 windows
+    tile_cells: int = span(2, 64)  # classifier tile side, in grid cells
+    tile_scale: int = span(1, 16)  # image pixels per grid cell
+    tiles_per_class: int = span(1, 100_000)  # per split, at most (fewer where a class is rare)
+    thick_m: float = span(0.0, 10.0, open_low=True)  # thin ice below, thick ice at or above (metres)
     open_water: float = span(0.0, 1.0, open_low=True)  # concentration below which a cell is open water
-    pair_lag_min: int = span(1, 365)               # days between the two dates of a change pair: from ...
-    pair_lag_max: int = span(1, 365)               # ... to this, in turn
+    pair_lag_min: int = span(1, 365)  # days between the two dates of a change pair: from ...
+    pair_lag_max: int = span(1, 365)  # ... to this, in turn
     change: float = span(0.0, 1.0, open_low=True)  # |concentration change| that counts as change
-    pair_stride: int = span(1, 365)                # days between the first dates of consecutive pairs
+    pair_stride: int = span(1, 365)  # days between the first dates of consecutive pairs
     seed: int
 
 
@@ -52,10 +52,10 @@ class ClassifierConfig:
     batch_size: int = span(1, 4096)
     lr: float = span(0.0, 10.0, open_low=True)
     weight_decay: float = span(0.0, 1.0)
-    augment: bool                                  # flips, 90-degree rotations, brightness
-    brightness: float = span(0.0, 1.0)             # +- this fraction, with augment
-    class_weights: bool                            # inverse frequency in the training split
-    threads: int = span(0, 1024)                   # 0: every core
+    augment: bool  # flips, 90-degree rotations, brightness
+    brightness: float = span(0.0, 1.0)  # +- this fraction, with augment
+    class_weights: bool  # inverse frequency in the training split
+    threads: int = span(0, 1024)  # 0: every core
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
     seed: int
@@ -63,7 +63,7 @@ class ClassifierConfig:
 
 @dataclass(frozen=True)
 class ForecasterConfig:
-    hidden: int = span(1, 512)                     # ConvLSTM channels
+    hidden: int = span(1, 512)  # ConvLSTM channels
     layers: int = span(1, 8)
     epochs: int = span(1, 1000)
     batch_size: int = span(1, 4096)
@@ -77,13 +77,13 @@ class ForecasterConfig:
 
 @dataclass(frozen=True)
 class ChangeConfig:
-    width: int = span(1, 512)                      # the encoder's first channel count
+    width: int = span(1, 512)  # the encoder's first channel count
     epochs: int = span(1, 1000)
     batch_size: int = span(1, 4096)
     lr: float = span(0.0, 10.0, open_low=True)
     weight_decay: float = span(0.0, 1.0)
-    dice_weight: float = span(0.0, 10.0)           # loss = BCE + dice_weight * Dice
-    augment: bool                                  # the same flip/rotation for both dates and the map
+    dice_weight: float = span(0.0, 10.0)  # loss = BCE + dice_weight * Dice
+    augment: bool  # the same flip/rotation for both dates and the map
     threads: int = span(0, 1024)
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
@@ -99,9 +99,9 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    panels: int = span(0, 20)                      # forecast and change-map figures drawn
-    climatology_window: int = span(0, 60)          # +- days of year pooled into climatology's mean
-    threads: int = span(0, 1024)                   # 0: every core
+    panels: int = span(0, 20)  # forecast and change-map figures drawn
+    climatology_window: int = span(0, 60)  # +- days of year pooled into climatology's mean
+    threads: int = span(0, 1024)  # 0: every core
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class SeaIcePublishConfig:
     region: str
     prefix: str
     kms_key_id: str
-    classifier: str                                # each model's own name in the registry
+    classifier: str  # each model's own name in the registry
     forecaster: str
     change: str
 
@@ -134,8 +134,10 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 def _check_split(params: Params) -> list[str]:
     problems = check_fractions("split", params.split, exact=True)
     if params.split.pair_lag_max < params.split.pair_lag_min:
-        problems.append(f"split.pair_lag_max ({params.split.pair_lag_max}) is below split.pair_lag_min "
-                        f"({params.split.pair_lag_min})")
+        problems.append(
+            f"split.pair_lag_max ({params.split.pair_lag_max}) is below split.pair_lag_min "
+            f"({params.split.pair_lag_min})"
+        )
     return problems
 
 
@@ -146,8 +148,10 @@ def _check_data(params: Params) -> list[str]:
     except ValueError:
         problems.append(f"data.start must be a date YYYY-MM-DD, got {params.data.start!r}")
     if params.data.source == "archive" and not params.data.archive.strip():
-        problems.append("data.source is archive but data.archive is empty; set it to the folder of daily .npz "
-                        "files (relative to pipelines/seaice)")
+        problems.append(
+            "data.source is archive but data.archive is empty; set it to the folder of daily .npz "
+            "files (relative to pipelines/seaice)"
+        )
     return problems
 
 
@@ -160,9 +164,11 @@ def _check_publish(params: Params) -> list[str]:
 
 @cli
 def main() -> None:
-    """The `params` stage: the whole params.yaml checked and what each model's training asks of this machine, before any other stage runs."""
+    """The `params` stage: the whole params.yaml checked and what each model's training asks of this machine,
+    before any other stage runs."""
     params = load_params()
     from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
+
     for model in (params.train.classifier, params.train.forecaster, params.train.change):
         check_placement(model.device, model.precision)
     mark_checked()

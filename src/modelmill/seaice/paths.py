@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-DAILY = Path("data/daily.npz")                  # generate: dates, concentration, thickness, land mask
-SPLIT_FILE = Path("data/split.json")            # split: each split's time segments and its samples' days
-DATASETS = Path("data/sets")                    # split: <model>/<split>.npz, one folder per model (its train deps)
-DATA_METRICS = Path("metrics/data.json")        # split: sizes, class counts, the no-overlap check
-METRICS_FILE = Path("metrics/metrics.json")     # evaluate: the three models against their baselines (test)
-RMSE_FILE = Path("metrics/forecast_rmse.csv")   # evaluate: RMSE by lead day, model vs baselines
+DAILY = Path("data/daily.npz")  # generate: dates, concentration, thickness, land mask
+SPLIT_FILE = Path("data/split.json")  # split: each split's time segments and its samples' days
+DATASETS = Path("data/sets")  # split: <model>/<split>.npz, one folder per model (its train deps)
+DATA_METRICS = Path("metrics/data.json")  # split: sizes, class counts, the no-overlap check
+METRICS_FILE = Path("metrics/metrics.json")  # evaluate: the three models against their baselines (test)
+RMSE_FILE = Path("metrics/forecast_rmse.csv")  # evaluate: RMSE by lead day, model vs baselines
 CONFUSION_FILE = Path("metrics/confusion.csv")  # evaluate: actual,predicted per test tile
-FIGURES = Path("metrics/figures")               # evaluate: forecast and change-map panels (PNG)
+FIGURES = Path("metrics/figures")  # evaluate: forecast and change-map panels (PNG)
 
 MODELS = ("classifier", "forecaster", "change")
 

@@ -22,23 +22,23 @@ from scipy import ndimage
 
 SPIN_UP_DAYS = 365
 YEAR = 365.25
-COLDEST_DAY = 45            # day of year of the coldest air, mid-February
-SEASONAL_AMPLITUDE = 13.0   # C, half the winter-summer swing
+COLDEST_DAY = 45  # day of year of the coldest air, mid-February
+SEASONAL_AMPLITUDE = 13.0  # C, half the winter-summer swing
 NORTH_MEAN, SOUTH_MEAN = -16.0, 6.0  # C, the annual mean at the top and bottom rows
-WEATHER_SD, WEATHER_MEMORY = 3.0, 0.85   # C, and the day-to-day correlation of the weather
-YEAR_SD = 2.0               # C, one year warmer or colder than another
-FREEZE_RATE, MELT_RATE = 0.012, 0.015     # concentration per C-day
-STEFAN = 0.0008             # m^2 per freezing degree day
-THICKNESS_MELT = 0.006      # m per melting degree day
-NEW_ICE = 0.05              # m, the thickness of ice formed on open water
+WEATHER_SD, WEATHER_MEMORY = 3.0, 0.85  # C, and the day-to-day correlation of the weather
+YEAR_SD = 2.0  # C, one year warmer or colder than another
+FREEZE_RATE, MELT_RATE = 0.012, 0.015  # concentration per C-day
+STEFAN = 0.0008  # m^2 per freezing degree day
+THICKNESS_MELT = 0.006  # m per melting degree day
+NEW_ICE = 0.05  # m, the thickness of ice formed on open water
 
 
 @dataclass(frozen=True)
 class Daily:
-    dates: np.ndarray          # (T,) datetime64[D], consecutive days
+    dates: np.ndarray  # (T,) datetime64[D], consecutive days
     concentration: np.ndarray  # (T, H, W) float32 in [0, 1], 0 on land
-    thickness: np.ndarray      # (T, H, W) float32 metres, 0 where there is no ice
-    land: np.ndarray           # (H, W) bool
+    thickness: np.ndarray  # (T, H, W) float32 metres, 0 where there is no ice
+    land: np.ndarray  # (H, W) bool
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -64,13 +64,14 @@ def drift_field(grid: int, angle: float, speed: float) -> tuple[np.ndarray, np.n
     # The gyre's streamfunction sin(pi x) sin(pi y): a closed clockwise circulation.
     u_gyre = np.sin(np.pi * x) * np.cos(np.pi * y)
     v_gyre = -np.cos(np.pi * x) * np.sin(np.pi * y)
-    return (speed * (0.6 * u_gyre + np.cos(angle))).astype(np.float32), \
-        (speed * (0.6 * v_gyre + np.sin(angle))).astype(np.float32)
+    return (speed * (0.6 * u_gyre + np.cos(angle))).astype(np.float32), (speed * (0.6 * v_gyre + np.sin(angle))).astype(
+        np.float32
+    )
 
 
 def advect(field: np.ndarray, u: np.ndarray, v: np.ndarray, dt: float = 1.0) -> np.ndarray:
     """One semi-Lagrangian step: each cell takes the value upstream at (row - v dt, col - u dt)."""
-    rows, cols = np.mgrid[0:field.shape[0], 0:field.shape[1]].astype(np.float32)
+    rows, cols = np.mgrid[0 : field.shape[0], 0 : field.shape[1]].astype(np.float32)
     return ndimage.map_coordinates(field, [rows - v * dt, cols - u * dt], order=1, mode="nearest")
 
 
@@ -121,7 +122,7 @@ def simulate(grid: int, days: int, start: str, drift_speed: float, diffusion: fl
     thick = np.empty((days, grid, grid), np.float32)
     for t in range(len(dates)):
         shock = ndimage.gaussian_filter(rng.standard_normal((grid, grid)), grid / 8, mode="wrap")
-        weather = WEATHER_MEMORY * weather + np.sqrt(1 - WEATHER_MEMORY ** 2) * WEATHER_SD * shock / shock.std()
+        weather = WEATHER_MEMORY * weather + np.sqrt(1 - WEATHER_MEMORY**2) * WEATHER_SD * shock / shock.std()
         angle += rng.normal(0, 0.15)
         u, v = drift_field(grid, angle, drift_speed)
         c = np.where(ocean, advect(c, u, v), 0.0)

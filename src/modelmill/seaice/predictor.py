@@ -11,8 +11,8 @@ torch.load(weights_only=True); the network is rebuilt from the card in the metad
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -21,8 +21,8 @@ from ..core.cli import UserError
 from ..core.io import file_digest, read_npy
 from ..core.torchkit import predict as run_batches
 from .models import load_trained
-from .paths import METRICS_FILE, MODELS, card_file, model_file
 from .params import HISTORY_DAYS, LEAD_DAYS
+from .paths import METRICS_FILE, MODELS, card_file, model_file
 from .tasks import EVAL_BATCH, Normalize
 
 CONTENT_TYPES = {
@@ -58,19 +58,28 @@ class Predictor:
         if x.shape == shape:
             x = x[None]
         if x.ndim != len(shape) + 1 or x.shape[1:] != shape or len(x) == 0:
-            raise ValueError(f"the {self.kind} takes arrays of shape {shape} or (n, {', '.join(map(str, shape))}); "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"the {self.kind} takes arrays of shape {shape} or (n, {', '.join(map(str, shape))}); got {x.shape}"
+            )
         if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
             raise ValueError("the array must hold finite numbers")
         return self.check_values(x)
 
     def card(self) -> dict:
         meta = self.metadata
-        return {"name": meta.get("model_name"), "version": meta.get("version"), "line": "seaice", "model": self.kind,
-                "framework": f"torch {torch.__version__}", "sha256": meta.get("sha256"),
-                "published_at_utc": meta.get("published_at_utc"), "git_commit": meta.get("git_commit"),
-                "input": {"content_types": CONTENT_TYPES, "shape": list(self.sample_shape())},
-                "metrics": {"test": meta.get("test_metrics")}, "best_epoch": self.model_card.get("best_epoch")}
+        return {
+            "name": meta.get("model_name"),
+            "version": meta.get("version"),
+            "line": "seaice",
+            "model": self.kind,
+            "framework": f"torch {torch.__version__}",
+            "sha256": meta.get("sha256"),
+            "published_at_utc": meta.get("published_at_utc"),
+            "git_commit": meta.get("git_commit"),
+            "input": {"content_types": CONTENT_TYPES, "shape": list(self.sample_shape())},
+            "metrics": {"test": meta.get("test_metrics")},
+            "best_epoch": self.model_card.get("best_epoch"),
+        }
 
     def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], np.ndarray]]]:
         """The samples of a .npy file, in chunks, named by their index (1 = first)."""
@@ -83,7 +92,7 @@ class Predictor:
 
         def read():
             for start in range(0, len(x), EVAL_BATCH):
-                yield [str(i + 1) for i in range(start, min(start + EVAL_BATCH, len(x)))], x[start:start + EVAL_BATCH]
+                yield [str(i + 1) for i in range(start, min(start + EVAL_BATCH, len(x)))], x[start : start + EVAL_BATCH]
 
         return len(x), read()
 
@@ -103,8 +112,13 @@ class ClassifierPredictor(Predictor):
         pre = Normalize(self.model_card["mean"], self.model_card["std"])
         classes = self.model_card["classes"]
         p = torch.softmax(run_batches(self.net, torch.from_numpy(x), pre, EVAL_BATCH, "fp32", len(classes)), 1).numpy()
-        return [{"class": classes[int(row.argmax())],
-                 "probabilities": {c: round(float(v), 6) for c, v in zip(classes, row)}} for row in p]
+        return [
+            {
+                "class": classes[int(row.argmax())],
+                "probabilities": {c: round(float(v), 6) for c, v in zip(classes, row)},
+            }
+            for row in p
+        ]
 
 
 class ForecasterPredictor(Predictor):
@@ -153,19 +167,28 @@ def load(model_path: Path, metadata: dict) -> Predictor:
     kind = Path(model_path).stem
     card = metadata.get("card") or (metadata.get("cards") or {}).get(kind)
     if kind not in PREDICTORS or not isinstance(card, dict) or card.get("model") != kind:
-        raise UserError(f"{Path(model_path).name}: not one of the sea-ice models ({', '.join(MODELS)}) "
-                        "with its card in the metadata")
+        raise UserError(
+            f"{Path(model_path).name}: not one of the sea-ice models ({', '.join(MODELS)}) "
+            "with its card in the metadata"
+        )
     return PREDICTORS[kind](load_trained(model_path, card, f"train@{kind}"), card, metadata)
 
 
 def local_metadata(folder: Path) -> dict:
     """What metadata.json would say of the workspace's models: every card found, test metrics."""
     folder = Path(folder)
-    cards = {name: json.loads((folder / card_file(name)).read_text()) for name in MODELS
-             if (folder / card_file(name)).exists()}
+    cards = {
+        name: json.loads((folder / card_file(name)).read_text())
+        for name in MODELS
+        if (folder / card_file(name)).exists()
+    }
     if not cards:
         raise UserError(f"no model cards under {folder / 'models'}; run `make repro PIPELINE=seaice` first")
     metrics = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).exists() else {}
-    return {"cards": cards, "test_metrics": metrics or None,
-            "sha256": {name: file_digest(folder / model_file(name)) for name in cards
-                       if (folder / model_file(name)).exists()}}
+    return {
+        "cards": cards,
+        "test_metrics": metrics or None,
+        "sha256": {
+            name: file_digest(folder / model_file(name)) for name in cards if (folder / model_file(name)).exists()
+        },
+    }

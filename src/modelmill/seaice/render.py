@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-WATER = np.array([0.06, 0.03, 0.14])   # visible, near infrared, radar
+WATER = np.array([0.06, 0.03, 0.14])  # visible, near infrared, radar
 LAND = np.array([0.32, 0.45, 0.50])
-CLOUD = 0.85                            # cloud top reflectance (optical channels only)
+CLOUD = 0.85  # cloud top reflectance (optical channels only)
 SENSOR_SD = 0.02
 SPECKLE_LOOKS = 6
 
@@ -32,8 +32,14 @@ def clouds(shape: tuple[int, int], rng: np.random.Generator, cover: float) -> np
     return np.clip((field - edge) * 1.5, 0, 0.75)
 
 
-def render(c: np.ndarray, h: np.ndarray, land: np.ndarray, rng: np.random.Generator, scale: int = 1,
-           cloud_cover: float | None = None) -> np.ndarray:
+def render(
+    c: np.ndarray,
+    h: np.ndarray,
+    land: np.ndarray,
+    rng: np.random.Generator,
+    scale: int = 1,
+    cloud_cover: float | None = None,
+) -> np.ndarray:
     """(H*scale, W*scale, 3) uint8 image of one day's fields."""
     if scale > 1:
         c = ndimage.zoom(c, scale, order=1, mode="nearest", grid_mode=True)

@@ -25,9 +25,12 @@ def class_scores(y: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...])
     for k, name in enumerate(classes):
         tp, fp, fn = matrix[k, k], matrix[:, k].sum() - matrix[k, k], matrix[k].sum() - matrix[k, k]
         per_class[name] = {**binary_from_counts(tp, fp, fn), "support": int(matrix[k].sum())}
-    return {"accuracy": r(np.trace(matrix) / max(matrix.sum(), 1)),
-            "macro_f1": r(np.mean([v["f1"] for v in per_class.values()])),
-            "per_class": per_class, "confusion": matrix.tolist()}
+    return {
+        "accuracy": r(np.trace(matrix) / max(matrix.sum(), 1)),
+        "macro_f1": r(np.mean([v["f1"] for v in per_class.values()])),
+        "per_class": per_class,
+        "confusion": matrix.tolist(),
+    }
 
 
 def binary_from_counts(tp: float, fp: float, fn: float) -> dict:
@@ -49,5 +52,7 @@ def map_scores(truth: np.ndarray, predicted: np.ndarray, valid: np.ndarray | Non
 def lead_errors(truth: np.ndarray, forecast: np.ndarray, ocean: np.ndarray) -> dict[str, list[float]]:
     """RMSE and MAE per lead day of (n, 7, H, W) forecasts, over sea cells."""
     err = (forecast - truth)[..., ocean]  # (n, 7, sea cells)
-    return {"rmse": [r(v) for v in np.sqrt((err ** 2).mean(axis=(0, 2)))],
-            "mae": [r(v) for v in np.abs(err).mean(axis=(0, 2))]}
+    return {
+        "rmse": [r(v) for v in np.sqrt((err**2).mean(axis=(0, 2)))],
+        "mae": [r(v) for v in np.abs(err).mean(axis=(0, 2))],
+    }

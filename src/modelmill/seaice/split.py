@@ -18,15 +18,31 @@ import numpy as np
 
 from ..core.cli import UserError, cli
 from ..core.io import atomic_output, write_json
-from .data import (CLASSES, SPLITS, WINDOW, check_no_overlap, days_used, load_daily, make_pairs, make_tiles,
-                   pair_days, segments, window_starts)
+from .data import (
+    CLASSES,
+    SPLITS,
+    WINDOW,
+    check_no_overlap,
+    days_used,
+    load_daily,
+    make_pairs,
+    make_tiles,
+    pair_days,
+    segments,
+    window_starts,
+)
 from .npz import save_npz
 from .params import SplitConfig, load_params
 from .paths import DAILY, DATA_METRICS, DATASETS, MODELS, SPLIT_FILE
 
 
-def split_days(cfg: SplitConfig, daily_path: str | Path = DAILY, split_out: str | Path = SPLIT_FILE,
-               sets_out: str | Path = DATASETS, metrics_out: str | Path = DATA_METRICS) -> dict:
+def split_days(
+    cfg: SplitConfig,
+    daily_path: str | Path = DAILY,
+    split_out: str | Path = SPLIT_FILE,
+    sets_out: str | Path = DATASETS,
+    metrics_out: str | Path = DATA_METRICS,
+) -> dict:
     start = time.perf_counter()
     daily = load_daily(daily_path)
     spans = segments(len(daily), cfg)
@@ -35,9 +51,11 @@ def split_days(cfg: SplitConfig, daily_path: str | Path = DAILY, split_out: str 
     for name in SPLITS:  # checked for every split before any slow work
         if len(windows[name]) == 0 or len(pairs[name]) == 0:
             longest = max((b - a for a, b in spans[name]), default=0)
-            raise UserError(f"the {name} split's longest time segment is {longest} days, too short for one "
-                            f"{WINDOW}-day forecast window and a change pair; use more days "
-                            f"({len(daily)} now), fewer split.blocks ({cfg.blocks}) or a larger split.{name}")
+            raise UserError(
+                f"the {name} split's longest time segment is {longest} days, too short for one "
+                f"{WINDOW}-day forecast window and a change pair; use more days "
+                f"({len(daily)} now), fewer split.blocks ({cfg.blocks}) or a larger split.{name}"
+            )
     plan, sets = {}, {}
     for i, name in enumerate(SPLITS):
         rng = np.random.default_rng([cfg.seed, i])
@@ -45,12 +63,20 @@ def split_days(cfg: SplitConfig, daily_path: str | Path = DAILY, split_out: str 
         tiles = make_tiles(daily, spans[name], per_class, cfg, rng)
         missing = [CLASSES[k] for k in range(len(CLASSES)) if not (tiles["y"] == k).any()]
         if missing:
-            raise UserError(f"the {name} split has no clean {', '.join(missing)} tiles; use more days or a larger "
-                            f"split.{name}")
-        sets[name] = {"classifier": tiles, "change": make_pairs(daily, pairs[name], cfg, rng),
-                      "forecaster": {"starts": windows[name]}}
-        plan[name] = {"segments": spans[name], "windows": windows[name].tolist(), "pairs": pairs[name].tolist(),
-                      "tile_days": sorted(set(tiles["day"].tolist()))}
+            raise UserError(
+                f"the {name} split has no clean {', '.join(missing)} tiles; use more days or a larger split.{name}"
+            )
+        sets[name] = {
+            "classifier": tiles,
+            "change": make_pairs(daily, pairs[name], cfg, rng),
+            "forecaster": {"starts": windows[name]},
+        }
+        plan[name] = {
+            "segments": spans[name],
+            "windows": windows[name].tolist(),
+            "pairs": pairs[name].tolist(),
+            "tile_days": sorted(set(tiles["day"].tolist())),
+        }
     used = days_used(plan)
     check_no_overlap(used, daily.dates)
 
@@ -61,16 +87,29 @@ def split_days(cfg: SplitConfig, daily_path: str | Path = DAILY, split_out: str 
     dates = [str(d) for d in daily.dates]
     with atomic_output(split_out) as tmp:
         tmp.write_text(json.dumps({"first_day": dates[0], "days": len(dates), **plan}) + "\n")
-    summary = {name: {"days": len(used[name]), "segments": len(spans[name]),
-                      "forecast_windows": len(plan[name]["windows"]), "change_pairs": len(plan[name]["pairs"]),
-                      "tiles": {c: int((sets[name]["classifier"]["y"] == k).sum()) for k, c in enumerate(CLASSES)},
-                      "change_fraction": round(float(sets[name]["change"]["change"].mean()), 4)}
-               for name in SPLITS}
+    summary = {
+        name: {
+            "days": len(used[name]),
+            "segments": len(spans[name]),
+            "forecast_windows": len(plan[name]["windows"]),
+            "change_pairs": len(plan[name]["pairs"]),
+            "tiles": {c: int((sets[name]["classifier"]["y"] == k).sum()) for k, c in enumerate(CLASSES)},
+            "change_fraction": round(float(sets[name]["change"]["change"].mean()), 4),
+        }
+        for name in SPLITS
+    }
     summary["shared_days"] = 0  # check_no_overlap raised otherwise
     write_json(metrics_out, summary)
-    print("split: " + "; ".join(f"{n} {s['forecast_windows']} windows, {s['change_pairs']} pairs, "
-                                f"{sum(s['tiles'].values())} tiles" for n, s in summary.items() if n in SPLITS)
-          + f"; no shared days -> {sets_out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(
+        "split: "
+        + "; ".join(
+            f"{n} {s['forecast_windows']} windows, {s['change_pairs']} pairs, {sum(s['tiles'].values())} tiles"
+            for n, s in summary.items()
+            if n in SPLITS
+        )
+        + f"; no shared days -> {sets_out} in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
     return summary
 
 

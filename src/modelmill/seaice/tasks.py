@@ -3,9 +3,9 @@ that picks the best epoch (higher is better). train.py runs the loop common to a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ EVAL_BATCH = 64
 @dataclass
 class Task:
     model: nn.Module
-    card: dict                       # what rebuilds the model and feeds it (models.build reads it)
+    card: dict  # what rebuilds the model and feeds it (models.build reads it)
     x_train: torch.Tensor
     y_train: torch.Tensor
     preprocess: Callable[[torch.Tensor], torch.Tensor]
@@ -35,7 +35,7 @@ class Task:
     validate: Callable[[nn.Module, str], dict]  # (model, precision) -> {"score": ..., ...}
     correct: Callable | None = None
     unit: str = "sample"
-    side: int | None = None          # the smallest image side the model trains on (the CPU bf16 floor)
+    side: int | None = None  # the smallest image side the model trains on (the CPU bf16 floor)
     extra: dict = field(default_factory=dict)
 
 
@@ -73,12 +73,28 @@ def classifier_task(cfg: ClassifierConfig, sets_dir: Path | None, daily_path: Pa
         scores = class_scores(y_val, predicted, CLASSES)
         return {"score": scores["macro_f1"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
-    card = {"model": "classifier", "arch": cfg.arch, "classes": list(CLASSES), "mean": mean, "std": std,
-            "tile_px": int(train["x"].shape[1]), "class_weights": [r(w) for w in weights]}
-    return Task(build_classifier(cfg.arch, len(CLASSES)), card, torch.from_numpy(train["x"]),
-                torch.from_numpy(train["y"]), pre, augment if cfg.augment else None,
-                nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)), validate,
-                correct=count_correct, unit="tile", side=min(train["x"].shape[1:3]))
+    card = {
+        "model": "classifier",
+        "arch": cfg.arch,
+        "classes": list(CLASSES),
+        "mean": mean,
+        "std": std,
+        "tile_px": int(train["x"].shape[1]),
+        "class_weights": [r(w) for w in weights],
+    }
+    return Task(
+        build_classifier(cfg.arch, len(CLASSES)),
+        card,
+        torch.from_numpy(train["x"]),
+        torch.from_numpy(train["y"]),
+        pre,
+        augment if cfg.augment else None,
+        nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)),
+        validate,
+        correct=count_correct,
+        unit="tile",
+        side=min(train["x"].shape[1:3]),
+    )
 
 
 def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Path | None) -> Task:
@@ -97,14 +113,32 @@ def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Pa
         rmse = lead_rmse(np.clip(out, 0, 1), y_val, ocean)
         skill = 1 - rmse / np.maximum(persistence, 1e-12)
         # The worst lead's skill against persistence picks the epoch: the model must beat it at every lead.
-        return {"score": r(skill.min()), "min_skill": r(skill.min()), "rmse": r(np.sqrt((rmse ** 2).mean())),
-                "persistence_rmse": r(np.sqrt((persistence ** 2).mean()))}
+        return {
+            "score": r(skill.min()),
+            "min_skill": r(skill.min()),
+            "rmse": r(np.sqrt((rmse**2).mean())),
+            "persistence_rmse": r(np.sqrt((persistence**2).mean())),
+        }
 
-    card = {"model": "forecaster", "hidden": cfg.hidden, "layers": cfg.layers, "grid": list(daily.land.shape),
-            "land": daily.land.astype(int).tolist()}
-    return Task(Forecaster(cfg.hidden, cfg.layers), card, torch.from_numpy(x), torch.from_numpy(y),
-                lambda b: b, None, LeadWeightedMSE(weights / weights.mean()), validate, unit="window",
-                side=min(daily.land.shape))
+    card = {
+        "model": "forecaster",
+        "hidden": cfg.hidden,
+        "layers": cfg.layers,
+        "grid": list(daily.land.shape),
+        "land": daily.land.astype(int).tolist(),
+    }
+    return Task(
+        Forecaster(cfg.hidden, cfg.layers),
+        card,
+        torch.from_numpy(x),
+        torch.from_numpy(y),
+        lambda b: b,
+        None,
+        LeadWeightedMSE(weights / weights.mean()),
+        validate,
+        unit="window",
+        side=min(daily.land.shape),
+    )
 
 
 def lead_rmse(forecast: np.ndarray, truth: np.ndarray, ocean: np.ndarray) -> np.ndarray:
@@ -156,11 +190,26 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
         scores = map_scores(y_val, logits > 0)
         return {"score": scores["iou"], **scores}
 
-    card = {"model": "change", "width": cfg.width, "mean": mean * 2, "std": std * 2, "threshold": 0.5,
-            "grid": list(train["change"].shape[1:])}
-    return Task(SiameseChange(cfg.width), card, torch.from_numpy(x), torch.from_numpy(train["change"]),
-                pre, augment if cfg.augment else None, BceDice(cfg.dice_weight), validate, unit="pair",
-                side=min(x.shape[1:3]))
+    card = {
+        "model": "change",
+        "width": cfg.width,
+        "mean": mean * 2,
+        "std": std * 2,
+        "threshold": 0.5,
+        "grid": list(train["change"].shape[1:]),
+    }
+    return Task(
+        SiameseChange(cfg.width),
+        card,
+        torch.from_numpy(x),
+        torch.from_numpy(train["change"]),
+        pre,
+        augment if cfg.augment else None,
+        BceDice(cfg.dice_weight),
+        validate,
+        unit="pair",
+        side=min(x.shape[1:3]),
+    )
 
 
 TASKS = {"classifier": classifier_task, "forecaster": forecaster_task, "change": change_task}

@@ -50,10 +50,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     loading.add_arguments(parser)
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
-                        help="address to listen on (default: HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)),
-                        help="port (default: PORT or 8080; 0 picks a free one)")
+    parser.add_argument(
+        "--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (default: HOST or 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", 8080)),
+        help="port (default: PORT or 8080; 0 picks a free one)",
+    )
     parser.add_argument("--max-body-mb", type=float, default=16, help="larger request bodies get 413 (default: 16)")
     args = parser.parse_args()
     if args.max_body_mb <= 0:
@@ -63,8 +68,12 @@ def main() -> None:
     app = create_app(loaded.predictor, max_body=int(args.max_body_mb * 2**20))
     card = loaded.predictor.card()
     host, port = sock.getsockname()[:2]
-    print(f"serve: {card['name']} {card['version']} ({loaded.line.name}) from {loaded.source}; "
-          f"listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    print(
+        f"serve: {card['name']} {card['version']} ({loaded.line.name}) from {loaded.source}; "
+        f"listening on http://{host}:{port}",
+        file=sys.stderr,
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))

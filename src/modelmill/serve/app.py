@@ -35,14 +35,28 @@ class Metrics:
 
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.requests = Counter("modelmill_requests", "HTTP requests by route and status code",
-                                ("route", "status"), registry=self.registry)
-        self.latency = Histogram("modelmill_request_duration_seconds", "Time from request to response, by route",
-                                 ("route",), buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.batch = Histogram("modelmill_batch_size", "Samples (tiles or rows) per successful invocation",
-                               buckets=BATCH_BUCKETS, registry=self.registry)
-        self.model = Gauge("modelmill_model_info", "The model being served (value 1)", ("name", "version", "line"),
-                           registry=self.registry)
+        self.requests = Counter(
+            "modelmill_requests", "HTTP requests by route and status code", ("route", "status"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "modelmill_request_duration_seconds",
+            "Time from request to response, by route",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "modelmill_batch_size",
+            "Samples (tiles or rows) per successful invocation",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.model = Gauge(
+            "modelmill_model_info",
+            "The model being served (value 1)",
+            ("name", "version", "line"),
+            registry=self.registry,
+        )
 
 
 class _Measure:
@@ -123,8 +137,10 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
             return error(503, "the model is still loading")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in p.content_types:
-            return error(415, f"content type {content_type or '(none)'!s} is not accepted; "
-                              f"send one of: {', '.join(p.content_types)}")
+            return error(
+                415,
+                f"content type {content_type or '(none)'!s} is not accepted; send one of: {', '.join(p.content_types)}",
+            )
         body, size = bytearray(), 0
         # An oversized body is read to its end but not kept: most clients send the whole body
         # before reading the answer, and would see a broken pipe instead of the 413.
@@ -133,8 +149,11 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
             if size <= max_body:
                 body += chunk
         if size > max_body:
-            return error(413, f"body of {size / 2**20:.1f} MB is over the {max_body / 2**20:g} MB limit "
-                              "(--max-body-mb); send fewer samples per request")
+            return error(
+                413,
+                f"body of {size / 2**20:.1f} MB is over the {max_body / 2**20:g} MB limit "
+                "(--max-body-mb); send fewer samples per request",
+            )
         if not body:
             return error(400, f"empty body; send {p.content_types[content_type]}")
         status, payload = await run_in_threadpool(_invoke, p, bytes(body), content_type, lock)

@@ -32,7 +32,7 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 class Loaded:
     predictor: object  # the line's predictor.Predictor
     line: Line
-    source: str        # where the model came from, for the start-up line
+    source: str  # where the model came from, for the start-up line
 
 
 def parse_version(text: str) -> int | None:
@@ -46,25 +46,42 @@ def parse_version(text: str) -> int | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="the registry model name: a line's publish.model_name (or MODEL_NAME), "
-                                        "e.g. eurosat-resnet18, fire-ensemble")
-    parser.add_argument("--version", type=parse_version, default=None, metavar="vN|latest",
-                        help="the version to load (default: latest)")
-    parser.add_argument("--source", choices=("registry", "local"), default="registry",
-                        help="registry (default): the private bucket; local: this workspace's pipeline outputs")
-    parser.add_argument("--pipeline", choices=list(lines.LINES),
-                        help="the line, needed only when several lines publish under --model's name")
-    parser.add_argument("--model-dir", type=Path, default=SAGEMAKER_MODEL_DIR,
-                        help=f"a folder with metadata.json and the model file; when it exists it is used instead "
-                             f"of the registry (default: {SAGEMAKER_MODEL_DIR}, where SageMaker mounts the model)")
+    parser.add_argument(
+        "--model",
+        help="the registry model name: a line's publish.model_name (or MODEL_NAME), "
+        "e.g. eurosat-resnet18, fire-ensemble",
+    )
+    parser.add_argument(
+        "--version", type=parse_version, default=None, metavar="vN|latest", help="the version to load (default: latest)"
+    )
+    parser.add_argument(
+        "--source",
+        choices=("registry", "local"),
+        default="registry",
+        help="registry (default): the private bucket; local: this workspace's pipeline outputs",
+    )
+    parser.add_argument(
+        "--pipeline",
+        choices=list(lines.LINES),
+        help="the line, needed only when several lines publish under --model's name",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=SAGEMAKER_MODEL_DIR,
+        help=f"a folder with metadata.json and the model file; when it exists it is used instead "
+        f"of the registry (default: {SAGEMAKER_MODEL_DIR}, where SageMaker mounts the model)",
+    )
 
 
 def load(args: argparse.Namespace, repo: str | Path = ".") -> Loaded:
     if args.source == "registry" and (Path(args.model_dir) / METADATA_OBJECT).exists():
         return from_model_dir(Path(args.model_dir), args.model, args.version)
     if not args.model:
-        raise UserError(f"--model is required (no {Path(args.model_dir) / METADATA_OBJECT}); "
-                        f"name a published model: {', '.join(published_names(repo))}")
+        raise UserError(
+            f"--model is required (no {Path(args.model_dir) / METADATA_OBJECT}); "
+            f"name a published model: {', '.join(published_names(repo))}"
+        )
     line, artifact, reg = find_line(args.model, repo, args.pipeline)
     if args.source == "local":
         return from_workspace(line, reg, repo, artifact)
@@ -88,12 +105,15 @@ def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) ->
                 continue
             found += [(line, artifact, reg) for artifact, reg in targets if reg.model_name == name]
     if not found:
-        raise UserError(f"no line publishes a model named {name!r}; the lines publish: "
-                        f"{', '.join(published_names(repo))}"
-                        + (f" (unreadable: {'; '.join(unreadable)})" if unreadable else ""))
+        raise UserError(
+            f"no line publishes a model named {name!r}; the lines publish: "
+            f"{', '.join(published_names(repo))}" + (f" (unreadable: {'; '.join(unreadable)})" if unreadable else "")
+        )
     if len(found) > 1:
-        raise UserError(f"lines {', '.join(line.name for line, _, _ in found)} all publish as {name!r} "
-                        "(MODEL_NAME set?); pass --pipeline to pick one")
+        raise UserError(
+            f"lines {', '.join(line.name for line, _, _ in found)} all publish as {name!r} "
+            "(MODEL_NAME set?); pass --pipeline to pick one"
+        )
     return found[0]
 
 
@@ -113,8 +133,7 @@ def from_workspace(line: Line, reg: Registry, repo: str | Path, artifact: object
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
     predictor = predictor_module(artifact)
-    metadata = {"model_name": reg.model_name, "version": "local", "line": line.name,
-                **predictor.local_metadata(folder)}
+    metadata = {"model_name": reg.model_name, "version": "local", "line": line.name, **predictor.local_metadata(folder)}
     return Loaded(predictor.load(path, metadata), line, f"{path} (workspace)")
 
 
@@ -137,6 +156,8 @@ def from_model_dir(folder: Path, model: str | None, version: int | None) -> Load
         raise UserError(f"{folder} has {METADATA_OBJECT} but no {path.name}")
     digest = file_digest(path)
     if digest != expected:
-        raise UserError(f"{path}: sha256 {digest} does not match metadata {expected}; "
-                        "the file was altered or truncated, do not use it")
+        raise UserError(
+            f"{path}: sha256 {digest} does not match metadata {expected}; "
+            "the file was altered or truncated, do not use it"
+        )
     return Loaded(predictor_module(artifact).load(path, metadata), line, f"{folder} (model folder)")

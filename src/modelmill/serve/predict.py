@@ -38,8 +38,11 @@ def flatten(prediction: dict, prefix: str = "") -> dict:
 def predict_file(predictor, source: Path, dest: Path) -> int:
     """Predict every input in `source` and write `dest`; returns the number of inputs."""
     total, batches = predictor.batches(source)
-    with atomic_output(dest) as tmp, open(tmp, "w", newline="") as f, \
-            bar(total, "predict", unit=predictor.id_column) as progress:
+    with (
+        atomic_output(dest) as tmp,
+        open(tmp, "w", newline="") as f,
+        bar(total, "predict", unit=predictor.id_column) as progress,
+    ):
         writer = None
         for ids, inputs in batches:
             for name, prediction in zip(ids, predictor.predict(inputs)):
@@ -62,8 +65,11 @@ def main() -> None:
     loaded = loading.load(args)
     card = loaded.predictor.card()
     n = predict_file(loaded.predictor, args.input, args.output)
-    print(f"predict: {n} {loaded.predictor.id_column}(s) through {card['name']} {card['version']} "
-          f"from {loaded.source} -> {args.output}", file=sys.stderr)
+    print(
+        f"predict: {n} {loaded.predictor.id_column}(s) through {card['name']} {card['version']} "
+        f"from {loaded.source} -> {args.output}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
