@@ -30,7 +30,7 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert any(row[0] == "model test R²" for row in report["biomass"])
     assert any(row[0].startswith("fire, one CSV row") for row in report["serve"])
     pipeline = report["pipeline"]
-    assert set(pipeline["stages"]) == {"ingest", "verify", "train", "evaluate"}
+    assert set(pipeline["stages"]) == {"params", "ingest", "verify", "train", "evaluate"}
     assert 0 <= pipeline["test_accuracy"] <= 1
     assert pipeline["push_seconds"] > 0 and pipeline["pull_seconds"] > 0
     assert [row["epoch"] for row in pipeline["accuracy_vs_time"]] == [1, 2]

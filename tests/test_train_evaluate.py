@@ -41,6 +41,7 @@ def run_training(make_params, prepared, out, **overrides):
     return card, metrics
 
 
+@pytest.mark.e2e  # trains: seconds to minutes
 def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     card, metrics = run_training(make_params, prepared, tmp_path, train__epochs=4, evaluate__tta=True)
     assert metrics["accuracy"] > 0.5  # 10 classes: chance is 0.1
@@ -59,6 +60,7 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     assert isinstance(state, dict) and state["fc.weight"].shape == (10, 512)
 
 
+@pytest.mark.e2e  # trains: seconds to minutes
 def test_training_is_reproducible_to_the_byte(make_params, prepared, tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
@@ -87,6 +89,7 @@ def test_bf16_channels_last_and_frozen_backbone_run(make_params, prepared, tmp_p
     assert card.precision == precision
 
 
+@pytest.mark.e2e  # trains: seconds to minutes
 def test_progressive_resizing_grows_to_the_input_size(make_params, prepared, tmp_path):
     cfg = make_params(train__epochs=6, train__progressive_epochs=4, train__progressive_min_size=32).train
     assert [epoch_input_size(cfg, e) for e in range(1, 7)] == [32, 40, 48, 56, 64, 64]
