@@ -83,7 +83,7 @@ test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 
 	pytest --durations=15
 
 test-fast: setup ## The edit loop: every test that starts no dvc repro, training run or server (-m "not e2e")
-	pytest -m "not e2e" --durations=5
+	pytest -m "not e2e" -n 2 --durations=5
 
 lint: setup ## ruff check and ruff format --check over src, tests and benchmarks (what CI runs first)
 	ruff check src tests benchmarks
