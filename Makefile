@@ -73,11 +73,11 @@ lock_reminder = git diff --quiet HEAD -- $(1)/dvc.lock $(1)/params.yaml 2>/dev/n
 	|| echo "Record this run in git: git add $(1)/dvc.lock $(1)/params.yaml && git commit -m '...' (then dvc push)"
 LOCK_REMINDER = $(call lock_reminder,$(LINE_DIR))
 
-demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (a few minutes)
+demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (76 s on a 2-core EPYC)
 	rm -rf build/demo && git clone --quiet . build/demo
 	cd build/demo && dvc exp run -n demo -S data.source=synthetic -S train.epochs=5 -S train.progressive_epochs=0 \
 	  -S train.batch_size=32 -S train.lr=0.01
-	cd build/demo && dvc exp show --no-pager --md --only-changed --drop 'per_class|.*/'
+	cd build/demo && dvc exp show --no-pager --md --only-changed --drop '.*per_class|.*confusion|.*/'
 
 test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 server); prints the 15 slowest
 	pytest --durations=15
