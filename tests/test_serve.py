@@ -517,3 +517,34 @@ def test_ping_is_503_until_a_model_is_loaded(fire):
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_make_serve_passes_sigterm_on_and_the_server_drains(fire, tmp_path):
+    """Issue 20: `docker stop` signals make; make passes SIGTERM to the server, which answers what
+    is in flight and exits 0. GNU make then re-raises the signal (status 143): the README says to
+    make the server itself a container's entrypoint."""
+    port, venv = free_port(), Path(sys.executable).parent.parent
+    log = tmp_path / "make-serve.log"
+    with open(log, "w") as out:
+        make = subprocess.Popen(
+            ["make", "serve", "MODEL=fire-ensemble", "SOURCE=local", f"PORT={port}", f"VENV={venv}"],
+            cwd=fire,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and make.poll() is None:
+        try:
+            if call(url, "/ping")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    assert call(url, "/ping")[0] == 200, log.read_text()
+    make.send_signal(signal.SIGTERM)  # to make alone, as docker stop does to a container's first process
+    assert make.wait(timeout=60) in (-signal.SIGTERM, 128 + signal.SIGTERM), log.read_text()
+    output = log.read_text()
+    assert "Traceback" not in output
+    with pytest.raises(OSError):  # the server went with it: nothing left listening
+        call(url, "/ping")
