@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import typing
@@ -184,6 +185,13 @@ def clone_project(dest: Path, overrides: dict | None = None) -> Path:
     return dest
 
 
+def free_port() -> int:
+    """A TCP port free on loopback now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def stages_run(output: str) -> set[str]:
     """The stages `dvc repro` printed as running (foreach items as train@forest)."""
     return set(re.findall(r"Running stage '(?:[^']*:)?([\w@]+)'", output))
@@ -245,7 +253,7 @@ def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type, make_ca
     """Issue 20: after a good run, each bad param of `bad_param_cases(schema)` stops `dvc repro`
     with one error line naming it, and every output stays byte-identical; case `make_case` also
     under `make repro`. Returns the number of cases."""
-    line, params = repo / folder, f"{folder}/params.yaml".lstrip("./")
+    line, params = repo / folder, (Path(folder) / "params.yaml").as_posix()
     before = output_digests(line)
     assert before, f"no outputs under {line}"
     cases = bad_param_cases(schema)

@@ -15,13 +15,12 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, clone_project, edit_yaml, git
+from conftest import REPO, clone_project, edit_yaml, free_port, git
 
 pytestmark = pytest.mark.e2e
 
@@ -32,12 +31,6 @@ SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.bo
 def runnable_blocks() -> list[str]:
     readmes = [REPO / "README.md", *sorted(REPO.glob("pipelines/*/README.md"))]
     return [block for readme in readmes for block in RUNNABLE.findall(readme.read_text())]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_the_readme_walk_runs_as_written(tmp_path):

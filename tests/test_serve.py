@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SRC, assert_one_line_error, clone_project, dvc, edit_yaml, git, require_e2e, run_module
+from conftest import SRC, assert_one_line_error, clone_project, dvc, edit_yaml, free_port, git, require_e2e, run_module
 from PIL import Image
 
 from modelmill import lines
@@ -44,12 +44,6 @@ HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(url: str, path: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:

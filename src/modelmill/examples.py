@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .core.cli import cli
-from .core.io import atomic_output
+from .core.io import atomic_output, npy_bytes
 
 DEST = Path("examples")
 SEED = 7
@@ -58,21 +58,15 @@ def seaice_arrays(dest: Path) -> list[Path]:
     tile = render(daily.concentration[30][:8, 40:48], daily.thickness[30][:8, 40:48], daily.land[:8, 40:48], rng, 2)
     pair = np.stack([render(daily.concentration[d], daily.thickness[d], daily.land, rng) for d in (25, 39)])
     return [
-        _write(dest / "seaice_tile.npy", _npy(tile)),
-        _write(dest / "seaice_history.npy", _npy(daily.concentration[:30].astype(np.float32))),
-        _write(dest / "seaice_pair.npy", _npy(pair)),
+        _write(dest / "seaice_tile.npy", npy_bytes(tile)),
+        _write(dest / "seaice_history.npy", npy_bytes(daily.concentration[:30].astype(np.float32))),
+        _write(dest / "seaice_pair.npy", npy_bytes(pair)),
     ]
 
 
 def write_examples(dest: str | Path = DEST) -> list[Path]:
     dest = Path(dest)
     return [*eurosat_tiles(dest), fire_rows(dest), *seaice_arrays(dest)]
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -113,21 +113,20 @@ def place(device: str, precision: str, cpu: CpuInfo | None = None, min_side: int
     name = cpu.model or "CPU"
     if precision == "bf16" and not cpu_bf16_supported():
         raise UserError("train.precision is bf16 but this CPU has no native bf16; set train.precision: auto or fp32")
+    below_floor = min_side is not None and min_side < BF16_CPU_MIN_SIDE
     if precision == "auto":
         chosen, reason = cpu_precision(cpu)
         if chosen == "bf16" and not cpu_bf16_supported():
             chosen, reason = "fp32", "this torch build has no CPU bf16 kernels: fp32"
-        if chosen == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
-            chosen, reason = (
-                "fp32",
-                (
-                    f"{reason}, but this run trains at {min_side} px and CPU bf16 reruns below "
-                    f"{BF16_CPU_MIN_SIDE} px are not byte-identical: fp32"
-                ),
+        if chosen == "bf16" and below_floor:
+            reason = (
+                f"{reason}, but this run trains at {min_side} px and CPU bf16 reruns below "
+                f"{BF16_CPU_MIN_SIDE} px are not byte-identical: fp32"
             )
+            chosen = "fp32"
         return Placement(torch.device("cpu"), chosen, reason, name)
     reason = "as set in params"
-    if precision == "bf16" and min_side is not None and min_side < BF16_CPU_MIN_SIDE:
+    if precision == "bf16" and below_floor:
         reason += f" (below {BF16_CPU_MIN_SIDE} px, CPU bf16 reruns may not be byte-identical)"
     return Placement(torch.device("cpu"), precision, reason, name)
 

@@ -88,6 +88,13 @@ def read_json(path: str | Path, stage: str, how: str = "dvc repro") -> dict:
     return json.loads(require(path, stage, how).read_text())
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    """`array` as the bytes of a .npy file, in C order and without pickles: the same array, the same bytes."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
 def read_npy(body: bytes) -> np.ndarray:
     """The one array in the bytes of a .npy file, never unpickled. A ValueError says what is wrong
     in words for whoever sent the bytes: numpy's own advice ("load it unsafely using

@@ -13,7 +13,7 @@ import torch
 
 from ..core.cli import UserError
 from ..core.config import PublishConfig
-from ..core.io import file_digest
+from ..core.io import file_digest, npy_bytes
 from .data import load_set
 from .params import PARAMS_FILE, load_params
 from .paths import DAILY, DATASETS, METRICS_FILE, MODELS, card_file, model_file
@@ -64,7 +64,7 @@ class ModelArtifact:
         predictor = load(model_path, metadata)
         x, source = sample_input(self.name, predictor.model_card, Path(folder))
         start = time.perf_counter()
-        out = predictor.predict(predictor.decode(_npy(x), "application/x-npy"))[0]
+        out = predictor.predict(predictor.decode(npy_bytes(x), "application/x-npy"))[0]
         ms = (time.perf_counter() - start) * 1000
         summary = {
             "classifier": lambda o: f"class {o['class']} (p {max(o['probabilities'].values()):.3f})",
@@ -105,14 +105,6 @@ def sample_input(kind: str, card: dict, folder: Path) -> tuple[np.ndarray, str]:
         return daily.concentration[:30], "simulated 30-day history"
     scenes = [render(daily.concentration[d], daily.thickness[d], daily.land, rng) for d in (0, 10)]
     return np.stack(scenes), "simulated pair"
-
-
-def _npy(x: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, x, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _read(path: Path) -> dict:

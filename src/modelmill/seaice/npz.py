@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core.cli import UserError
-from ..core.io import atomic_output, require
+from ..core.io import atomic_output, npy_bytes, require
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -17,11 +16,9 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 def save_npz(dest: str | Path, **arrays: np.ndarray) -> None:
     with atomic_output(dest) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
         for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
-            out.writestr(info, buffer.getvalue(), compresslevel=1)
+            out.writestr(info, npy_bytes(array), compresslevel=1)
 
 
 def load_npz(path: str | Path, stage: str) -> dict[str, np.ndarray]:
