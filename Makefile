@@ -79,11 +79,13 @@ demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (76 
 	  -S train.batch_size=32 -S train.lr=0.01
 	cd build/demo && dvc exp show --no-pager --md --only-changed --drop '.*per_class|.*confusion|.*/'
 
+# Two pytest workers (pytest-xdist), each given whole files, so a file's module fixtures run once.
+TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 server); prints the 15 slowest
-	pytest --durations=15
+	pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: setup ## The edit loop: every test that starts no dvc repro, training run or server (-m "not e2e")
-	pytest -m "not e2e" -n 2 --durations=5
+	pytest -m "not e2e" -n $(TEST_WORKERS) --durations=5
 
 lint: setup ## ruff check and ruff format --check over src, tests and benchmarks (what CI runs first)
 	ruff check src tests benchmarks

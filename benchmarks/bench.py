@@ -4,7 +4,7 @@
                                           # sea-ice and biomass lines (~15 min); the server under load (~3 min)
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
     python benchmarks/bench.py --full --pipeline-only   # the whole pipeline alone
-    python benchmarks/bench.py --quick    # synthetic smoke run for CI (~2 min); no timing is asserted
+    python benchmarks/bench.py --quick    # a smoke run at the tests' sizes (make test runs it); no timing is asserted
 
 Writes bench-report/report.json and bench-report/report.md. Figures are what this run
 measured; targets are shown beside them, never asserted.
@@ -49,7 +49,21 @@ from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
-BIOMASS_QUICK = {"data.rows": 600, "train.epochs": 2}
+# --quick: each line at the sizes its tests run (a smoke run of the code paths; the targets are for the defaults).
+FIRE_QUICK = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
+BIOMASS_QUICK = {
+    "data.rows": 72,
+    "data.plants": 8,
+    "data.max_snapshots": 14,
+    "data.image_size": 24,
+    "verify.image_size": 16,
+    "eda.pixel_images": 10,
+    "eda.sample_images": 4,
+    "train.epochs": 2,
+    "train.batch_size": 16,
+    "train.input_size": 16,
+    "train.hidden": 16,
+}
 LINE_SECTIONS = {"fire": "**the fire line**", "seaice": "**the sea-ice line**", "biomass": "**the biomass line**"}
 
 
@@ -289,9 +303,10 @@ def main() -> None:
                     {
                         "train.epochs": 2,
                         "train.progressive_epochs": 0,
+                        "train.input_size": 32,
                         "train.batch_size": 32,
                         "train.lr": 0.01,
-                        "data.synthetic_per_class": 20,
+                        "data.synthetic_per_class": 10,
                     }
                 )
             print("  whole pipeline from an empty cache:", file=sys.stderr)
@@ -299,7 +314,7 @@ def main() -> None:
 
     if not args.pipeline_only:
         print("  the fire line:", file=sys.stderr)
-        report["fire"] = [list(row) for row in fire_rows(5000 if args.quick else None)]
+        report["fire"] = [list(row) for row in fire_rows(FIRE_QUICK if args.quick else None)]
         print("  the sea-ice line:", file=sys.stderr)
         report["seaice"] = [list(row) for row in seaice_rows(args.quick)]
         print("  the biomass line:", file=sys.stderr)
@@ -324,7 +339,7 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
 
     x, y = load_split(data_repo / "data" / "prepared", "train")
-    steps = 3 if quick else 20
+    steps = 1 if quick else 20
     if len(x) < steps * 128:
         reps = -(-steps * 128 // len(x))
         x, y = x.repeat(reps, 1, 1, 1), y.repeat(reps)

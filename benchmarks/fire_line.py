@@ -52,12 +52,10 @@ def _timed(work) -> float:
     return time.perf_counter() - start
 
 
-def rows(n_samples: int | None = None) -> list[tuple[str, str, str]]:
-    """(measure, value, target) for the fire line; `n_samples` None: the params.yaml default."""
+def rows(overrides: dict | None = None) -> list[tuple[str, str, str]]:
+    """(measure, value, target) for the fire line; no overrides: the params.yaml defaults."""
     with tempfile.TemporaryDirectory(prefix="fire-bench-") as tmp:
-        repo = project_copy(
-            Path(tmp) / "project", {"data.n_samples": n_samples} if n_samples else {}, f"{LINE}/params.yaml"
-        )
+        repo = project_copy(Path(tmp) / "project", overrides or {}, f"{LINE}/params.yaml")
         samples = yaml.safe_load((repo / LINE / "params.yaml").read_text())["data"]["n_samples"]
         run = repro_timed(repo, LINE / "dvc.yaml")
         metrics = read_json(repo / LINE / METRICS_FILE, "evaluate")
@@ -90,7 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, help="data.n_samples for the run (default: params.yaml's)")
     args = parser.parse_args()
-    print_table(f"fire line on {os.cpu_count()} CPU core(s)", rows(args.samples))
+    print_table(
+        f"fire line on {os.cpu_count()} CPU core(s)", rows({"data.n_samples": args.samples} if args.samples else None)
+    )
 
 
 if __name__ == "__main__":

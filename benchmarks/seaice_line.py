@@ -39,8 +39,11 @@ QUICK = {
     "train.classifier.batch_size": 16,
     "train.forecaster.hidden": 4,
     "train.forecaster.epochs": 1,
+    "train.forecaster.batch_size": 8,
     "train.change.width": 4,
     "train.change.epochs": 1,
+    "train.change.batch_size": 16,
+    "evaluate.panels": 1,
 }
 
 

@@ -34,8 +34,9 @@ from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.landcover.synthetic import write_synthetic_archive  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
-# Small, fast settings used wherever a test trains.
+# Small, fast settings used wherever a test trains: 32 px costs half the time of the tiles' 64.
 TINY_TRAIN = {
+    "train.input_size": 32,
     "train.epochs": 2,
     "train.progressive_epochs": 0,
     "train.batch_size": 32,
@@ -92,6 +93,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    # Files with end-to-end tests first: under `make test`'s workers (whole files each) the long
+    # ones start early and the many short files fill in at the end, so the workers end together.
+    heavy = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.path not in heavy)  # stable: the order within a file stays
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -249,17 +254,33 @@ def bad_param_cases(schema: type) -> list[tuple[str, object, str]]:
     return cases
 
 
-def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type, make_case: int = 0) -> int:
-    """Issue 20: after a good run, each bad param of `bad_param_cases(schema)` stops `dvc repro`
-    with one error line naming it, and every output stays byte-identical; case `make_case` also
-    under `make repro`. Returns the number of cases."""
+def bad_param_errors(load_params, params_file: Path, tmp_path: Path) -> list[str]:
+    """The one-line error each case of `bad_param_cases` gives the line's loader (the params stage's
+    check, in-process): every section, every kind of bad value."""
+    from modelmill.core.cli import UserError
+
+    schema = typing.get_type_hints(load_params)["return"]
+    errors = []
+    for key, value, fragment in bad_param_cases(schema):
+        path = edit_yaml(tmp_path / "params.yaml", {key: value}, source=params_file)
+        with pytest.raises(UserError) as caught:
+            load_params(path)
+        assert fragment in str(caught.value), (key, value, str(caught.value))
+        errors.append(str(caught.value))
+    return errors
+
+
+def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type) -> None:
+    """Issue 20: after a good run, a bad param stops `dvc repro` (and `make repro`) with one error
+    line naming it, and every output stays byte-identical. The params stage reads the whole file
+    and runs first, so one bad value per runner shows it; `bad_param_errors` checks each kind of
+    bad value in each section against the same loader."""
     line, params = repo / folder, (Path(folder) / "params.yaml").as_posix()
     before = output_digests(line)
     assert before, f"no outputs under {line}"
     cases = bad_param_cases(schema)
     venv = Path(sys.executable).parent.parent
-    runs = [("dvc", case) for case in cases] + [("make", cases[make_case])]
-    for how, (key, value, fragment) in runs:
+    for how, (key, value, fragment) in (("dvc", cases[0]), ("make", cases[-1])):
         edit_yaml(repo / params, {key: value})
         try:
             if how == "dvc":
@@ -278,17 +299,46 @@ def check_bad_params_keep_outputs(repo: Path, folder: str, schema: type, make_ca
         finally:
             git(repo, "checkout", "HEAD", "--", params)
     assert json.loads(dvc(repo, "status", "--json", f"{folder}/dvc.yaml").stdout or "{}") == {}
-    return len(cases)
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    """A copy of a session project (git history, DVC cache, outputs) for tests that change it:
+    seconds, where training it again would take a minute."""
+    shutil.copytree(source, dest, symlinks=True)
+    return dest
+
+
+EUROSAT_STAGES = {"params", "ingest", "verify", "train", "evaluate"}
+SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
+FIRE_STAGES = {
+    "params",
+    "generate",
+    "split",
+    "train@forest",
+    "train@boosting",
+    "train@logistic",
+    "ensemble",
+    "evaluate",
+}
 
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
-    """A git repo of this project whose synthetic pipeline has run and been committed."""
+    """A git repo of this project whose synthetic EuroSAT pipeline has run (every stage) and
+    been committed: once per session; tests that change it restore it or work on a copy_project."""
     repo = clone_project(
         tmp_path_factory.mktemp("trained") / "project",
         {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN},
     )
-    dvc(repo, "repro")
+    first = dvc(repo, "repro")
+    assert stages_run(first.stdout) == EUROSAT_STAGES, first.stdout
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "trained")
     return repo
+
+
+@pytest.fixture(scope="session")
+def fire_project(tmp_path_factory) -> Path:
+    """A git repo of this project whose small fire line (only) has run, every stage, and been
+    committed: once per session, for the fire pipeline, registry and serving tests."""
+    return line_project(tmp_path_factory.mktemp("fire") / "project", "pipelines/fire", SMALL_FIRE, FIRE_STAGES)

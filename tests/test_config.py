@@ -80,3 +80,31 @@ def test_stage_cli_reports_bad_params_in_one_line(tmp_path):
     write_params(tmp_path / "params.yaml", {"train.lr": -1})
     result = run_module("modelmill.landcover.train", tmp_path)
     assert_one_line_error(result, "train.lr must be > 0")
+
+
+@pytest.mark.parametrize("line", ["landcover", "fire", "seaice", "biomass"])
+def test_every_kind_of_bad_param_in_every_section_is_one_clear_error(line, tmp_path):
+    """What each line's params stage (its first, which every other stage waits on) says for an
+    out-of-range value, a wrong type and an unknown key in each section; the pipeline tests show
+    that such an error leaves every output as it was."""
+    import importlib
+
+    from conftest import bad_param_errors
+
+    load = importlib.import_module(f"modelmill.{line}.params").load_params
+    folder = REPO if line == "landcover" else REPO / "pipelines" / line
+    errors = bad_param_errors(load, folder / "params.yaml", tmp_path)
+    assert len(errors) >= 9
+    assert all("\n" not in error for error in errors)
+
+
+def test_the_params_stage_skips_only_machine_requests_that_always_resolve():
+    """check_machine_request leaves torch unimported for auto, cpu and fp32: every such request resolves here."""
+    from modelmill.core.config import check_machine_request
+    from modelmill.core.hardware import check_placement
+
+    for device in ("auto", "cpu"):
+        for precision in ("auto", "fp32"):
+            for processes, sync in ((1, False), (2, False), (1, True)):
+                check_machine_request(device, precision, processes, sync)
+                assert check_placement(device, precision, processes, sync).precision in ("fp32", "bf16")

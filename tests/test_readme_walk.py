@@ -20,12 +20,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, clone_project, edit_yaml, free_port, git
+from conftest import REPO, SMALL_FIRE, clone_project, edit_yaml, free_port, git
 
 pytestmark = pytest.mark.e2e
 
 RUNNABLE = re.compile(r"^```(?:bash|sh) runnable\n(.*?)^```", re.S | re.M)
-SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
 
 
 def runnable_blocks() -> list[str]:

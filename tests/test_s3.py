@@ -36,11 +36,26 @@ def private_bucket(s3_env):
     return reg
 
 
-def retrain(project, lr):
+@pytest.fixture(scope="module")
+def second_model(trained_project):
+    """The committed params.yaml and dvc.lock of a second run of trained_project (another
+    learning rate), its outputs in the DVC cache: trained once, so that each test needing a
+    new model switches to it in seconds (use_second_model) and back (restore)."""
     from test_pipeline import edit_params
 
-    edit_params(project, **{"train.lr": lr})
-    dvc(project, "repro")
+    edit_params(trained_project, **{"train.lr": 0.02})
+    try:
+        dvc(trained_project, "repro")
+        return {name: (trained_project / name).read_text() for name in ("params.yaml", "dvc.lock")}
+    finally:
+        restore(trained_project)
+
+
+def use_second_model(project, second_model):
+    for name, text in second_model.items():
+        (project / name).write_text(text)
+    dvc(project, "checkout", "--force", "dvc.yaml")
+    assert json.loads(dvc(project, "status", "--json", "dvc.yaml").stdout or "{}") == {}
 
 
 def restore(project):
@@ -92,7 +107,7 @@ def test_bucket_cli_is_idempotent(s3_env, tmp_path):
 # --- publish and verify-download ----------------------------------------------------------
 
 
-def test_publish_versions_and_latest(trained_project, private_bucket):
+def test_publish_versions_and_latest(trained_project, private_bucket, second_model):
     reg, client = private_bucket, s3.client()
     first = publish(reg, trained_project)
     assert (first.version, first.created) == (1, True)
@@ -132,7 +147,7 @@ def test_publish_versions_and_latest(trained_project, private_bucket):
     assert (again.version, again.created) == (1, False)
     assert list_versions(client, reg) == [1]
 
-    retrain(trained_project, 0.02)
+    use_second_model(trained_project, second_model)
     try:
         second = publish(reg, trained_project)
         assert (second.version, second.created) == (2, True)
@@ -211,14 +226,14 @@ def test_publish_and_verify_download_cli(trained_project, s3_env):
 # --- faults -------------------------------------------------------------------------------
 
 
-def test_endpoint_down_is_one_clear_line_and_latest_stays(trained_project, s3_env, monkeypatch):
+def test_endpoint_down_is_one_clear_line_and_latest_stays(trained_project, s3_env, monkeypatch, second_model):
     server, url = start_server()
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     reg = registry(s3_env)
     ensure_private_bucket(s3.client(), reg)
     publish(reg, trained_project)
     server.stop()
-    retrain(trained_project, 0.03)
+    use_second_model(trained_project, second_model)
     try:
         with pytest.raises(UserError, match="cannot reach the S3 endpoint"):
             publish(reg, trained_project)
@@ -233,10 +248,10 @@ def test_endpoint_down_is_one_clear_line_and_latest_stays(trained_project, s3_en
         server.stop()
 
 
-def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_project, private_bucket):
+def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_project, private_bucket, second_model):
     reg, client = private_bucket, s3.client()
     publish(reg, trained_project)
-    retrain(trained_project, 0.03)
+    use_second_model(trained_project, second_model)
     try:
         # What a publish that died after its model upload leaves: v2 has a model, no metadata.
         s3.upload_file(
@@ -254,6 +269,20 @@ def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_pr
         assert fetch(reg)["version"] == "v2"
     finally:
         restore(trained_project)
+
+
+def test_the_registry_keys_are_the_documented_layout(private_bucket):
+    """<prefix>/<model>/v<N>/<file> and <prefix>/<model>/latest.json: what deployments, IAM
+    policies and the README's `aws s3 ls` read, so a change to it must fail here."""
+    reg, client = private_bucket, s3.client()
+    assert reg.model_key(3) == "models/eurosat-test/v3/satellite_model.pt"
+    assert reg.metadata_key(3) == "models/eurosat-test/v3/metadata.json"
+    assert reg.latest_key == "models/eurosat-test/latest.json"
+    for key in ("v1/metadata.json", "v2/satellite_model.pt", "v10/metadata.json", "vx/metadata.json"):
+        client.put_object(Bucket=reg.bucket, Key=f"models/eurosat-test/{key}", Body=b"{}")
+    assert list_versions(client, reg) == [1, 2, 10]
+    client.put_object(Bucket=reg.bucket, Key="models/eurosat-test/latest.json", Body=b'{"version": 10}')
+    assert latest_version(client, reg) == 10
 
 
 def test_versions_are_never_overwritten(private_bucket, tmp_path):

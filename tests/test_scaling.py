@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
-from conftest import SRC, TINY_TRAIN, assert_one_line_error, clone_project, run_module, write_params
+from conftest import SRC, TINY_TRAIN, assert_one_line_error, clone_project, copy_project, dvc, run_module, write_params
 
 from modelmill.core import hardware
 from modelmill.core.cli import UserError
@@ -156,14 +156,13 @@ def read_until(proc: subprocess.Popen, text: str) -> str:
 
 @pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
-    settings = {**TINY_TRAIN, "train.epochs": 4}
+    settings = {**TINY_TRAIN, "train.epochs": 3}
     whole = workdir_factory("whole", settings)
-    for module in ("modelmill.landcover.train", "modelmill.landcover.evaluate"):
-        assert run_module(module, whole).returncode == 0
+    assert run_module("modelmill.landcover.train", whole).returncode == 0
 
     killed = workdir_factory("killed", settings)
     proc = start("modelmill.landcover.train", killed)
-    read_until(proc, "epoch 2/4")
+    read_until(proc, "epoch 2/3")
     proc.kill()  # SIGKILL, as a preempted machine would: no cleanup runs
     proc.wait()
     assert not (killed / "models" / "satellite_model.pt").exists()
@@ -172,27 +171,31 @@ def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
     resumed = run_module("modelmill.landcover.train", killed)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming after epoch 2" in resumed.stderr
-    assert "epoch 1/4" not in resumed.stderr and "epoch 3/4" in resumed.stderr
-    assert run_module("modelmill.landcover.evaluate", killed).returncode == 0
-    for path in ("models/satellite_model.pt", "metrics/metrics.json"):
-        assert file_digest(killed / path) == file_digest(whole / path), path
+    assert "epoch 1/3" not in resumed.stderr and "epoch 3/3" in resumed.stderr
+    # The same weights, so the same test metrics (evaluate is deterministic: test_pipeline's
+    # empty-cache rerun shows it), and the same best epoch.
+    assert file_digest(killed / "models/satellite_model.pt") == file_digest(whole / "models/satellite_model.pt")
+    cards = [json.loads((work / "models/model.json").read_text()) for work in (killed, whole)]
+    assert [(c["best_epoch"], c["val_accuracy"]) for c in cards] == [
+        (cards[1]["best_epoch"], cards[1]["val_accuracy"])
+    ] * 2
     history = (killed / "metrics" / "train_history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4"]
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
     assert not (killed / ".checkpoints" / "landcover-train.pt").exists()  # removed once the outputs are in
 
 
 @pytest.mark.e2e
 def test_a_params_change_discards_the_checkpoint(workdir_factory):
-    work = workdir_factory("changed", {**TINY_TRAIN, "train.epochs": 4})
+    work = workdir_factory("changed", {**TINY_TRAIN, "train.epochs": 2})
     proc = start("modelmill.landcover.train", work)
-    read_until(proc, "epoch 1/4")
+    read_until(proc, "epoch 1/2")
     proc.kill()
     proc.wait()
-    write_params(work / "params.yaml", {**TINY_TRAIN, "train.epochs": 4, "train.lr": 0.02})
+    write_params(work / "params.yaml", {**TINY_TRAIN, "train.epochs": 2, "train.lr": 0.02})
     again = run_module("modelmill.landcover.train", work)
     assert again.returncode == 0, again.stderr
     assert "from other params or data; starting over" in again.stderr
-    assert "resuming" not in again.stderr and "epoch 1/4" in again.stderr
+    assert "resuming" not in again.stderr and "epoch 1/2" in again.stderr
 
 
 # --- data-parallel: two ranks under torchrun ---------------------------------------------
@@ -214,14 +217,15 @@ def make_repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def two_rank_runs(tmp_path_factory):
-    repos = []
-    for name in ("first", "second"):
-        repo = clone_project(tmp_path_factory.mktemp("ddp") / name, DDP_PROJECT)
-        result = make_repro(repo, "NPROC=2")
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.count("Running stage 'train'") == 1, result.stdout
-        repos.append(repo)
-    return repos
+    """`make repro NPROC=2` in a fresh clone, and its train stage forced again in a copy of it."""
+    first = clone_project(tmp_path_factory.mktemp("ddp") / "first", DDP_PROJECT)
+    result = make_repro(first, "NPROC=2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Running stage 'train'") == 1, result.stdout
+    second = copy_project(first, tmp_path_factory.mktemp("ddp") / "second")
+    again = dvc(second, "repro", "--force", "--single-item", "train")
+    assert again.stdout.count("Running stage 'train'") == 1, again.stdout
+    return first, second
 
 
 @pytest.mark.e2e

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SRC, assert_one_line_error, clone_project, dvc, edit_yaml, free_port, git, require_e2e, run_module
+from conftest import SRC, assert_one_line_error, free_port, require_e2e, run_module
 from PIL import Image
 
 from modelmill import lines
@@ -38,7 +38,6 @@ from modelmill.registry.store import Registry
 pytestmark = pytest.mark.e2e  # every test here talks to a real server subprocess
 
 LANDCOVER, FIRE = lines.get("landcover"), lines.get("fire")
-SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 20}
 # No proxy, whatever the environment says: every request here goes to 127.0.0.1.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -159,17 +158,12 @@ def eurosat(trained_project, registry_env):
 
 
 @pytest.fixture(scope="module")
-def fire(tmp_path_factory, registry_env):
-    """A project whose small fire line has run, published as fire-ensemble v1."""
-    repo = clone_project(tmp_path_factory.mktemp("serve-fire") / "project")
-    edit_yaml(repo / FIRE.folder / "params.yaml", SMALL_FIRE)
-    dvc(repo, "repro", str(FIRE.dvcfile))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "fire trained")
-    reg = Registry.for_line(FIRE, repo)
+def fire(fire_project, registry_env):
+    """The session's small fire run, published as fire-ensemble v1."""
+    reg = Registry.for_line(FIRE, fire_project)
     ensure_private_bucket(s3.client(reg.region), reg)
-    assert publish(reg, repo, line=FIRE).version == 1
-    return repo
+    assert publish(reg, fire_project, line=FIRE).version == 1
+    return fire_project
 
 
 @pytest.fixture(scope="module")

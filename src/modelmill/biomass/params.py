@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.cli import cli
-from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, span
+from ..core.config import (
+    PublishConfig,
+    SplitConfig,
+    check_fractions,
+    check_machine_request,
+    choice,
+    load,
+    mark_checked,
+    span,
+)
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -112,9 +121,7 @@ def main() -> None:
     """The `params` stage: the whole params.yaml checked and what train asks of this machine,
     before any other stage runs."""
     params = load_params()
-    from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
-
-    check_placement(params.train.device, params.train.precision)
+    check_machine_request(params.train.device, params.train.precision)
     mark_checked()
 
 

@@ -37,8 +37,18 @@ def cli(main: Callable[[], object]) -> Callable[[], None]:
             if LAUNCHED not in os.environ:
                 print("error: interrupted; nothing was written", file=sys.stderr)
             sys.exit(130)
+        except RuntimeError as exc:
+            # A rank whose peer died (killed, out of memory) fails in its next collective, often
+            # before the launcher stops it; the launcher names the rank that failed first.
+            if LAUNCHED in os.environ and any(sign in str(exc) for sign in PEER_LOST):
+                sys.exit(1)
+            raise
 
     return wrapper
+
+
+# How gloo and NCCL word a collective whose peer process went away.
+PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL communicator was aborted")
 
 
 def _interrupt(signum, frame):

@@ -71,6 +71,16 @@ def mark_checked(folder: str | Path = ".") -> Path:
     return dest
 
 
+def check_machine_request(device: str, precision: str, processes: int = 1, sync_batchnorm: bool = False) -> None:
+    """A params stage's check of what training asks of this machine (hardware.check_placement),
+    made only where it can refuse: an explicit cuda or bf16, or SyncBatchNorm across ranks. Other
+    requests (auto, cpu, fp32) always resolve, and not importing torch saves each such run seconds."""
+    if device == "cuda" or precision == "bf16" or (sync_batchnorm and processes > 1):
+        from .hardware import check_placement
+
+        check_placement(device, precision, processes, sync_batchnorm)
+
+
 def read_yaml(path: str | Path) -> object:
     path = Path(path)
     try:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
-import skops
 from sklearn.metrics import roc_auc_score
 
 from ..core.cli import UserError
@@ -20,6 +19,7 @@ from .params import MODEL_NAMES, PARAMS_FILE, load_params
 from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, SPLIT_DIR
 from .predictor import load as predictor_load
 from .simulate import generate
+from .skops_io import skops
 
 __all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
 

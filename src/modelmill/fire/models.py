@@ -20,7 +20,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import skops.io as sio
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
@@ -37,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from ..core.cli import UserError
 from ..core.io import atomic_output, require
 from .params import MODEL_NAMES, TrainConfig
+from .skops_io import sio
 
 # Beyond skops' defaults (sklearn estimators, numpy), what the fire models hold: the trees
 # of the forest and of classic boosting, hist boosting's trees, and VotingClassifier's Bunch.
@@ -162,7 +162,8 @@ def save_model(model, dest: str | Path) -> None:
     with atomic_output(dest) as tmp, zipfile.ZipFile(tmp, "w") as out:
         for name in sorted(used):
             out.writestr(_member(name), used[name])
-        out.writestr(_member("schema.json"), json.dumps(schema, indent=1))
+        # Compact: json's C encoder runs only without indent, ten times faster on a forest's schema.
+        out.writestr(_member("schema.json"), json.dumps(schema, separators=(",", ":")))
 
 
 def _zero_padding(npy: bytes) -> bytes:

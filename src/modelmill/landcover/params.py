@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.cli import cli
-from ..core.config import PublishConfig, check_fractions, choice, load, mark_checked, span
+from ..core.config import PublishConfig, check_fractions, check_machine_request, choice, load, mark_checked, span
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -98,9 +98,8 @@ def main() -> None:
     """The `params` stage: the whole params.yaml checked and what train asks of this machine,
     before any other stage runs."""
     params = load_params()
-    from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
-
-    check_placement(params.train.device, params.train.precision, params.train.processes, params.train.sync_batchnorm)
+    train = params.train
+    check_machine_request(train.device, train.precision, train.processes, train.sync_batchnorm)
     mark_checked()
 
 

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from ..core.cli import cli
-from ..core.config import PublishConfig, check_fractions, choice, load, mark_checked, span
+from ..core.config import PublishConfig, check_fractions, check_machine_request, choice, load, mark_checked, span
 
 PARAMS_FILE = Path("params.yaml")
 HISTORY_DAYS = 30  # the forecaster's input: 30 days ...
@@ -167,10 +167,8 @@ def main() -> None:
     """The `params` stage: the whole params.yaml checked and what each model's training asks of this machine,
     before any other stage runs."""
     params = load_params()
-    from ..core.hardware import check_placement  # torch, only here: other readers of params stay light
-
     for model in (params.train.classifier, params.train.forecaster, params.train.change):
-        check_placement(model.device, model.precision)
+        check_machine_request(model.device, model.precision)
     mark_checked()
 
 
