@@ -82,7 +82,7 @@ demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (76 
 # Two pytest workers (pytest-xdist), each given whole files, so a file's module fixtures run once.
 TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 server); prints the 15 slowest
-	pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+	pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: setup ## The edit loop: every test that starts no dvc repro, training run or server (-m "not e2e")
 	pytest -m "not e2e" -n $(TEST_WORKERS) --durations=5

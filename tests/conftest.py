@@ -87,16 +87,18 @@ def synthetic_zip(tmp_path_factory) -> Path:
 _running: list = [None]  # the test being set up or run
 # Fixtures that run a line's pipeline: a test that uses one is end-to-end, whatever its file.
 PIPELINE_FIXTURES = {"trained_project", "fire_project"}
+LONGEST = {"test_bench.py", "test_readme_walk.py"}  # minutes each (see make test's slowest 15)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
-    # Files with end-to-end tests first: under `make test`'s workers (whole files each) the long
-    # ones start early and the many short files fill in at the end, so the workers end together.
+    # `make test` hands whole files to its workers in this order (--no-loadscope-reorder): the
+    # single tests that take minutes first, then the files with end-to-end tests, then the many
+    # short files, which fill in at the end, so the workers end together.
     heavy = {item.path for item in items if item.get_closest_marker("e2e")}
-    items.sort(key=lambda item: item.path not in heavy)  # stable: the order within a file stays
+    items.sort(key=lambda item: (item.path.name not in LONGEST, item.path not in heavy))  # stable within a file
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
-from conftest import SRC, TINY_TRAIN, assert_one_line_error, clone_project, copy_project, dvc, run_module, write_params
+from conftest import SRC, TINY_TRAIN, assert_one_line_error, copy_project, dvc, run_module, write_params
 
 from modelmill.core import hardware
 from modelmill.core.cli import UserError
@@ -216,9 +216,10 @@ def make_repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def two_rank_runs(tmp_path_factory):
-    """`make repro NPROC=2` in a fresh clone, and its train stage forced again in a copy of it."""
-    first = clone_project(tmp_path_factory.mktemp("ddp") / "first", DDP_PROJECT)
+def two_rank_runs(trained_project, tmp_path_factory):
+    """`make repro NPROC=2` in a copy of the session's EuroSAT run (its data stages cached, same
+    params but the ranks), and its train stage forced again in a copy of that."""
+    first = copy_project(trained_project, tmp_path_factory.mktemp("ddp") / "first")
     result = make_repro(first, "NPROC=2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("Running stage 'train'") == 1, result.stdout

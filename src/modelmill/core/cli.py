@@ -30,19 +30,24 @@ def cli(main: Callable[[], object]) -> Callable[[], None]:
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             main()
+            return
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            sys.exit(1)
+            code = 1
         except KeyboardInterrupt:
             if LAUNCHED not in os.environ:
                 print("error: interrupted; nothing was written", file=sys.stderr)
-            sys.exit(130)
+            code = 130
         except RuntimeError as exc:
             # A rank whose peer died (killed, out of memory) fails in its next collective, often
             # before the launcher stops it; the launcher names the rank that failed first.
-            if LAUNCHED in os.environ and any(sign in str(exc) for sign in PEER_LOST):
-                sys.exit(1)
-            raise
+            if LAUNCHED not in os.environ or not any(sign in str(exc) for sign in PEER_LOST):
+                raise
+            code = 1
+        # On the way out, a SIGTERM (a launcher stopping its ranks) must end the process, not
+        # raise KeyboardInterrupt inside interpreter shutdown, which prints a traceback.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sys.exit(code)
 
     return wrapper
 
