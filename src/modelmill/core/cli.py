@@ -30,24 +30,20 @@ def cli(main: Callable[[], object]) -> Callable[[], None]:
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             main()
-            return
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            code = 1
+            sys.exit(1)
         except KeyboardInterrupt:
             if LAUNCHED not in os.environ:
                 print("error: interrupted; nothing was written", file=sys.stderr)
-            code = 130
+            sys.exit(130)
         except RuntimeError as exc:
             # A rank whose peer died (killed, out of memory) fails in its next collective, often
-            # before the launcher stops it; the launcher names the rank that failed first.
-            if LAUNCHED not in os.environ or not any(sign in str(exc) for sign in PEER_LOST):
-                raise
-            code = 1
-        # On the way out, a SIGTERM (a launcher stopping its ranks) must end the process, not
-        # raise KeyboardInterrupt inside interpreter shutdown, which prints a traceback.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        sys.exit(code)
+            # before the launcher stops it: it leaves as a stopped rank (130), and the launcher
+            # names the one that failed.
+            if LAUNCHED in os.environ and any(sign in str(exc) for sign in PEER_LOST):
+                _leave_stopped()
+            raise
 
     return wrapper
 
@@ -57,4 +53,16 @@ PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pi
 
 
 def _interrupt(signum, frame):
+    if LAUNCHED in os.environ:
+        # A rank its launcher stops (another rank failed, or Ctrl-C) leaves at once, whatever it
+        # is doing: a KeyboardInterrupt raised in interpreter shutdown would print a traceback.
+        _leave_stopped()
     raise KeyboardInterrupt
+
+
+def _leave_stopped() -> None:
+    """Exit as a stopped rank (130), skipping interpreter shutdown, where a second SIGTERM from
+    the launcher would kill the process as if that were the failure. Outputs are written
+    atomically, so none is left partial."""
+    sys.stderr.flush()
+    os._exit(130)

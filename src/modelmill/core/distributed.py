@@ -83,8 +83,10 @@ def launch(module: str, nproc: int) -> None:
     try:
         elastic_launch(config=config, entrypoint=cmd)(*cmd_args)
     except ChildFailedError as exc:
-        # The ranks the launcher stopped after the first failure exit 130 (SIGTERM); name the cause.
-        causes = {r: f for r, f in exc.failures.items() if f.exitcode != 130} or exc.failures
+        # The ranks the launcher stopped after the first failure exit 130 (or die by its SIGTERM
+        # when it lands as they leave); name the cause.
+        stopped = (130, -signal.SIGTERM)
+        causes = {r: f for r, f in exc.failures.items() if f.exitcode not in stopped} or exc.failures
         rank, failure = min(causes.items(), key=lambda item: (item[1].timestamp, item[0]))
         raise UserError(
             f"training stopped: rank {rank} of {nproc} failed ({_describe(failure.exitcode)}); "
