@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
+import smoke_params  # noqa: E402
 import torch  # noqa: E402
 from biomass_line import rows as biomass_rows  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
@@ -49,21 +50,6 @@ from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
-# --quick: each line at the sizes its tests run (a smoke run of the code paths; the targets are for the defaults).
-FIRE_QUICK = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
-BIOMASS_QUICK = {
-    "data.rows": 72,
-    "data.plants": 8,
-    "data.max_snapshots": 14,
-    "data.image_size": 24,
-    "verify.image_size": 16,
-    "eda.pixel_images": 10,
-    "eda.sample_images": 4,
-    "train.epochs": 2,
-    "train.batch_size": 16,
-    "train.input_size": 16,
-    "train.hidden": 16,
-}
 LINE_SECTIONS = {"fire": "**the fire line**", "seaice": "**the sea-ice line**", "biomass": "**the biomass line**"}
 
 
@@ -314,11 +300,11 @@ def main() -> None:
 
     if not args.pipeline_only:
         print("  the fire line:", file=sys.stderr)
-        report["fire"] = [list(row) for row in fire_rows(FIRE_QUICK if args.quick else None)]
+        report["fire"] = [list(row) for row in fire_rows(smoke_params.FIRE if args.quick else None)]
         print("  the sea-ice line:", file=sys.stderr)
         report["seaice"] = [list(row) for row in seaice_rows(args.quick)]
         print("  the biomass line:", file=sys.stderr)
-        report["biomass"] = [list(row) for row in biomass_rows(BIOMASS_QUICK if args.quick else None)]
+        report["biomass"] = [list(row) for row in biomass_rows(smoke_params.BIOMASS if args.quick else None)]
         print("  serving, on loopback:", file=sys.stderr)
         report["serve"] = [list(row) for row in serve_rows(args.quick)]
     write_report(report, args.out)

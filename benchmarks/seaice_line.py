@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 
+import smoke_params  # noqa: E402
 from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 from modelmill.core.io import read_json  # noqa: E402
@@ -29,22 +30,7 @@ from modelmill.core.io import read_json  # noqa: E402
 LINE = Path("pipelines/seaice")
 PIPELINE_TARGET_S = 600
 MEMORY_TARGET_GB = 3.0
-QUICK = {
-    "data.grid": 32,
-    "data.days": 750,
-    "split.window_stride": 8,
-    "split.tiles_per_class": 20,
-    "split.pair_stride": 4,
-    "train.classifier.epochs": 1,
-    "train.classifier.batch_size": 16,
-    "train.forecaster.hidden": 4,
-    "train.forecaster.epochs": 1,
-    "train.forecaster.batch_size": 8,
-    "train.change.width": 4,
-    "train.change.epochs": 1,
-    "train.change.batch_size": 16,
-    "evaluate.panels": 1,
-}
+QUICK = smoke_params.SEAICE
 
 
 def rows(quick: bool = False) -> list[tuple[str, str, str]]:

@@ -20,6 +20,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
 REAL_EUROSAT = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
+# Each line's smallest params, shared with `bench.py --quick`: benchmarks/smoke_params.py.
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 # Nothing in the tests may reach past loopback: no instance-metadata lookups for AWS
 # credentials, no proxy surprises, and git needs an identity for its commits.
@@ -29,6 +31,8 @@ os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@example.invalid")
 os.environ.setdefault("GIT_COMMITTER_NAME", "tests")
 os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
 os.environ["DVC_NO_ANALYTICS"] = "1"
+
+import smoke_params  # noqa: E402
 
 from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.landcover.synthetic import write_synthetic_archive  # noqa: E402
@@ -311,7 +315,7 @@ def copy_project(source: Path, dest: Path) -> Path:
 
 
 EUROSAT_STAGES = {"params", "ingest", "verify", "train", "evaluate"}
-SMALL_FIRE = {"data.n_samples": 3000, "train.forest.n_estimators": 20, "train.boosting.n_estimators": 40}
+SMALL_FIRE = smoke_params.FIRE
 FIRE_STAGES = {
     "params",
     "generate",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from conftest import REPO, set_dotted
+from smoke_params import BIOMASS
 
 from modelmill.biomass.params import DataConfig, load_params
 from modelmill.biomass.sheet import read_sheet
@@ -15,20 +16,7 @@ from modelmill.biomass.synthetic import write_raw, write_xlsx
 LINE = REPO / "pipelines/biomass"
 PARAMS = LINE / "params.yaml"
 # A few plants, tiny photos, one short epoch: the whole folder stays within its time budget.
-TINY = {
-    "data.rows": 72,
-    "data.plants": 8,
-    "data.max_snapshots": 14,
-    "data.image_size": 24,
-    "verify.image_size": 16,
-    "eda.pixel_images": 10,
-    "eda.sample_images": 4,
-    "train.epochs": 2,
-    "train.batch_size": 16,
-    "train.input_size": 16,
-    "train.hidden": 16,
-    "train.threads": 1,
-}
+TINY = {**BIOMASS, "train.threads": 1}
 
 
 def write_params(folder: Path, overrides: dict | None = None) -> Path:

@@ -6,24 +6,10 @@ from pathlib import Path
 
 import numpy as np
 from conftest import REPO, edit_yaml
+from smoke_params import SEAICE
 
 LINE = REPO / "pipelines" / "seaice"
-TINY = {
-    "data.grid": 32,
-    "data.days": 750,
-    "split.window_stride": 8,
-    "split.tiles_per_class": 20,
-    "split.pair_stride": 4,
-    "train.classifier.epochs": 1,
-    "train.classifier.batch_size": 16,
-    "train.forecaster.hidden": 4,
-    "train.forecaster.epochs": 1,
-    "train.forecaster.batch_size": 8,
-    "train.change.width": 4,
-    "train.change.epochs": 1,
-    "train.change.batch_size": 16,
-    "evaluate.panels": 1,
-}
+TINY = SEAICE
 
 
 def write_line_params(folder: Path, overrides: dict | None = None) -> Path:

@@ -63,6 +63,6 @@ def _interrupt(signum, frame):
 def _leave_stopped() -> None:
     """Exit as a stopped rank (130), skipping interpreter shutdown, where a second SIGTERM from
     the launcher would kill the process as if that were the failure. Outputs are written
-    atomically, so none is left partial."""
+    atomically: at most a `.partial` file stays, which the next run removes."""
     sys.stderr.flush()
     os._exit(130)
