@@ -52,12 +52,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-# ARCHIVE and NPROC set params of the EuroSAT line for this run (`dvc exp run -S`, which also
-# writes them into params.yaml, so that the run and the file agree).
-SET_PARAMS := $(if $(ARCHIVE),-S data.source=archive -S 'data.archive=$(ARCHIVE)') $(if $(NPROC),-S train.processes=$(NPROC))
+# ARCHIVE and NPROC set params of the line PIPELINE names, for this run (`dvc exp run -S`, which
+# also writes them into that line's params.yaml, so that the run and the file agree). A line's
+# data.archive is read from its own folder, so a local ARCHIVE is written there as an absolute path.
+ifneq ($(and $(ARCHIVE),$(filter fire,$(PIPELINE))),)
+$(error ARCHIVE: the fire line reads a CSV; set data.source: csv and data.csv in pipelines/fire/params.yaml)
+endif
+ifneq ($(and $(NPROC),$(PIPELINE)),)
+$(error NPROC: only the EuroSAT line trains in several processes (train.processes); drop NPROC for PIPELINE=$(PIPELINE))
+endif
+ARCHIVE_PARAM := $(if $(and $(PIPELINE),$(if $(findstring ://,$(ARCHIVE)),,local)),$(abspath $(ARCHIVE)),$(ARCHIVE))
+SET_PARAMS := $(if $(ARCHIVE),-S $(PARAMS_PREFIX)data.source=archive -S '$(PARAMS_PREFIX)data.archive=$(ARCHIVE_PARAM)') \
+	$(if $(NPROC),-S train.processes=$(NPROC))
 
-repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... a local EuroSAT; NPROC=N ranks
-	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS),dvc repro $(DVCFILE))
+repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks
+	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS) $(DVCFILE),dvc repro $(DVCFILE))
 	@echo "Test metrics ($(LINE_DIR)/metrics/metrics.json; every line: dvc metrics show):"
 	@python -m modelmill.summary $(LINE_DIR)/metrics/metrics.json
 	@$(LOCK_REMINDER)

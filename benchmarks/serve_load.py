@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
+import smoke_params  # noqa: E402
+from workspace import set_params  # noqa: E402
 
 FIRE_ROW_TARGET_MS = 5
 JPEG_TARGET_MS = 20
@@ -46,8 +48,9 @@ BATCH = 256
 CONCURRENCY = (1, 8)
 
 
-def fire_workspace(root: Path, n_samples: int) -> None:
-    """pipelines/fire's params and its ensemble, trained here (the stages' own functions, no dvc)."""
+def fire_workspace(root: Path, overrides: dict) -> None:
+    """pipelines/fire's params (with `overrides`) and its ensemble, trained here (the stages' own
+    functions, no dvc)."""
     from modelmill.fire.ensemble import make_ensemble
     from modelmill.fire.generate import make_samples
     from modelmill.fire.params import MODEL_NAMES, load_params
@@ -57,9 +60,10 @@ def fire_workspace(root: Path, n_samples: int) -> None:
     folder = root / "pipelines" / "fire"
     folder.mkdir(parents=True)
     shutil.copy(REPO / "pipelines" / "fire" / "params.yaml", folder / "params.yaml")
+    set_params(folder / "params.yaml", overrides)
     params = load_params(folder / "params.yaml")
     samples, split = folder / "data" / "samples.csv", folder / "data" / "split"
-    make_samples(dataclasses.replace(params.data, n_samples=n_samples), samples)
+    make_samples(params.data, samples)
     split_samples(params.split, samples, split)
     for name in MODEL_NAMES:
         train_model(name, params.train, split, folder / "models" / f"{name}.skops")
@@ -203,12 +207,12 @@ def rows(quick: bool = False) -> list[tuple[str, str, str]]:
     from modelmill.fire.simulate import generate
     from modelmill.landcover.synthetic import synthetic_image
 
-    scale = 0.1 if quick else 1.0
+    scale = 0.05 if quick else 1.0
     out = []
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
         root = Path(tmp)
         precision = landcover_workspace(root)
-        fire_workspace(root, 3_000 if quick else 20_000)
+        fire_workspace(root, smoke_params.FIRE if quick else {"data.n_samples": 20_000})
 
         row = ",".join(f"{v:.7g}" for v in generate(1, seed=7).x[0]).encode()
         assert row.count(b",") == len(FEATURES) - 1

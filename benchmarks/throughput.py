@@ -24,7 +24,7 @@ from modelmill.core.torchkit import Run, memory_format, set_threads, train_one_e
 from modelmill.landcover.data import load_split  # noqa: E402
 from modelmill.landcover.model import Preprocess, build_model  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
-from modelmill.landcover.train import make_optimizer, make_schedule  # noqa: E402
+from modelmill.landcover.training import make_optimizer, make_schedule  # noqa: E402
 from modelmill.landcover.transforms import augment  # noqa: E402
 
 

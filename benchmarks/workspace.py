@@ -33,7 +33,13 @@ def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml", 
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     else:
         subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
-    path = dest / params_file
+    set_params(dest / params_file, overrides)
+    git_commit(dest, "bench params")
+    return dest
+
+
+def set_params(path: Path, overrides: dict) -> None:
+    """Apply dotted-key `overrides` (`train.lr`: 0.1) to the params file at `path`."""
     raw = yaml.safe_load(path.read_text())
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split(".")
@@ -42,8 +48,6 @@ def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml", 
             node = node[key]
         node[leaf] = value
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    git_commit(dest, "bench params")
-    return dest
 
 
 def git_commit(repo: Path, message: str) -> None:

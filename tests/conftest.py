@@ -88,6 +88,23 @@ def synthetic_zip(tmp_path_factory) -> Path:
     return path
 
 
+def pytest_configure(config):
+    _pin_worker()
+
+
+def _pin_worker() -> None:
+    """Under `make test`'s workers (pytest-xdist), each worker, and every dvc run, stage and server
+    it starts, keeps to its own share of the cores. Torch takes all the cores a process may use
+    (core.torchkit.available_cores), so two workers' stages would otherwise each run a thread per
+    core on the same cores and slow each other down more than twofold."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
+    if count < 2 or not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    index = int(worker[2:])
+    os.sched_setaffinity(0, cores[index % len(cores) :: count])
+
+
 _running: list = [None]  # the test being set up or run
 # Fixtures that run a line's pipeline: a test that uses one is end-to-end, whatever its file.
 PIPELINE_FIXTURES = {"trained_project", "fire_project"}

@@ -39,3 +39,16 @@ def test_the_readme_names_every_target_make_help_lists():
 
 def test_make_repro_reminds_to_commit_the_lock():
     assert "git add ./dvc.lock ./params.yaml" in make("repro").stdout
+
+
+def test_per_run_params_go_to_the_line_pipeline_names():
+    root = make("repro", "ARCHIVE=../shared/data/eurosat/EuroSAT.zip", "NPROC=2").stdout
+    assert "dvc exp run -S data.source=archive -S 'data.archive=../shared/data/eurosat/EuroSAT.zip'" in root
+    assert "-S train.processes=2" in root and root.rstrip().count("./dvc.yaml") >= 1
+    seaice = make("repro", "PIPELINE=seaice", "ARCHIVE=grids").stdout
+    assert f"-S 'pipelines/seaice/params.yaml:data.archive={REPO / 'grids'}'" in seaice
+    assert "pipelines/seaice/params.yaml:data.source=archive" in seaice and "pipelines/seaice/dvc.yaml" in seaice
+    refused = {("PIPELINE=seaice", "NPROC=2"): "only the EuroSAT line", ("PIPELINE=fire", "ARCHIVE=x"): "CSV"}
+    for args, says in refused.items():
+        result = make("repro", *args)
+        assert result.returncode != 0 and says in result.stderr, result.stderr

@@ -174,6 +174,7 @@ def test_publish_refuses_missing_metrics(trained_project, private_bucket, tmp_pa
     (bare / "models").mkdir(parents=True)
     shutil.copy(trained_project / "models" / "satellite_model.pt", bare / "models")
     shutil.copy(trained_project / "models" / "model.json", bare / "models")
+    shutil.copy(trained_project / "params.yaml", bare)
     with pytest.raises(UserError, match="metrics/metrics.json not found; run the evaluate stage first"):
         publish(private_bucket, bare, check_pipeline=False)
     assert latest_version(s3.client(), private_bucket) is None

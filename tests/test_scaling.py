@@ -61,7 +61,7 @@ def test_auto_trains_fp32_below_the_cpu_bf16_floor(monkeypatch):
 
 
 def test_the_landcover_floor_counts_its_progressive_sizes(monkeypatch, make_params):
-    from modelmill.landcover.train import check_request
+    from modelmill.landcover.training import check_request
 
     monkeypatch.setattr(hardware, "cpu_bf16_supported", lambda: True)
     monkeypatch.setattr(hardware.CpuInfo, "read", classmethod(lambda cls, path=None: AMD_ZEN4))

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from modelmill.registry.fetch import download_version
 from modelmill.registry.publish import publish
 from modelmill.registry.s3local import DUMMY_CREDENTIALS
 from modelmill.registry.store import Registry
+from modelmill.serve import loading
 
 pytestmark = pytest.mark.e2e  # every test here talks to a real server subprocess
 
@@ -306,6 +308,22 @@ def test_eurosat_ping_model_card_and_metrics(eurosat_server):
     assert 'modelmill_request_duration_seconds_bucket{le="0.005",route="/ping"}' in text
     assert 'modelmill_batch_size_bucket{le="4.0"}' in text
     assert 'modelmill_model_info{line="landcover",name="eurosat-resnet18",version="v1"} 1.0' in text
+
+
+@pytest.mark.parametrize("published, name", [("eurosat", "eurosat-resnet18"), ("fire", "fire-ensemble")])
+def test_a_model_describes_itself_alike_from_the_registry_and_the_workspace(published, name, request):
+    """One metadata source (registry.publish.build_metadata): GET /model of the workspace's model
+    and of its published version differ in the version and the publish time alone."""
+    repo = request.getfixturevalue(published)
+    args = {"model": name, "version": None, "pipeline": None, "model_dir": repo / "none"}
+    registry, local = (
+        loading.load(Namespace(source=source, **args), repo).predictor.card() for source in ("registry", "local")
+    )
+    assert (registry["version"], local["version"]) == ("v1", "local")
+    assert registry["published_at_utc"] and local["published_at_utc"] is None
+    assert registry["metrics"]["test"] and registry["sha256"]
+    same = {k: v for k, v in registry.items() if k not in ("version", "published_at_utc")}
+    assert {k: v for k, v in local.items() if k not in ("version", "published_at_utc")} == same
 
 
 # --- fire ---------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from modelmill.core.hardware import cpu_bf16_supported
 from modelmill.core.torchkit import load_weights
 from modelmill.landcover.card import ModelCard
 from modelmill.landcover.data import load_split
-from modelmill.landcover.evaluate import classification_report, evaluate
+from modelmill.landcover.evaluation import classification_report, evaluate
 from modelmill.landcover.model import ARCHITECTURES, build_model
 from modelmill.landcover.params import load_params
-from modelmill.landcover.train import epoch_input_size, train
+from modelmill.landcover.training import epoch_input_size, train
 from modelmill.landcover.transforms import augment, shift
 from modelmill.landcover.verify import verify
 

@@ -164,6 +164,7 @@ def test_missing_archive(make_params, tmp_path):
 
 
 @pytest.mark.realdata
+@pytest.mark.e2e  # decodes all 27,000 real images: the cost of a pipeline stage, not of the edit loop
 @pytest.mark.skipif(not REAL_EUROSAT.exists(), reason="the real EuroSAT archive is not in ../shared/data")
 def test_real_eurosat_passes_ingest_and_verify(make_params, tmp_path):
     cfg = make_params(

@@ -1,32 +1,108 @@
 """The factory's model lines: where each one's pipeline lives and what it publishes.
 
 A line publishes one model or several (the sea-ice line: a classifier, a forecaster and a
-change detector), each under its own registry name. Each is described by an artifact: a
-module, or an object in one, that answers what the registry needs and nothing else:
-`MODEL_FILE` (the one file published, relative to the line's folder),
-`publish_config(folder)` (its publish section, model name included), `describe(folder)` (its
-fields of metadata.json) and `check(model_path, metadata, folder)` (load a downloaded copy
-safely, predict a little, return lines to print). The `predictor` module beside an artifact's
-serves it. A module that exports `ARTIFACTS`
-(a tuple of such objects) stands for all of them. Artifacts are imported only when asked
-for, so publishing one line never loads another line's framework.
+change detector), each under its own registry name. Each published model is a `Model`: its
+file and its publish section, both known without importing any of the line's code, so naming,
+listing and finding models (the registry commands, the server's start) never loads a framework.
+Two modules of the line's package serve a model, imported only when one is used:
+
+- `<line>.artifact`: what publishing and fetching need (`Artifact`): the model's fields of
+  metadata.json and a check of a downloaded copy. A line with several models exports
+  `ARTIFACTS`, objects with a `name` each; a line with one model is the module itself.
+- `<line>.predictor`: what serving needs (`PredictorModule`): load a file, answer requests.
+
+The `publish` section comes from the line's own `params` module (`load_params`, `PARAMS_FILE`),
+which imports only the standard library and the core.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from typing import Any, Protocol
 
+from .biomass import paths as biomass_paths
 from .core.cli import UserError
+from .core.config import PublishConfig
+from .fire import paths as fire_paths
+from .landcover import paths as landcover_paths
+from .seaice import paths as seaice_paths
+
+
+class Artifact(Protocol):
+    """What the registry asks of a published model's line (a module, or an object in one)."""
+
+    def describe(self, folder: Path, /) -> dict:
+        """The model's fields of metadata.json, read from the line's outputs in `folder` (its
+        test metrics None before evaluate has run: a workspace model served locally; publishing
+        requires the whole pipeline up to date)."""
+        ...
+
+    def check(self, model_path: Path, metadata: dict, folder: Path, /) -> list[str]:
+        """Load a downloaded copy safely, predict a little, return lines to print."""
+        ...
+
+
+class Predictor(Protocol):
+    """A loaded model answering requests (what the server and batch predict call)."""
+
+    content_types: dict[str, str]  # each accepted content type: what a body of it holds
+    id_column: str  # what batch predict names each answer's row by
+
+    def decode(self, body: bytes, content_type: str, /) -> Any: ...
+
+    def predict(self, batch: Any, /) -> list[dict]: ...
+
+    def card(self) -> dict:
+        """What GET /model answers: name, version, input and output."""
+        ...
+
+    def batches(self, path: Path, /) -> tuple[int, Iterator[tuple[list[str], Any]]]:
+        """How many items `path` holds, and those items in batches with their ids."""
+        ...
+
+
+class PredictorModule(Protocol):
+    """A line's `predictor` module."""
+
+    def load(self, model_path: Path, metadata: dict, /) -> Predictor:
+        """The model at `model_path`, loaded safely, described by its metadata.json."""
+        ...
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model a line publishes, named without importing any of its code."""
+
+    package: str  # the line's package: its params, artifact and predictor modules live there
+    file: Path  # the one file published, relative to the line's folder
+    key: str = ""  # its name in a multi-model line's publish section (sea ice: classifier, ...)
+
+    def publish_config(self, folder: Path) -> PublishConfig:
+        params = importlib.import_module(f"{self.package}.params")
+        publish = params.load_params(Path(folder) / params.PARAMS_FILE).publish
+        return publish.for_model(self.key) if self.key else publish
+
+    def artifact(self) -> Artifact:
+        module: Any = importlib.import_module(f"{self.package}.artifact")
+        if not self.key:
+            return module
+        return next(artifact for artifact in module.ARTIFACTS if artifact.name == self.key)
+
+    def predictor(self) -> PredictorModule:
+        """The module that serves this model; the metadata its `load` takes is what metadata.json
+        holds (built by `registry.publish.build_metadata`)."""
+        module: Any = importlib.import_module(f"{self.package}.predictor")
+        return module
 
 
 @dataclass(frozen=True)
 class Line:
     name: str
     folder: Path  # its dvc.yaml, params.yaml and outputs, relative to the project root
-    artifact_specs: tuple[str, ...]  # "package.module" (its ARTIFACTS, or itself) or "package.module:NAME"
+    models: tuple[Model, ...]
 
     @property
     def dvcfile(self) -> Path:
@@ -36,44 +112,29 @@ class Line:
         """The make command that runs `target` for this line, as a user would type it."""
         return f"make {target}" if self.name == DEFAULT else f"make {target} PIPELINE={self.name}"
 
-    def artifacts(self) -> list[object]:
-        """One artifact per model the line publishes."""
-        return [artifact for spec in self.artifact_specs for artifact in _resolve(spec)]
+    def model(self) -> Model:
+        """The line's model, for a line that publishes one."""
+        if len(self.models) != 1:
+            raise ValueError(f"the {self.name} line publishes {len(self.models)} models; pick one of models")
+        return self.models[0]
 
-    def artifact(self) -> object:
-        """The line's artifact, for a line that publishes one model."""
-        found = self.artifacts()
-        if len(found) != 1:
-            raise ValueError(f"the {self.name} line publishes {len(found)} models; pick one of artifacts()")
-        return found[0]
-
-    def artifact_named(self, file_name: str) -> object:
-        """The artifact whose model file is called `file_name` (what a registry key ends with)."""
-        for artifact in self.artifacts():
-            if Path(artifact.MODEL_FILE).name == file_name:
-                return artifact
+    def model_named(self, file_name: str) -> Model:
+        """The model whose file is called `file_name` (what a registry key ends with)."""
+        for model in self.models:
+            if model.file.name == file_name:
+                return model
         raise UserError(f"the {self.name} line publishes no model file named {file_name!r}")
 
 
-def _resolve(spec: str) -> tuple[object, ...]:
-    module, _, name = spec.partition(":")
-    found = importlib.import_module(module)
-    if name:
-        return (getattr(found, name),)
-    return tuple(getattr(found, "ARTIFACTS", (found,)))
-
-
-def predictor_module(artifact: object) -> ModuleType:
-    """The module that serves `artifact`: the `predictor` module beside the artifact's."""
-    own = artifact.__name__ if isinstance(artifact, ModuleType) else type(artifact).__module__
-    return importlib.import_module(own.rpartition(".")[0] + ".predictor")
-
-
 LINES = {
-    "landcover": Line("landcover", Path("."), ("modelmill.landcover.artifact",)),
-    "fire": Line("fire", Path("pipelines/fire"), ("modelmill.fire.artifact",)),
-    "seaice": Line("seaice", Path("pipelines/seaice"), ("modelmill.seaice.artifact",)),  # its ARTIFACTS: 3 models
-    "biomass": Line("biomass", Path("pipelines/biomass"), ("modelmill.biomass.artifact",)),
+    "landcover": Line("landcover", Path("."), (Model("modelmill.landcover", landcover_paths.MODEL_FILE),)),
+    "fire": Line("fire", Path("pipelines/fire"), (Model("modelmill.fire", fire_paths.ENSEMBLE_FILE),)),
+    "seaice": Line(
+        "seaice",
+        Path("pipelines/seaice"),
+        tuple(Model("modelmill.seaice", seaice_paths.model_file(name), name) for name in seaice_paths.MODELS),
+    ),
+    "biomass": Line("biomass", Path("pipelines/biomass"), (Model("modelmill.biomass", biomass_paths.MODEL_FILE),)),
 }
 DEFAULT = "landcover"
 

@@ -13,15 +13,15 @@ from biomass_support import write_params
 from conftest import assert_one_line_error, run_module
 from PIL import Image
 
-from modelmill.biomass import evaluate as evaluate_stage
+from modelmill.biomass import evaluation as evaluate_stage
 from modelmill.biomass import generate as generate_stage
-from modelmill.biomass import train as train_stage
+from modelmill.biomass import training as train_stage
 from modelmill.biomass import verify as verify_stage
+from modelmill.biomass.artifact import describe
 from modelmill.biomass.card import ModelCard
 from modelmill.biomass.model import ARCHITECTURES, Target, build_model
 from modelmill.biomass.params import load_params
 from modelmill.biomass.predictor import load as load_predictor
-from modelmill.biomass.predictor import local_metadata
 from modelmill.biomass.transforms import augment
 
 
@@ -153,7 +153,7 @@ def _photo(fmt: str, size: int = 40) -> bytes:
 
 
 def test_predictor_weighs_png_and_jpeg_as_evaluate_does(trained):
-    meta = {**local_metadata(trained), "model_name": "plant-biomass", "version": 1}
+    meta = {**describe(trained), "model_name": "plant-biomass", "version": "v1"}
     predictor = load_predictor(trained / "models/biomass_model.pt", meta)
     for fmt, content_type in (("PNG", "image/png"), ("JPEG", "image/jpeg")):
         x = predictor.decode(_photo(fmt), content_type)
@@ -176,7 +176,7 @@ def test_predictor_weighs_png_and_jpeg_as_evaluate_does(trained):
     ],
 )
 def test_predictor_refuses_bad_bodies_with_a_message(trained, body, fragment):
-    meta = {**local_metadata(trained), "model_name": "plant-biomass", "version": 1}
+    meta = {**describe(trained), "model_name": "plant-biomass", "version": "v1"}
     predictor = load_predictor(trained / "models/biomass_model.pt", meta)
     with pytest.raises(ValueError, match=fragment):
         predictor.decode(body, "image/png")

@@ -53,7 +53,7 @@ def test_repo_params_hold_the_documented_defaults():
         params.publish.prefix,
         params.publish.model_name,
         params.publish.kms_key_id,
-    ) == ("landcover-model-registry", "us-east-1", "models", "fire-ensemble", "")
+    ) == ("modelmill-registry", "us-east-1", "models", "fire-ensemble", "")
 
 
 @pytest.mark.parametrize(

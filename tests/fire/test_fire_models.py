@@ -2,14 +2,18 @@
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skops.io as sio
 import yaml
-from conftest import REPO, set_dotted
+from conftest import REPO, SRC, set_dotted
 
+from modelmill import lines
 from modelmill.core.cli import UserError
 from modelmill.fire import artifact
 from modelmill.fire.ensemble import make_ensemble
@@ -229,8 +233,9 @@ def test_artifact_describes_the_line(line):
     assert meta["framework"].startswith("scikit-learn ") and meta["features"] == list(FEATURES)
     assert set(meta["test_metrics"]) == {*MODEL_NAMES, "ensemble"} and meta["bayes_ceiling"]["roc_auc"] > 0.8
     assert len(meta["data_sha256"]) == 64 and meta["params"]["data"]["n_samples"] == 3000
-    assert artifact.MODEL_FILE == Path("models/fire_ensemble.skops")
-    assert artifact.publish_config(REPO / "pipelines/fire").model_name == "fire-ensemble"
+    model = lines.get("fire").model()
+    assert model.file == Path("models/fire_ensemble.skops") and model.artifact() is artifact
+    assert model.publish_config(REPO / "pipelines/fire").model_name == "fire-ensemble"
 
 
 def test_artifact_describe_names_what_is_missing(tmp_path):
@@ -242,7 +247,7 @@ def test_artifact_describe_names_what_is_missing(tmp_path):
 def test_artifact_check_scores_test_rows_or_simulated_ones(line, tmp_path):
     meta = artifact.describe(line)
     downloaded = tmp_path / "fire_ensemble.skops"
-    downloaded.write_bytes((line / artifact.MODEL_FILE).read_bytes())
+    downloaded.write_bytes((line / lines.get("fire").model().file).read_bytes())
     report = artifact.check(downloaded, meta, line)
     assert "over forest, boosting, logistic" in report[0] and "test rows from" in report[1]
     assert "ROC AUC on them" in report[2]
@@ -256,3 +261,34 @@ def test_artifact_check_refuses_an_untrusted_file(tmp_path, line):
     sio.dump([Sneaky()], downloaded)
     with pytest.raises(UserError, match="Sneaky"):
         artifact.check(downloaded, artifact.describe(line), line)
+
+
+SERVE_WITHOUT_TORCH = """
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from modelmill.serve import __main__ as server, loading
+
+args = Namespace(model="fire-ensemble", version=None, source="local", pipeline=None, model_dir=Path("absent"))
+loaded = loading.load(args, sys.argv[1])
+server.create_app(loaded.predictor, max_body=2**20)
+answers = loaded.predictor.predict(loaded.predictor.decode(Path(sys.argv[2]).read_bytes(), "text/csv"))
+print(len(answers), "torch" in sys.modules)
+"""
+
+
+def test_serving_the_fire_ensemble_never_imports_torch(line, tmp_path):
+    """The server finds a model by the lines' params files and imports only the line it serves:
+    the fire ensemble starts without torch (the other lines' params are absent here, and skipped)."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "fire").symlink_to(line)
+    test_rows = line / "data/split/test.csv"
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_WITHOUT_TORCH, str(tmp_path), str(test_rows)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(len(test_rows.read_text().splitlines()) - 1), "False"]

@@ -9,30 +9,23 @@ import numpy as np
 import torch
 import torchvision
 
-from ..core.config import PublishConfig
-from ..core.io import read_json
+from ..core.io import read_json_if_present
 from .card import ModelCard
 from .params import PARAMS_FILE, load_params
-from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
+from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, PREPARED_DIR
 from .predictor import load as predictor_load
 from .predictor import model_fields
 from .scoring import regression_metrics
 from .synthetic import render
 
-__all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
-
-_HOW = "make repro PIPELINE=biomass"
-
-
-def publish_config(folder: Path) -> PublishConfig:
-    return load_params(Path(folder) / PARAMS_FILE).publish
+__all__ = ["describe", "check"]  # lines.Artifact
 
 
 def describe(folder: Path) -> dict:
     folder = Path(folder)
     card = ModelCard.read(folder / MODEL_CARD)
-    metrics = read_json(folder / METRICS_FILE, "evaluate", _HOW)
-    data = read_json(folder / DATA_REPORT, "verify", _HOW)
+    metrics = read_json_if_present(folder / METRICS_FILE)
+    data = read_json_if_present(folder / DATA_REPORT)
     params = load_params(folder / PARAMS_FILE)
     return {
         "framework": f"pytorch {torch.__version__}",
@@ -40,10 +33,12 @@ def describe(folder: Path) -> dict:
         **model_fields(card),
         "test_metrics": {
             k: metrics[k] for k in ("model", "baseline_mean", "rmse_ratio_to_baseline", "test_images", "test_plants")
-        },
+        }
+        if metrics
+        else None,
         "best_epoch": card.best_epoch,
         "trained_at_commit": card.git_commit,
-        "data": {k: data[k] for k in ("sheet", "sheet_sha256", "rows", "kept", "plants")},
+        "data": {k: data[k] for k in ("sheet", "sheet_sha256", "rows", "kept", "plants")} if data else None,
         "params": {name: asdict(getattr(params, name)) for name in ("data", "verify", "split", "train")},
     }
 

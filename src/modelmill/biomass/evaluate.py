@@ -1,151 +1,30 @@
 """Stage 5, evaluate: the model against the training-mean baseline on the test plants, in grams.
 
-Writes metrics/metrics.json (MSE, RMSE, MAE, R^2 for the model and the baseline, the ratio of
-their RMSEs), metrics/by_age.csv (error per age bin), metrics/predictions.csv (actual vs
-predicted, a `dvc plots` scatter), metrics/predicted_vs_actual.png, and metrics/run_log.json:
-the git commit, every param section and each artifact's path and sha256, so a number can be
-traced to the code, settings and files that made it.
+    python -m modelmill.biomass.evaluate     # reads params.yaml
+
+The work is in evaluation.py; this module checks the inputs before torch loads, so a missing
+one is told at once. Writes metrics/metrics.json, metrics/by_age.csv, metrics/predictions.csv,
+metrics/predicted_vs_actual.png and metrics/run_log.json.
 """
 
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import asdict
-from pathlib import Path
 
-import numpy as np
-import torch
-
-from ..core.cli import UserError, cli
-from ..core.io import file_digest, write_csv, write_json
-from ..core.torchkit import predict, set_threads
-from .card import ModelCard, git_commit
-from .data import load_split
-from .figures import save_figure, scatter
-from .model import INFERENCE_PRECISION, Preprocess, load_model
-from .params import EvaluateConfig, Params, load_params
-from .paths import (
-    BY_AGE_FILE,
-    DATA_REPORT,
-    METRICS_FILE,
-    MODEL_CARD,
-    MODEL_FILE,
-    PREDICTIONS_FILE,
-    PREPARED_DIR,
-    RUN_LOG,
-    SCATTER_FILE,
-)
-from .scoring import regression_metrics
-
-
-def predict_grams(
-    model: torch.nn.Module, card: ModelCard, images: torch.Tensor, batch_size: int, precision: str
-) -> torch.Tensor:
-    z = (
-        predict(model, images, Preprocess(card.input_size, next(model.parameters()).device), batch_size, precision, 1)
-        .reshape(-1)
-        .cpu()
-    )
-    return card.scale.decode(z)
-
-
-def age_bins(age: np.ndarray, width: int) -> list[tuple[str, np.ndarray]]:
-    """(label, mask) per age bin of `width` days that holds photos, then "unknown" for rows without an age."""
-    bins = []
-    known = ~np.isnan(age)
-    if known.any():
-        for low in range(int(age[known].min()) // width * width, int(age[known].max()) + 1, width):
-            mask = known & (age >= low) & (age < low + width)
-            if mask.any():
-                bins.append((f"{low}-{low + width - 1}", mask))
-    if (~known).any():
-        bins.append(("unknown", ~known))
-    return bins
-
-
-def evaluate(
-    params: Params,
-    prepared: str | Path = PREPARED_DIR,
-    model_path: str | Path = MODEL_FILE,
-    card_path: str | Path = MODEL_CARD,
-) -> dict:
-    cfg: EvaluateConfig = params.evaluate
-    card = ModelCard.read(card_path)
-    set_threads(0)
-    model = load_model(model_path, card.arch, card.hidden)
-    test = load_split(prepared, "test")
-    if len(test["y"]) == 0:
-        raise UserError("the test split holds no photos; check the split fractions")
-    actual = torch.from_numpy(test["y"]).double()
-    predicted = predict_grams(model, card, torch.from_numpy(test["x"]), cfg.batch_size, INFERENCE_PRECISION)
-    baseline = torch.full_like(actual, card.train_mean_g)
-    model_scores, base_scores = regression_metrics(actual, predicted), regression_metrics(actual, baseline)
-    rows = []
-    for label, mask in age_bins(test["age"], cfg.age_bin_days):
-        m = torch.from_numpy(mask)
-        s, b = regression_metrics(actual[m], predicted[m]), regression_metrics(actual[m], baseline[m])
-        rows.append(
-            {
-                "age_days": label,
-                "images": int(mask.sum()),
-                "mean_g": _r(float(actual[m].mean())),
-                "rmse_g": _r(s["rmse_g"]),
-                "mae_g": _r(s["mae_g"]),
-                "baseline_rmse_g": _r(b["rmse_g"]),
-            }
-        )
-    metrics = {
-        "test_images": len(actual),
-        "test_plants": len(set(test["plant"].tolist())),
-        "model": {k: _r(v) for k, v in model_scores.items()},
-        "baseline_mean": {k: _r(v) for k, v in base_scores.items()},
-        "rmse_ratio_to_baseline": _r(model_scores["rmse_g"] / base_scores["rmse_g"]),
-        "baseline_prediction_g": _r(card.train_mean_g),
-    }
-    write_json(METRICS_FILE, metrics)
-    write_csv(BY_AGE_FILE, rows)
-    write_csv(
-        PREDICTIONS_FILE,
-        [
-            {"image": str(n), "plant": str(p), "actual_g": _r(float(a)), "predicted_g": _r(float(q))}
-            for n, p, a, q in zip(test["image"], test["plant"], actual, predicted)
-        ],
-    )
-    save_figure(scatter(actual.numpy(), predicted.numpy(), model_scores, card.train_mean_g), SCATTER_FILE)
-    write_json(RUN_LOG, run_log(params, card, metrics, Path(prepared), Path(model_path), Path(card_path)))
-    return metrics
-
-
-def run_log(params: Params, card: ModelCard, metrics: dict, prepared: Path, model_path: Path, card_path: Path) -> dict:
-    artifacts = [
-        model_path,
-        card_path,
-        *(prepared / f"{n}.npz" for n in ("train", "val", "test")),
-        Path(DATA_REPORT),
-        METRICS_FILE,
-        BY_AGE_FILE,
-        PREDICTIONS_FILE,
-        SCATTER_FILE,
-    ]
-    return {
-        "git_commit": git_commit(),
-        "trained_at_commit": card.git_commit,
-        "params": {name: asdict(getattr(params, name)) for name in ("data", "verify", "split", "train", "evaluate")},
-        "artifacts": {str(p): file_digest(p) for p in artifacts if p.exists()},
-        "best_epoch": card.best_epoch,
-        "val_rmse_g": card.val_rmse_g,
-        "test": {"model": metrics["model"], "baseline_mean": metrics["baseline_mean"]},
-    }
-
-
-def _r(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 6)
+from ..core.cli import cli
+from ..core.io import require
+from .params import load_params
+from .paths import MODEL_CARD, MODEL_FILE, PREPARED_DIR
 
 
 @cli
 def main() -> None:
-    m = evaluate(load_params())
+    params = load_params()
+    for path, stage in ((MODEL_FILE, "train"), (MODEL_CARD, "train"), (PREPARED_DIR / "test.npz", "verify")):
+        require(path, stage)
+    from .evaluation import evaluate
+
+    m = evaluate(params)
     print(
         f"evaluate: test RMSE {m['model']['rmse_g']:.4f} g, R^2 {m['model']['r2']:.3f} on {m['test_images']} "
         f"photos of {m['test_plants']} plants (mean baseline RMSE {m['baseline_mean']['rmse_g']:.4f} g)",

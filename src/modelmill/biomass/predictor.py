@@ -15,12 +15,10 @@ import torch
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device
-from ..core.io import file_digest, read_json
 from ..core.torchkit import predict
 from . import imaging
 from .card import ModelCard
 from .model import INFERENCE_PRECISION, Preprocess, Target, load_model
-from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE
 
 CONTENT_TYPES = {
     "image/png": "one RGB (or greyscale/RGBA, converted) PNG photo of a plant from above, any size",
@@ -116,20 +114,4 @@ def model_fields(card: ModelCard) -> dict:
         "target": card.target,
         "train_mean_g": card.train_mean_g,
         "val_rmse_g": card.val_rmse_g,
-    }
-
-
-def local_metadata(folder: Path) -> dict:
-    """What metadata.json would say of the workspace's own model (models/card.json, and
-    metrics/metrics.json when evaluate has run)."""
-    folder = Path(folder)
-    card = ModelCard.read(folder / MODEL_CARD)
-    metrics_path = folder / METRICS_FILE
-    test = read_json(metrics_path, "evaluate") if metrics_path.exists() else None
-    return {
-        "framework": f"pytorch {torch.__version__}",
-        **model_fields(card),
-        "test_metrics": {k: test[k] for k in ("model", "baseline_mean", "test_images")} if test else None,
-        "git_commit": card.git_commit,
-        "sha256": file_digest(folder / MODEL_FILE),
     }

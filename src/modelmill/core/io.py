@@ -88,6 +88,13 @@ def read_json(path: str | Path, stage: str, how: str = "dvc repro") -> dict:
     return json.loads(require(path, stage, how).read_text())
 
 
+def read_json_if_present(path: str | Path) -> dict | None:
+    """The JSON file at `path`, or None while the stage that writes it has not run (a model
+    described before it is evaluated: served from the workspace, never published)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     """`array` as the bytes of a .npy file, in C order and without pickles: the same array, the same bytes."""
     buffer = io.BytesIO()

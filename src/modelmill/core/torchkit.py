@@ -29,11 +29,20 @@ from .io import atomic_output
 from .progress import bar
 
 
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's cpuset, `taskset`),
+    which can be fewer than the machine's `os.cpu_count()`."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on macOS and Windows
+        return os.cpu_count() or 1
+
+
 def set_threads(threads: int) -> int:
-    """Use `threads` intra-op threads; 0: this process's share of the CPU cores (the cores
-    divided among the processes torchrun started on this machine, never oversubscribed)."""
+    """Use `threads` intra-op threads; 0: this process's share of its cores (the cores it may
+    run on, divided among the processes torchrun started here, never oversubscribed)."""
     local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-    n = threads or max(1, (os.cpu_count() or 1) // local_processes)
+    n = threads or max(1, available_cores() // local_processes)
     torch.set_num_threads(n)
     return n
 

@@ -12,7 +12,7 @@ import sklearn
 from sklearn.metrics import roc_auc_score
 
 from ..core.cli import UserError
-from ..core.config import PublishConfig
+from ..core.io import read_json_if_present
 from .features import read_csv
 from .models import TRUSTED_TYPES, members, predict_fire
 from .params import MODEL_NAMES, PARAMS_FILE, load_params
@@ -21,22 +21,17 @@ from .predictor import load as predictor_load
 from .simulate import generate
 from .skops_io import skops
 
-__all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
+__all__ = ["describe", "check"]  # lines.Artifact
 
-MODEL_FILE = ENSEMBLE_FILE
 _HOW = "make repro PIPELINE=fire"
-
-
-def publish_config(folder: Path) -> PublishConfig:
-    return load_params(Path(folder) / PARAMS_FILE).publish
 
 
 def describe(folder: Path) -> dict:
     folder = Path(folder)
     params = load_params(folder / PARAMS_FILE)
-    card, metrics = _read(folder / ENSEMBLE_CARD), _read(folder / METRICS_FILE)
-    if not (folder / MODEL_FILE).exists():
-        raise UserError(f"{folder / MODEL_FILE} is missing; run `{_HOW}` first")
+    card, metrics = _read(folder / ENSEMBLE_CARD), read_json_if_present(folder / METRICS_FILE) or {}
+    if not (folder / ENSEMBLE_FILE).exists():
+        raise UserError(f"{folder / ENSEMBLE_FILE} is missing; run `{_HOW}` first")
     return {
         "framework": f"scikit-learn {sklearn.__version__}",
         "format": f"skops {skops.__version__}",
@@ -48,9 +43,9 @@ def describe(folder: Path) -> dict:
         "weighting": card["weighting"],
         "threshold": card["threshold"],
         "threshold_rule": card["threshold_rule"],
-        "test_metrics": {name: metrics[name] for name in (*MODEL_NAMES, "ensemble")},
-        "test_rows": metrics["test_rows"],
-        "bayes_ceiling": metrics["bayes"],
+        "test_metrics": {name: metrics[name] for name in (*MODEL_NAMES, "ensemble")} if metrics else None,
+        "test_rows": metrics.get("test_rows"),
+        "bayes_ceiling": metrics.get("bayes"),
         "data_sha256": card["data_sha256"],
         "params": {name: asdict(getattr(params, name)) for name in ("data", "split", "train", "ensemble")},
     }

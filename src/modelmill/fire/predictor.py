@@ -15,15 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import sklearn
 from threadpoolctl import ThreadpoolController
 
 from ..core.cli import UserError
-from ..core.io import file_digest
 from .features import FEATURES, LABEL, TRUE_PROBABILITY, layout_problem
 from .models import check_features, load_model
-from .params import MODEL_NAMES
-from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE
 
 CONTENT_TYPES = {
     "text/csv": f"rows of the {len(FEATURES)} features in the published order; an optional header row "
@@ -120,24 +116,6 @@ def load(model_path: Path, metadata: dict) -> Predictor:
             f"{metadata['threshold']:g}: the file and metadata.json are from different runs"
         )
     return Predictor(model, metadata)
-
-
-def local_metadata(folder: Path) -> dict:
-    """What metadata.json would say of the workspace's own ensemble (models/ensemble.json, and
-    metrics/metrics.json when evaluate has run)."""
-    folder = Path(folder)
-    card_path, metrics_path = folder / ENSEMBLE_CARD, folder / METRICS_FILE
-    if not card_path.exists():
-        raise UserError(f"{card_path} not found; run the ensemble stage first (make repro PIPELINE=fire)")
-    card = json.loads(card_path.read_text())
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    return {
-        **{k: card[k] for k in ("features", "members", "weights", "threshold", "threshold_rule")},
-        "framework": f"scikit-learn {sklearn.__version__}",
-        "test_metrics": {name: metrics[name] for name in (*MODEL_NAMES, "ensemble") if name in metrics} or None,
-        "bayes_ceiling": metrics.get("bayes"),
-        "sha256": file_digest(folder / ENSEMBLE_FILE),
-    }
 
 
 def _from_csv(text: str) -> list[list[float]]:

@@ -8,28 +8,22 @@ import numpy as np
 import torch
 import torchvision
 
-from ..core.config import PublishConfig, read_yaml
-from ..core.io import read_json
+from ..core.config import read_yaml
+from ..core.io import read_json_if_present
 from .card import ModelCard
-from .params import PARAMS_FILE, load_params
-from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
+from .params import PARAMS_FILE
+from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, PREPARED_DIR
 from .predictor import load as predictor_load
 from .synthetic import synthetic_image
 
-__all__ = ["MODEL_FILE", "publish_config", "describe", "check"]
-
-_HOW = "make repro"
-
-
-def publish_config(folder: Path) -> PublishConfig:
-    return load_params(Path(folder) / PARAMS_FILE).publish
+__all__ = ["describe", "check"]  # lines.Artifact
 
 
 def describe(folder: Path) -> dict:
     folder = Path(folder)
     card = ModelCard.read(folder / MODEL_CARD)
-    metrics = read_json(folder / METRICS_FILE, "evaluate", _HOW)
-    data = read_json(folder / DATA_REPORT, "verify", _HOW)
+    metrics = read_json_if_present(folder / METRICS_FILE)
+    data = read_json_if_present(folder / DATA_REPORT)
     params = read_yaml(folder / PARAMS_FILE)
     return {
         "framework": f"pytorch {torch.__version__}",
@@ -39,13 +33,14 @@ def describe(folder: Path) -> dict:
         "val_accuracy": card.val_accuracy,
         "trained_at_utc": card.trained_at_utc,
         "class_names": card.classes,
-        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images")},
+        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images")} if metrics else None,
         "params": {"data": params["data"], "train": params["train"], "evaluate": params["evaluate"]},
-        "dataset_sha256": data["archive_sha256"],
+        "dataset_sha256": data["archive_sha256"] if data else None,
         "torch_version": torch.__version__,
         "torchvision_version": torchvision.__version__,
         "input_size": card.input_size,
         "normalization": {"mean": card.mean, "std": card.std},
+        "precision": card.precision,  # evaluate's, which the server uses too
     }
 
 

@@ -8,7 +8,6 @@ raises ValueError with a message meant for the caller.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +17,10 @@ from PIL import Image, UnidentifiedImageError
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device, place
-from ..core.io import file_digest, read_npy
+from ..core.io import read_npy
 from ..core.torchkit import load_weights, memory_format
-from .card import ModelCard
 from .data import IMAGE_SIZE
 from .model import Preprocess, build_model, predict
-from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE
 
 SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
 CONTENT_TYPES = {
@@ -122,36 +119,13 @@ def load(model_path: Path, metadata: dict) -> Predictor:
             f"{Path(model_path).name} does not load into a {metadata['architecture']} with "
             f"{metadata['num_classes']} classes: {str(exc).splitlines()[0]}"
         ) from None
-    # Evaluate's precision (train.precision, `auto` resolved on this machine), so the server and
-    # the line's own evaluate give the same answers; bf16 where it can't run falls back to fp32.
-    precision = metadata.get("params", {}).get("train", {}).get("precision", "fp32")
+    # Evaluate's precision (the card's, train.precision as resolved where it trained), so the
+    # server and the line's own evaluate give the same answers; bf16 where it can't run falls
+    # back to fp32. Versions published before metadata named it: train.precision, `auto` resolved here.
+    precision = metadata.get("precision") or metadata.get("params", {}).get("train", {}).get("precision", "fp32")
     if precision not in ("fp32", "bf16"):
         precision = place(device.type, "auto").precision
     return Predictor(model, metadata, device, precision)
-
-
-def local_metadata(folder: Path) -> dict:
-    """What metadata.json would say of the workspace's own model (models/model.json, and
-    metrics/metrics.json when evaluate has run)."""
-    folder = Path(folder)
-    card = ModelCard.read(folder / MODEL_CARD)
-    metrics = folder / METRICS_FILE
-    test = None
-    if metrics.exists():
-        raw = json.loads(metrics.read_text())
-        test = {k: raw[k] for k in ("accuracy", "macro_f1", "loss", "test_images") if k in raw}
-    return {
-        "framework": f"pytorch {torch.__version__}",
-        "architecture": card.arch,
-        "num_classes": len(card.classes),
-        "class_names": card.classes,
-        "input_size": card.input_size,
-        "normalization": {"mean": card.mean, "std": card.std},
-        "val_accuracy": card.val_accuracy,
-        "test_metrics": test,
-        "params": {"train": {**card.train_params, "precision": card.precision}},
-        "sha256": file_digest(folder / MODEL_FILE),
-    }
 
 
 def _decode_image(body: bytes, fmt: str) -> np.ndarray:

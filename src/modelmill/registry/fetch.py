@@ -15,7 +15,7 @@ from .. import lines
 from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
-from ..lines import Line
+from ..lines import Line, Model
 from .store import METADATA_OBJECT, Registry, latest_version, read_json
 
 SUCCESS = "Model loaded successfully. Verification complete."
@@ -55,16 +55,16 @@ def fetch(
     version: int | None = None,
     *,
     line: Line | None = None,
-    artifact: object | None = None,
+    model: Model | None = None,
     repo: str | Path = ".",
 ) -> dict:
-    """Download, check and load a published version of `artifact` (default: the line's only
-    model); returns its metadata."""
+    """Download, check and load a published version of `model` (default: the line's only
+    one); returns its metadata."""
     line = line or lines.get(None)
-    artifact = artifact or line.artifact()
+    model = model or line.model()
     with tempfile.TemporaryDirectory() as tmp:
         metadata, local = download_version(reg, tmp, version, line=line)
-        report = artifact.check(local, metadata, Path(repo) / line.folder)
+        report = model.artifact().check(local, metadata, Path(repo) / line.folder)
     for text in report:
         print(text)
     print(
@@ -88,8 +88,8 @@ def main() -> None:
             f"{len(targets)} models ({', '.join(reg.model_name for _, reg in targets)}); "
             "leave it out to check each one's latest"
         )
-    for artifact, reg in targets:
-        fetch(reg, args.version, line=args.pipeline, artifact=artifact)
+    for model, reg in targets:
+        fetch(reg, args.version, line=args.pipeline, model=model)
 
 
 if __name__ == "__main__":

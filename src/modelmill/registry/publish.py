@@ -24,7 +24,7 @@ from .. import lines
 from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
-from ..lines import Line
+from ..lines import Line, Model
 from .bucket import require_private
 from .store import METADATA_OBJECT, Registry, latest_version, list_versions, read_json
 
@@ -52,20 +52,22 @@ def require_pipeline_up_to_date(repo: Path, line: Line) -> None:
 
 
 def build_metadata(
-    reg: Registry, line: Line, artifact: object, version: int, repo: Path, sha256: str, size: int
+    reg: Registry, line: Line, model: Model, version: int | None, repo: Path, sha256: str, size: int
 ) -> dict:
+    """metadata.json of `model` as version `version` of `reg`. Version None: the workspace's own,
+    unpublished model, which `serve --source local` describes with these very fields."""
     folder = repo / line.folder
     return {
         "model_name": reg.model_name,
-        "version": f"v{version}",
+        "version": f"v{version}" if version else "local",
         "line": line.name,
-        "artifact_key": reg.model_key(version),
+        "artifact_key": reg.model_key(version) if version else None,
         "sha256": sha256,
         "size_bytes": size,
-        **artifact.describe(folder),
-        "dvc_md5": _dvc_md5(folder, artifact.MODEL_FILE),
+        **model.artifact().describe(folder),
+        "dvc_md5": _dvc_md5(folder, model.file),
         "git_commit": _git_commit(repo),
-        "published_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "published_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds") if version else None,
     }
 
 
@@ -91,13 +93,13 @@ def publish(
     repo: str | Path = ".",
     *,
     line: Line | None = None,
-    artifact: object | None = None,
+    model: Model | None = None,
     check_pipeline: bool = True,
 ) -> Published:
-    """Publish `artifact` (default: the line's only model) to `reg`."""
+    """Publish `model` (default: the line's only one) to `reg`."""
     repo, line = Path(repo), line or lines.get(None)
-    artifact = artifact or line.artifact()
-    model_path = repo / line.folder / artifact.MODEL_FILE
+    model = model or line.model()
+    model_path = repo / line.folder / model.file
     if check_pipeline:
         require_pipeline_up_to_date(repo, line)
     if not model_path.exists():
@@ -128,7 +130,10 @@ def publish(
     if resume:  # a failed run uploaded this very model but not its metadata: finish that version
         version = versions[-1]
         print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
-    metadata = build_metadata(reg, line, artifact, version, repo, sha256, model_path.stat().st_size)
+    metadata = build_metadata(reg, line, model, version, repo, sha256, model_path.stat().st_size)
+    if metadata.get("test_metrics") is None:  # a workspace model may be served unevaluated, never published
+        metrics = line.folder / "metrics" / "metrics.json"
+        raise UserError(f"{metrics} not found; run the evaluate stage first ({line.make('repro')})")
     _upload_version(client, reg, version, model_path, expected, metadata, upload_model=not resume)
     _point_latest(client, reg, version, metadata)
     for key in (reg.model_key(version), reg.metadata_key(version), reg.latest_key):
@@ -185,8 +190,8 @@ def main() -> None:
     line = parser.parse_args().pipeline
     targets = Registry.each_for_line(line)
     require_pipeline_up_to_date(Path("."), line)
-    for artifact, reg in targets:
-        publish(reg, line=line, artifact=artifact, check_pipeline=False)
+    for model, reg in targets:
+        publish(reg, line=line, model=model, check_pipeline=False)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..core import s3
 from ..core.cli import UserError
 from ..core.config import PublishConfig
-from ..lines import Line
+from ..lines import Line, Model
 
 METADATA_OBJECT = "metadata.json"
 LATEST_OBJECT = "latest.json"
@@ -36,25 +36,23 @@ class Registry:
 
     @classmethod
     def for_line(
-        cls, line: Line, repo: str | Path = ".", env: dict | None = None, *, artifact: object | None = None
+        cls, line: Line, repo: str | Path = ".", env: dict | None = None, *, model: Model | None = None
     ) -> Registry:
-        """Where `line` publishes `artifact` (default: its only model): the artifact's publish
-        config, with the environment's overrides."""
+        """Where `line` publishes `model` (default: its only one): the model's publish config,
+        with the environment's overrides."""
         env = os.environ if env is None else env
-        if env.get("MODEL_NAME") and len(models := line.artifacts()) > 1:
+        if env.get("MODEL_NAME") and len(line.models) > 1:
             raise UserError(
-                f"MODEL_NAME is set, but the {line.name} line publishes {len(models)} models, "
+                f"MODEL_NAME is set, but the {line.name} line publishes {len(line.models)} models, "
                 "each under its own name in its params.yaml; unset MODEL_NAME"
             )
-        artifact = artifact or line.artifact()
-        return cls.from_config(artifact.publish_config(Path(repo) / line.folder), Path(artifact.MODEL_FILE).name, env)
+        model = model or line.model()
+        return cls.from_config(model.publish_config(Path(repo) / line.folder), model.file.name, env)
 
     @classmethod
-    def each_for_line(
-        cls, line: Line, repo: str | Path = ".", env: dict | None = None
-    ) -> list[tuple[object, Registry]]:
-        """(artifact, registry) for every model `line` publishes."""
-        return [(artifact, cls.for_line(line, repo, env, artifact=artifact)) for artifact in line.artifacts()]
+    def each_for_line(cls, line: Line, repo: str | Path = ".", env: dict | None = None) -> list[tuple[Model, Registry]]:
+        """(model, registry) for every model `line` publishes."""
+        return [(model, cls.for_line(line, repo, env, model=model)) for model in line.models]
 
     @classmethod
     def from_config(cls, cfg: PublishConfig, model_object: str, env: dict | None = None) -> Registry:

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from ..core.cli import UserError
-from ..core.config import PublishConfig
-from ..core.io import file_digest, npy_bytes
+from ..core.io import file_digest, npy_bytes, read_json_if_present
 from .data import load_set
 from .params import PARAMS_FILE, load_params
 from .paths import DAILY, DATASETS, METRICS_FILE, MODELS, card_file, model_file
@@ -28,25 +27,18 @@ _HOW = "make repro PIPELINE=seaice"
 class ModelArtifact:
     name: str  # classifier | forecaster | change
 
-    @property
-    def MODEL_FILE(self) -> Path:  # noqa: N802 (the registry's interface name)
-        return model_file(self.name)
-
-    def publish_config(self, folder: Path) -> PublishConfig:
-        return load_params(Path(folder) / PARAMS_FILE).publish.for_model(self.name)
-
     def describe(self, folder: Path) -> dict:
         folder = Path(folder)
         params = load_params(folder / PARAMS_FILE)
-        if not (folder / self.MODEL_FILE).exists():
-            raise UserError(f"{folder / self.MODEL_FILE} is missing; run `{_HOW}` first")
-        card, metrics = _read(folder / card_file(self.name)), _read(folder / METRICS_FILE)
+        if not (folder / model_file(self.name)).exists():
+            raise UserError(f"{folder / model_file(self.name)} is missing; run `{_HOW}` first")
+        card, metrics = _read(folder / card_file(self.name)), read_json_if_present(folder / METRICS_FILE) or {}
         return {
             "framework": f"torch {torch.__version__}",
             "format": "state_dict (torch.save); load with torch.load(weights_only=True)",
             "model": self.name,
             "card": card,
-            "test_metrics": metrics[self.name],
+            "test_metrics": metrics.get(self.name),
             "data_sha256": file_digest(folder / DAILY) if (folder / DAILY).exists() else None,
             "params": {
                 "data": asdict(params.data),

@@ -1,184 +1,32 @@
 """Stage 4, evaluate: the three models on the test split, each beside the baseline it must beat.
 
-- classifier: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix;
-- forecaster: RMSE and MAE per lead day 1-7 for the model, persistence (the last observed
-  day repeated) and climatology (the training days' mean for that day of year, +-
-  evaluate.climatology_window days), and the skill 1 - RMSE_model / RMSE_persistence;
-- change: IoU, F1, precision, recall for the Siamese network and for the thresholded
-  absolute difference of the two dates (its threshold tuned on val).
-Land is known, so both change maps are scored on sea pixels only. Writes
-metrics/metrics.json, metrics/forecast_rmse.csv, metrics/confusion.csv and PNG panels in
-metrics/figures/.
+    python -m modelmill.seaice.evaluate      # reads params.yaml's evaluate section
+
+The work (and what each model is scored by) is in evaluation.py; this module checks the
+inputs before torch loads, so a missing one is told at once. Writes metrics/metrics.json,
+metrics/forecast_rmse.csv, metrics/confusion.csv and PNG panels in metrics/figures/.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
-
-import numpy as np
-import torch
-
 from ..core.cli import cli
-from ..core.io import atomic_output, read_json, write_json
-from ..core.torchkit import predict, set_threads
-from .baselines import climatology, climatology_table, difference_score, persistence, tune_threshold
-from .data import CLASSES, forecast_arrays, load_daily, load_set
-from .figures import change_panel, forecast_panel
-from .models import load_trained
-from .params import LEAD_DAYS, EvaluateConfig, load_params
-from .paths import CONFUSION_FILE, DAILY, DATASETS, FIGURES, METRICS_FILE, RMSE_FILE, SPLIT_FILE, card_file, model_file
-from .scores import class_scores, lead_errors, map_scores, r
-from .tasks import EVAL_BATCH, Normalize, pair_images
-
-
-def evaluate(cfg: EvaluateConfig, folder: str | Path = ".") -> dict:
-    start = time.perf_counter()
-    folder = Path(folder)
-    set_threads(cfg.threads)
-    torch.manual_seed(0)
-    daily = load_daily(folder / DAILY)
-    plan = read_json(folder / SPLIT_FILE, "split")
-    sets = folder / DATASETS
-    models = {
-        name: (read_json(folder / card_file(name), f"train@{name}"), folder / model_file(name))
-        for name in ("classifier", "forecaster", "change")
-    }
-    models = {name: (card, load_trained(path, card, f"train@{name}")) for name, (card, path) in models.items()}
-
-    classifier, predicted = evaluate_classifier(models["classifier"], sets)
-    forecaster, forecasts = evaluate_forecaster(models["forecaster"][1], daily, plan, sets, cfg)
-    change, maps = evaluate_change(models["change"], daily, sets)
-    metrics = {
-        "classifier": classifier,
-        "forecaster": forecaster,
-        "change": change,
-        "targets": targets(classifier, forecaster, change),
-    }
-
-    write_json(folder / METRICS_FILE, metrics)
-    with atomic_output(folder / CONFUSION_FILE) as tmp, open(tmp, "w", newline="") as f:
-        f.write("actual,predicted\n")
-        f.writelines(f"{CLASSES[a]},{CLASSES[p]}\n" for a, p in predicted)
-    with atomic_output(folder / RMSE_FILE) as tmp, open(tmp, "w", newline="") as f:
-        f.write("lead_day,model,persistence,climatology\n")
-        for k in range(LEAD_DAYS):
-            f.write(
-                f"{k + 1},{forecaster['model']['rmse'][k]},{forecaster['persistence']['rmse'][k]},"
-                f"{forecaster['climatology']['rmse'][k]}\n"
-            )
-    draw_panels(folder / FIGURES, cfg.panels, daily, forecasts, maps)
-    print(
-        f"evaluate: classifier macro-F1 {classifier['macro_f1']:.4f}; forecaster skill by lead "
-        + " ".join(f"{s:+.3f}" for s in forecaster["skill"])
-        + f"; change IoU {change['model']['iou']:.4f} vs baseline {change['baseline']['iou']:.4f} -> "
-        f"{folder / METRICS_FILE} in {time.perf_counter() - start:.1f}s",
-        file=sys.stderr,
-    )
-    return metrics
-
-
-def evaluate_classifier(model, sets: Path) -> tuple[dict, np.ndarray]:
-    card, net = model
-    test = load_set("classifier", "test", sets)
-    logits = predict(
-        net, torch.from_numpy(test["x"]), Normalize(card["mean"], card["std"]), EVAL_BATCH, "fp32", len(CLASSES)
-    )
-    predicted = logits.argmax(1).numpy()
-    return {**class_scores(test["y"], predicted, CLASSES), "test_tiles": len(predicted)}, np.stack(
-        [test["y"], predicted], 1
-    )
-
-
-def evaluate_forecaster(net, daily, plan: dict, sets: Path, cfg: EvaluateConfig) -> tuple[dict, dict]:
-    starts = load_set("forecaster", "test", sets)["starts"]
-    history, truth = forecast_arrays(daily, starts)
-    forecast = predict(net, torch.from_numpy(history), lambda b: b, EVAL_BATCH, "fp32", 0).numpy()
-    ocean = ~daily.land
-    forecast = np.where(ocean, np.clip(forecast, 0, 1), 0).astype(np.float32)
-    train_days = np.array(sorted({d for a, b in plan["train"]["segments"] for d in range(a, b)}))
-    table = climatology_table(daily.concentration, daily.dates, train_days, cfg.climatology_window)
-    baselines = {"persistence": persistence(history), "climatology": climatology(table, daily.dates, starts)}
-    scores = {
-        "model": lead_errors(truth, forecast, ocean),
-        **{name: lead_errors(truth, f, ocean) for name, f in baselines.items()},
-    }
-    skill = [r(1 - m / p) if p > 0 else 0.0 for m, p in zip(scores["model"]["rmse"], scores["persistence"]["rmse"])]
-    return {**scores, "skill": skill, "test_windows": len(starts)}, {
-        "history": history,
-        "truth": truth,
-        "forecast": forecast,
-        "persistence": baselines["persistence"],
-        "starts": starts,
-    }
-
-
-def evaluate_change(model, daily, sets: Path) -> tuple[dict, dict]:
-    card, net = model
-    test, val = load_set("change", "test", sets), load_set("change", "val", sets)
-    ocean = ~daily.land
-    logits = predict(
-        net, torch.from_numpy(pair_images(test)), Normalize(card["mean"], card["std"]), EVAL_BATCH, "fp32", 0
-    ).numpy()
-    predicted = logits > 0
-    threshold, val_iou = tune_threshold(
-        difference_score(val["before"], val["after"]), val["change"].astype(bool), ocean
-    )
-    baseline = difference_score(test["before"], test["after"]) > threshold
-    truth = test["change"].astype(bool)
-    return {
-        "model": map_scores(truth, predicted, ocean),
-        "baseline": map_scores(truth, baseline, ocean),
-        "baseline_threshold": r(threshold),
-        "baseline_val_iou": r(val_iou),
-        "test_pairs": len(truth),
-        "changed_fraction": r(truth[:, ocean].mean()),
-    }, {"test": test, "model": predicted & ocean, "baseline": baseline & ocean}
-
-
-def targets(classifier: dict, forecaster: dict, change: dict) -> dict:
-    """The issue's quality targets, met or not, on these test numbers."""
-    return {
-        "classifier_macro_f1_at_least_0.95": classifier["macro_f1"] >= 0.95,
-        "forecaster_skill_positive_every_lead": all(s > 0 for s in forecaster["skill"]),
-        "forecaster_below_climatology_at_lead_7": forecaster["model"]["rmse"][-1]
-        < forecaster["climatology"]["rmse"][-1],
-        "change_iou_above_baseline": change["model"]["iou"] > change["baseline"]["iou"],
-    }
-
-
-def draw_panels(out: Path, n: int, daily, forecasts: dict, maps: dict) -> None:
-    with atomic_output(out, directory=True) as tmp:
-        count = min(n, len(forecasts["starts"]))
-        for i in np.linspace(0, len(forecasts["starts"]) - 1, count).round().astype(int) if count else []:
-            first = daily.dates[forecasts["starts"][i] + 30]
-            forecast_panel(
-                tmp / f"forecast_{i:03d}.png",
-                forecasts["truth"][i],
-                forecasts["forecast"][i],
-                forecasts["persistence"][i],
-                daily.land,
-                f"7-day forecast from {first} (test)",
-            )
-        test = maps["test"]
-        count = min(n, len(test["change"]))
-        for i in np.linspace(0, len(test["change"]) - 1, count).round().astype(int) if count else []:
-            d1, d2 = (daily.dates[d] for d in test["days"][i])
-            change_panel(
-                tmp / f"change_{i:03d}.png",
-                test["before"][i],
-                test["after"][i],
-                test["change"][i],
-                maps["model"][i],
-                maps["baseline"][i],
-                f"change {d1} -> {d2} (test)",
-            )
+from ..core.io import require
+from .params import load_params
+from .paths import DAILY, MODELS, SPLIT_FILE, card_file, dataset_file, model_file
 
 
 @cli
 def main() -> None:
-    evaluate(load_params().evaluate)
+    cfg = load_params().evaluate
+    require(DAILY, "generate")
+    require(SPLIT_FILE, "split")
+    for name in MODELS:
+        require(dataset_file(name, "test"), "split")
+        require(model_file(name), f"train@{name}")
+        require(card_file(name), f"train@{name}")
+    from .evaluation import evaluate
+
+    evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from ..core.cli import UserError
-from ..core.io import file_digest, read_npy
+from ..core.io import read_npy
 from ..core.torchkit import predict as run_batches
 from .models import load_trained
 from .params import HISTORY_DAYS, LEAD_DAYS
-from .paths import METRICS_FILE, MODELS, card_file, model_file
+from .paths import MODELS
 from .tasks import EVAL_BATCH, Normalize
 
 CONTENT_TYPES = {
@@ -45,6 +45,9 @@ class Predictor:
 
     def check_values(self, x: np.ndarray) -> np.ndarray:
         return x
+
+    def predict(self, x: np.ndarray) -> list[dict]:
+        raise NotImplementedError
 
     def decode(self, body: bytes, content_type: str) -> np.ndarray:
         if content_type == "application/x-npy":
@@ -165,30 +168,10 @@ PREDICTORS = {"classifier": ClassifierPredictor, "forecaster": ForecasterPredict
 def load(model_path: Path, metadata: dict) -> Predictor:
     """The model in `model_path` (its kind from the file name, its card from `metadata`)."""
     kind = Path(model_path).stem
-    card = metadata.get("card") or (metadata.get("cards") or {}).get(kind)
+    card = metadata.get("card")
     if kind not in PREDICTORS or not isinstance(card, dict) or card.get("model") != kind:
         raise UserError(
             f"{Path(model_path).name}: not one of the sea-ice models ({', '.join(MODELS)}) "
             "with its card in the metadata"
         )
     return PREDICTORS[kind](load_trained(model_path, card, f"train@{kind}"), card, metadata)
-
-
-def local_metadata(folder: Path) -> dict:
-    """What metadata.json would say of the workspace's models: every card found, test metrics."""
-    folder = Path(folder)
-    cards = {
-        name: json.loads((folder / card_file(name)).read_text())
-        for name in MODELS
-        if (folder / card_file(name)).exists()
-    }
-    if not cards:
-        raise UserError(f"no model cards under {folder / 'models'}; run `make repro PIPELINE=seaice` first")
-    metrics = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).exists() else {}
-    return {
-        "cards": cards,
-        "test_metrics": metrics or None,
-        "sha256": {
-            name: file_digest(folder / model_file(name)) for name in cards if (folder / model_file(name)).exists()
-        },
-    }

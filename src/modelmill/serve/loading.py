@@ -21,8 +21,9 @@ from pathlib import Path
 from .. import lines
 from ..core.cli import UserError
 from ..core.io import file_digest
-from ..lines import Line, predictor_module
+from ..lines import Line, Model, Predictor
 from ..registry.fetch import download_version
+from ..registry.publish import build_metadata
 from ..registry.store import METADATA_OBJECT, Registry
 
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
@@ -30,7 +31,7 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 
 @dataclass(frozen=True)
 class Loaded:
-    predictor: object  # the line's predictor.Predictor
+    predictor: Predictor
     line: Line
     source: str  # where the model came from, for the start-up line
 
@@ -82,19 +83,19 @@ def load(args: argparse.Namespace, repo: str | Path = ".") -> Loaded:
             f"--model is required (no {Path(args.model_dir) / METADATA_OBJECT}); "
             f"name a published model: {', '.join(published_names(repo))}"
         )
-    line, artifact, reg = find_line(args.model, repo, args.pipeline)
+    line, model, reg = find_line(args.model, repo, args.pipeline)
     if args.source == "local":
-        return from_workspace(line, reg, repo, artifact)
+        return from_workspace(line, reg, repo, model)
     with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
         metadata, path = download_version(reg, tmp, args.version, line=line)
-        predictor = predictor_module(artifact).load(path, metadata)
+        predictor = model.predictor().load(path, metadata)
     version = int(str(metadata["version"]).lstrip("v"))
     return Loaded(predictor, line, reg.uri(reg.model_key(version)))
 
 
-def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, object, Registry]:
-    """The line, and its artifact, whose publish config (after the environment's overrides)
-    names model `name`."""
+def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, Model, Registry]:
+    """The line, and its model, whose publish config (after the environment's overrides)
+    names model `name`. Reads the lines' params files only: no model code is imported."""
     found, unreadable = [], []
     for line in lines.LINES.values():
         if pipeline is None or line.name == pipeline:
@@ -103,7 +104,7 @@ def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) ->
             except UserError as exc:  # another line's broken params must not stop this model
                 unreadable.append(f"{line.name}: {exc}")
                 continue
-            found += [(line, artifact, reg) for artifact, reg in targets if reg.model_name == name]
+            found += [(line, model, reg) for model, reg in targets if reg.model_name == name]
     if not found:
         raise UserError(
             f"no line publishes a model named {name!r}; the lines publish: "
@@ -127,14 +128,13 @@ def published_names(repo: str | Path = ".") -> list[str]:
     return names
 
 
-def from_workspace(line: Line, reg: Registry, repo: str | Path, artifact: object | None = None) -> Loaded:
-    folder, artifact = Path(repo) / line.folder, artifact or line.artifact()
-    path = folder / artifact.MODEL_FILE
+def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | None = None) -> Loaded:
+    folder, model = Path(repo) / line.folder, model or line.model()
+    path = folder / model.file
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
-    predictor = predictor_module(artifact)
-    metadata = {"model_name": reg.model_name, "version": "local", "line": line.name, **predictor.local_metadata(folder)}
-    return Loaded(predictor.load(path, metadata), line, f"{path} (workspace)")
+    metadata = build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size)
+    return Loaded(model.predictor().load(path, metadata), line, f"{path} (workspace)")
 
 
 def from_model_dir(folder: Path, model: str | None, version: int | None) -> Loaded:
@@ -150,8 +150,8 @@ def from_model_dir(folder: Path, model: str | None, version: int | None) -> Load
         raise UserError(f"--model {model} but {folder} holds {metadata.get('model_name')!r}")
     if version is not None and metadata.get("version") != f"v{version}":
         raise UserError(f"--version v{version} but {folder} holds {metadata.get('version')}")
-    artifact = line.artifact_named(file_name)
-    path = folder / Path(artifact.MODEL_FILE).name
+    found = line.model_named(file_name)
+    path = folder / found.file.name
     if not path.exists():
         raise UserError(f"{folder} has {METADATA_OBJECT} but no {path.name}")
     digest = file_digest(path)
@@ -160,4 +160,4 @@ def from_model_dir(folder: Path, model: str | None, version: int | None) -> Load
             f"{path}: sha256 {digest} does not match metadata {expected}; "
             "the file was altered or truncated, do not use it"
         )
-    return Loaded(predictor_module(artifact).load(path, metadata), line, f"{folder} (model folder)")
+    return Loaded(found.predictor().load(path, metadata), line, f"{folder} (model folder)")
