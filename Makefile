@@ -96,9 +96,10 @@ test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 
 test-fast: setup ## The edit loop: every test that starts no dvc repro, training run or server (-m "not e2e")
 	pytest -m "not e2e" -n $(TEST_WORKERS) --durations=5
 
-lint: setup ## ruff check and ruff format --check over src, tests and benchmarks (what CI runs first)
+lint: setup ## ruff check and ruff format --check over src, tests and benchmarks, mypy over src (CI runs it first)
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
+	mypy
 
 exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
 	dvc exp run $(DVCFILE) --queue -S '$(PARAMS_PREFIX)$(EXP_PARAMS)'

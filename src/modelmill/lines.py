@@ -21,7 +21,7 @@ import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .biomass import paths as biomass_paths
 from .core.cli import UserError
@@ -137,6 +137,29 @@ LINES = {
     "biomass": Line("biomass", Path("pipelines/biomass"), (Model("modelmill.biomass", biomass_paths.MODEL_FILE),)),
 }
 DEFAULT = "landcover"
+
+if TYPE_CHECKING:  # the type check (make lint) holds every line's modules to the two interfaces
+    from .biomass import artifact as _biomass_artifact
+    from .biomass import predictor as _biomass_predictor
+    from .fire import artifact as _fire_artifact
+    from .fire import predictor as _fire_predictor
+    from .landcover import artifact as _landcover_artifact
+    from .landcover import predictor as _landcover_predictor
+    from .seaice import artifact as _seaice_artifact
+    from .seaice import predictor as _seaice_predictor
+
+    _ARTIFACTS: tuple[Artifact, ...] = (
+        _landcover_artifact,
+        _fire_artifact,
+        *_seaice_artifact.ARTIFACTS,
+        _biomass_artifact,
+    )
+    _PREDICTORS: tuple[PredictorModule, ...] = (
+        _landcover_predictor,
+        _fire_predictor,
+        _seaice_predictor,
+        _biomass_predictor,
+    )
 
 
 def get(name: str | None) -> Line:

@@ -53,7 +53,7 @@ def check_disjoint(groups: dict[str, np.ndarray]) -> None:
 
 def write_split(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as f:  # a file object: np.savez would add .npz to a temporary's name
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
 def load_split(prepared: str | Path, name: str) -> dict[str, np.ndarray]:

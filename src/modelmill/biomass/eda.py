@@ -111,10 +111,13 @@ def eda(cfg: EdaConfig, raw: str | Path = RAW_DIR, out: str | Path = EDA_DIR) ->
 
 def _photo(records: Records, sheet: Path, i: int) -> np.ndarray:
     path = resolve_image(sheet, records.image[i])
+    where = f"sheet {Path(sheet).name} row {records.row[i]}, column {IMAGE}"
+    if path is None:
+        raise UserError(f"{records.image[i]} ({where}): no such photo beside the sheet")
     try:
         return imaging.load(path)
     except ValueError as exc:
-        raise UserError(f"{path} (sheet {Path(sheet).name} row {records.row[i]}, column {IMAGE}): {exc}") from None
+        raise UserError(f"{path} ({where}): {exc}") from None
 
 
 def _stats(x: np.ndarray) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.cli import cli
@@ -14,13 +13,14 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    section,
     span,
 )
 
 PARAMS_FILE = Path("params.yaml")
 
 
-@dataclass(frozen=True)
+@section
 class DataConfig:
     source: str = choice("synthetic", "archive")
     archive: str  # with source: archive; a zip or folder, relative to pipelines/biomass
@@ -33,20 +33,20 @@ class DataConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class VerifyConfig:
     on_missing: str = choice("fail", "drop")  # a row naming an image that is not there
     image_size: int = span(16, 1024)  # the side every image is resized to, once, for train/evaluate
 
 
-@dataclass(frozen=True)
+@section
 class EdaConfig:
     sample_images: int = span(1, 64)  # photos in the sample-images figure
     pixel_images: int = span(1, 100_000)  # photos whose pixels make the per-channel histogram
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class TrainConfig:
     arch: str = choice("resnet18", "resnet34")
     pretrained: str = choice("none", "imagenet")
@@ -70,13 +70,13 @@ class TrainConfig:
     precision: str = choice("auto", "fp32", "bf16")
 
 
-@dataclass(frozen=True)
+@section
 class EvaluateConfig:
     age_bin_days: int = span(1, 1000)  # width of the age bins of metrics/by_age.csv
     batch_size: int = span(1, 65_536)
 
 
-@dataclass(frozen=True)
+@section
 class Params:
     data: DataConfig
     verify: VerifyConfig

@@ -139,7 +139,8 @@ def parse(sheet: Sheet) -> Records:
         raise UserError(f"{sheet.path} row 1: column {repeated[0]} appears twice in the header")
     col = {c: i for i, c in enumerate(sheet.columns)}
     rows = [(i, r) for i, r in enumerate(sheet.rows) if not all(_empty(v) for v in r)]
-    image, plant, weight, age, seen = [], [], [], [], {}
+    image, plant, weight, age = [], [], [], []
+    seen: dict[str, int] = {}
     for i, r in rows:
         name = _text(r[col[IMAGE]])
         if not name:

@@ -118,6 +118,7 @@ def train(
             file=sys.stderr,
         )
 
+    assert best is not None and best_state is not None  # train.epochs >= 1 (params), so an epoch ran
     card = ModelCard(
         arch=cfg.arch,
         head=HEAD,

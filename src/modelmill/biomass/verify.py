@@ -44,7 +44,7 @@ def verify(
         )
     keep = labelled & np.array([f is not None for f in found])
     kept = records.take(keep)
-    paths = [found[i] for i in np.flatnonzero(keep)]
+    paths = [path for path in (found[i] for i in np.flatnonzero(keep)) if path is not None]
     plants = sorted(set(kept.plant))
     if len(plants) < MIN_PLANTS:
         raise UserError(

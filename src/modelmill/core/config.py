@@ -15,7 +15,12 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+try:
+    from typing import dataclass_transform
+except ImportError:  # Python 3.10
+    from typing_extensions import dataclass_transform
 
 import yaml
 
@@ -29,17 +34,24 @@ T = TypeVar("T")
 Check = Callable[[T], "list[str]"]
 
 
-def choice(*values: str):
+def choice(*values: str) -> Any:
     """A string field that must be one of `values`."""
     return field(metadata={"choices": values})
 
 
-def span(low: float | None = None, high: float | None = None, *, open_low: bool = False):
+def span(low: float | None = None, high: float | None = None, *, open_low: bool = False) -> Any:
     """A number field within [low, high] ((low, high] with open_low)."""
     return field(metadata={"low": low, "high": high, "open_low": open_low})
 
 
-@dataclass(frozen=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field, span, choice))
+def section(cls: type[T]) -> type[T]:
+    """A params.yaml section: a frozen dataclass whose fields carry their checks (`span`,
+    `choice`); declared so that a type checker reads those fields as having no default."""
+    return dataclass(frozen=True)(cls)
+
+
+@section
 class PublishConfig:
     """Where a line publishes its model (every line's params.yaml has this section)."""
 
@@ -50,7 +62,7 @@ class PublishConfig:
     kms_key_id: str
 
 
-@dataclass(frozen=True)
+@section
 class SplitConfig:
     """A seeded train/val/test split; `check_fractions(..., exact=True)` makes them sum to 1."""
 

@@ -9,7 +9,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ def write_json(dest: str | Path, data: object) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_csv(dest: str | Path, rows: list[dict], fields: list[str] | None = None) -> None:
+def write_csv(dest: str | Path, rows: list[dict], fields: Sequence[str] | None = None) -> None:
     """Rows of dicts as a CSV with a header (`fields`, default: the first row's keys)."""
     with atomic_output(dest) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields or list(rows[0] if rows else ()), lineterminator="\n")

@@ -14,6 +14,7 @@ import csv
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,9 @@ def evaluate(
     test = load_split("test", split_dir)
     probabilities = {name: predict_fire(model, test.x) for name, model in members(ensemble).items()}
     probabilities["ensemble"] = predict_fire(ensemble, test.x)
-    metrics = {name: all_scores(test.y, p, card["val"][name]["threshold"]) for name, p in probabilities.items()}
+    metrics: dict[str, Any] = {
+        name: all_scores(test.y, p, card["val"][name]["threshold"]) for name, p in probabilities.items()
+    }
     bayes = None if test.p_fire is None else ranking_scores(test.y, test.p_fire)
     metrics["bayes"] = bayes
     metrics["ensemble_roc_auc_gap_to_bayes"] = (

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.cli import cli
-from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, span
+from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, section, span
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("forest", "boosting", "logistic")
 
 
-@dataclass(frozen=True)
+@section
 class DataConfig:
     source: str = choice("synthetic", "csv")
     csv: str  # with source: csv; relative to pipelines/fire
@@ -20,7 +19,7 @@ class DataConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class ForestConfig:
     n_estimators: int = span(1, 10_000)
     max_depth: int = span(1, 100)
@@ -30,7 +29,7 @@ class ForestConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class BoostingConfig:
     variant: str = choice("hist", "classic")
     n_estimators: int = span(1, 10_000)
@@ -40,20 +39,20 @@ class BoostingConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class LogisticConfig:
     C: float = span(0.0, 1e9, open_low=True)  # inverse L2 strength
     max_iter: int = span(1, 1_000_000)
 
 
-@dataclass(frozen=True)
+@section
 class TrainConfig:
     forest: ForestConfig
     boosting: BoostingConfig
     logistic: LogisticConfig
 
 
-@dataclass(frozen=True)
+@section
 class EnsembleConfig:
     score: str = choice("log_loss", "roc_auc")
     temperature: float = span(0.0, 1000.0, open_low=True)
@@ -61,13 +60,13 @@ class EnsembleConfig:
     recall_floor: float = span(0.0, 1.0, open_low=True)
 
 
-@dataclass(frozen=True)
+@section
 class EvaluateConfig:
     curve_points: int = span(2, 100_000)
     calibration_bins: int = span(2, 1000)
 
 
-@dataclass(frozen=True)
+@section
 class Params:
     data: DataConfig
     split: SplitConfig

@@ -9,7 +9,7 @@ first (the walk skips what fails to import), so the fire stages and server start
 # ruff: noqa: E402
 import sys
 
-sys.modules.setdefault("sklearn.externals.array_api_compat.torch", None)
+sys.modules.setdefault("sklearn.externals.array_api_compat.torch", None)  # type: ignore[arg-type]
 
 import skops
 import skops.io as sio

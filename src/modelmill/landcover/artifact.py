@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torchvision
 
-from ..core.config import read_yaml
 from ..core.io import read_json_if_present
 from .card import ModelCard
-from .params import PARAMS_FILE
+from .params import PARAMS_FILE, load_params
 from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, PREPARED_DIR
 from .predictor import load as predictor_load
 from .synthetic import synthetic_image
@@ -24,7 +24,7 @@ def describe(folder: Path) -> dict:
     card = ModelCard.read(folder / MODEL_CARD)
     metrics = read_json_if_present(folder / METRICS_FILE)
     data = read_json_if_present(folder / DATA_REPORT)
-    params = read_yaml(folder / PARAMS_FILE)
+    params = load_params(folder / PARAMS_FILE)
     return {
         "framework": f"pytorch {torch.__version__}",
         "architecture": card.arch,
@@ -34,7 +34,7 @@ def describe(folder: Path) -> dict:
         "trained_at_utc": card.trained_at_utc,
         "class_names": card.classes,
         "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss", "test_images")} if metrics else None,
-        "params": {"data": params["data"], "train": params["train"], "evaluate": params["evaluate"]},
+        "params": {name: asdict(getattr(params, name)) for name in ("data", "train", "evaluate")},
         "dataset_sha256": data["archive_sha256"] if data else None,
         "torch_version": torch.__version__,
         "torchvision_version": torchvision.__version__,

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.cli import cli
-from ..core.config import PublishConfig, check_fractions, check_machine_request, choice, load, mark_checked, span
+from ..core.config import (
+    PublishConfig,
+    check_fractions,
+    check_machine_request,
+    choice,
+    load,
+    mark_checked,
+    section,
+    span,
+)
 
 PARAMS_FILE = Path("params.yaml")
 
 
-@dataclass(frozen=True)
+@section
 class SplitConfig:
     train: float = span(0.0, 1.0, open_low=True)
     val: float = span(0.0, 1.0)
     test: float = span(0.0, 1.0, open_low=True)
 
 
-@dataclass(frozen=True)
+@section
 class DataConfig:
     source: str = choice("eurosat", "archive", "synthetic")
     archive: str
@@ -29,7 +37,7 @@ class DataConfig:
     on_corrupt: str = choice("fail", "drop")
 
 
-@dataclass(frozen=True)
+@section
 class TrainConfig:
     arch: str = choice("resnet18", "resnet34")
     pretrained: str = choice("imagenet", "none")
@@ -56,13 +64,13 @@ class TrainConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class EvaluateConfig:
     batch_size: int = span(1, 65_536)
     tta: bool
 
 
-@dataclass(frozen=True)
+@section
 class Params:
     data: DataConfig
     train: TrainConfig

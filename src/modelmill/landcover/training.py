@@ -53,7 +53,8 @@ def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     # No weight decay on BatchNorm and bias parameters: decaying them only slows short schedules.
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim > 1 else no_decay).append(param)
@@ -151,7 +152,7 @@ def train(
             "epoch": epoch,
             "input_size": size,
             "train_loss": round(train_loss, 6),
-            "train_accuracy": round(train_acc, 6),
+            "train_accuracy": round(train_acc, 6) if train_acc is not None else None,
             "val_loss": round(val_loss, 6),
             "val_accuracy": round(val_acc, 6),
             "lr": round(optimizer.param_groups[0]["lr"], 8),
@@ -182,6 +183,7 @@ def train(
     if not group.is_main:
         return None
 
+    assert best is not None and best_state is not None  # train.epochs >= 1 (params), so an epoch ran
     card = ModelCard(
         arch=cfg.arch,
         classes=meta["classes"],

@@ -18,6 +18,7 @@ import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -72,7 +73,7 @@ def verify(
     with atomic_output(out_dir, directory=True) as tmp:
         write_prepared(tmp, parts, {"classes": list(CLASSES), "image_size": IMAGE_SIZE, "mean": mean, "std": std})
 
-    report = {
+    report: dict[str, Any] = {
         "archive_sha256": file_digest(archive),
         "images": int(len(decoded.labels)),
         "per_class": {c: int(n) for c, n in zip(CLASSES, np.bincount(decoded.labels, minlength=len(CLASSES)))},
@@ -108,7 +109,9 @@ def decode_archive(path: Path) -> Decoded:
         _check_layout(path, members, stray)
         total = sum(len(v) for v in members.values())
         images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-        labels, names, corrupt = [], [], []
+        labels: list[int] = []
+        names: list[str] = []
+        corrupt: list[str] = []
         with bar(total, "verify: decode", unit="img") as progress:
             for cls, files in members.items():
                 for name in files:

@@ -29,7 +29,7 @@ def ensure_private_bucket(client, reg: Registry) -> list[str]:
     bucket, changes = reg.bucket, []
     with s3.errors("set up", bucket):
         if s3.or_none(client.head_bucket, (*s3.MISSING, "NoSuchBucket"), Bucket=bucket) is None:
-            create = {"Bucket": bucket}
+            create: dict[str, object] = {"Bucket": bucket}
             if reg.region != "us-east-1":  # us-east-1 is the one region that rejects a LocationConstraint
                 create["CreateBucketConfiguration"] = {"LocationConstraint": reg.region}
             client.create_bucket(**create)

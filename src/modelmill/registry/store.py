@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,18 +37,18 @@ class Registry:
 
     @classmethod
     def for_line(
-        cls, line: Line, repo: str | Path = ".", env: dict | None = None, *, model: Model | None = None
+        cls, line: Line, repo: str | Path = ".", env: Mapping[str, str] | None = None, *, model: Model | None = None
     ) -> Registry:
         """Where `line` publishes `model` (default: its only one): the model's publish config,
         with the environment's overrides."""
-        env = os.environ if env is None else env
-        if env.get("MODEL_NAME") and len(line.models) > 1:
+        environ = os.environ if env is None else env
+        if environ.get("MODEL_NAME") and len(line.models) > 1:
             raise UserError(
                 f"MODEL_NAME is set, but the {line.name} line publishes {len(line.models)} models, "
                 "each under its own name in its params.yaml; unset MODEL_NAME"
             )
         model = model or line.model()
-        return cls.from_config(model.publish_config(Path(repo) / line.folder), model.file.name, env)
+        return cls.from_config(model.publish_config(Path(repo) / line.folder), model.file.name, environ)
 
     @classmethod
     def each_for_line(cls, line: Line, repo: str | Path = ".", env: dict | None = None) -> list[tuple[Model, Registry]]:
@@ -55,7 +56,7 @@ class Registry:
         return [(model, cls.for_line(line, repo, env, model=model)) for model in line.models]
 
     @classmethod
-    def from_config(cls, cfg: PublishConfig, model_object: str, env: dict | None = None) -> Registry:
+    def from_config(cls, cfg: PublishConfig, model_object: str, env: Mapping[str, str] | None = None) -> Registry:
         """A publish section, with the environment's overrides applied."""
         env = os.environ if env is None else env
         return cls(

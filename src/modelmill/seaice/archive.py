@@ -40,7 +40,7 @@ def read_archive(folder: str | Path) -> Daily:
     if not files:
         raise UserError(f"{folder} holds no seaice_YYYYMMDD.npz files")
     days = [_day(p) for p in files]
-    order = np.argsort(days, kind="stable")
+    order = sorted(range(len(days)), key=days.__getitem__)
     files, days = [files[i] for i in order], [days[i] for i in order]
     _check_dates(folder, days)
     if len(days) < HISTORY_DAYS + LEAD_DAYS:
@@ -48,7 +48,9 @@ def read_archive(folder: str | Path) -> Daily:
             f"{folder} holds {len(days)} days ({days[0]} to {days[-1]}); the forecaster needs at least "
             f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window"
         )
-    conc, thick, land = [], [], None
+    conc: list[np.ndarray] = []
+    thick: list[np.ndarray | None] = []
+    land: np.ndarray = np.zeros(0, bool)  # the first day's NaN cells
     for path in files:
         c, h = _read_day(path)
         if conc and c.shape != conc[0].shape:
@@ -62,7 +64,7 @@ def read_archive(folder: str | Path) -> Daily:
                 "multiples of 4, at least 16"
             )
         nan = np.isnan(c)
-        if land is None:
+        if not conc:
             land = nan
         elif not np.array_equal(nan, land):
             row, col = np.argwhere(nan != land)[0]
@@ -84,7 +86,7 @@ def read_archive(folder: str | Path) -> Daily:
         missing = next(p for p, h in zip(files, thick) if h is None)
         raise UserError(f"{missing} has no thickness array but other days have one; give it every day or none")
     else:
-        thickness = np.stack(thick).astype(np.float32)
+        thickness = np.stack([h for h in thick if h is not None]).astype(np.float32)
     dates = np.array([np.datetime64(d, "D") for d in days])
     return Daily(dates, concentration, np.where(land, 0, thickness).astype(np.float32), land)
 

@@ -37,7 +37,7 @@ def load_daily(path=DAILY) -> Daily:
 
 def segments(n_days: int, cfg: SplitConfig) -> dict[str, list[tuple[int, int]]]:
     """Each split's [start, end) day ranges."""
-    out = {name: [] for name in SPLITS}
+    out: dict[str, list[tuple[int, int]]] = {name: [] for name in SPLITS}
     edges = np.linspace(0, n_days, cfg.blocks + 1).round().astype(int)
     for lo, hi in zip(edges, edges[1:]):
         cut_val = lo + round((hi - lo) * cfg.train)
@@ -95,18 +95,18 @@ def make_tiles(
     daily: Daily, spans: list[tuple[int, int]], per_class: int, cfg: SplitConfig, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Up to `per_class` tiles of each class from the spans' days, rendered with clouds and noise."""
-    candidates = []  # (day, row, col, label)
+    found = []  # (day, row, col, label)
     for a, b in spans:
         for day in range(a, b):
             labels = tile_labels(daily, day, cfg)
             for r, c in np.argwhere(labels >= 0):
-                candidates.append((day, r, c, labels[r, c]))
-    candidates = np.array(candidates, dtype=np.int64).reshape(-1, 4)
-    chosen = []
+                found.append((day, r, c, labels[r, c]))
+    candidates = np.array(found, dtype=np.int64).reshape(-1, 4)
+    picked: list[int] = []
     for k in range(len(CLASSES)):
         members = np.flatnonzero(candidates[:, 3] == k)
-        chosen.extend(rng.permutation(members)[:per_class])
-    chosen = candidates[np.sort(np.array(chosen, dtype=np.int64))]
+        picked.extend(rng.permutation(members)[:per_class])
+    chosen = candidates[np.sort(np.array(picked, dtype=np.int64))]
     n, px = cfg.tile_cells, cfg.tile_cells * cfg.tile_scale
     images = np.empty((len(chosen), px, px, 3), np.uint8)
     for i, (day, r, c, _) in enumerate(chosen):

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from ..core.cli import cli
-from ..core.config import PublishConfig, check_fractions, check_machine_request, choice, load, mark_checked, span
+from ..core.config import (
+    PublishConfig,
+    check_fractions,
+    check_machine_request,
+    choice,
+    load,
+    mark_checked,
+    section,
+    span,
+)
 
 PARAMS_FILE = Path("params.yaml")
 HISTORY_DAYS = 30  # the forecaster's input: 30 days ...
 LEAD_DAYS = 7  # ... and the 7 it forecasts
 
 
-@dataclass(frozen=True)
+@section
 class DataConfig:
     source: str = choice("generate", "archive")
     archive: str  # with source: archive: a folder of daily .npz (see README)
@@ -26,7 +34,7 @@ class DataConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class SplitConfig:
     train: float = span(0.0, 1.0, open_low=True)
     val: float = span(0.0, 1.0, open_low=True)
@@ -45,7 +53,7 @@ class SplitConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class ClassifierConfig:
     arch: str = choice("resnet18", "resnet34", "resnet50")
     epochs: int = span(1, 1000)
@@ -61,7 +69,7 @@ class ClassifierConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class ForecasterConfig:
     hidden: int = span(1, 512)  # ConvLSTM channels
     layers: int = span(1, 8)
@@ -75,7 +83,7 @@ class ForecasterConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class ChangeConfig:
     width: int = span(1, 512)  # the encoder's first channel count
     epochs: int = span(1, 1000)
@@ -90,21 +98,21 @@ class ChangeConfig:
     seed: int
 
 
-@dataclass(frozen=True)
+@section
 class TrainConfig:
     classifier: ClassifierConfig
     forecaster: ForecasterConfig
     change: ChangeConfig
 
 
-@dataclass(frozen=True)
+@section
 class EvaluateConfig:
     panels: int = span(0, 20)  # forecast and change-map figures drawn
     climatology_window: int = span(0, 60)  # +- days of year pooled into climatology's mean
     threads: int = span(0, 1024)  # 0: every core
 
 
-@dataclass(frozen=True)
+@section
 class SeaIcePublishConfig:
     bucket: str
     region: str
@@ -118,7 +126,7 @@ class SeaIcePublishConfig:
         return PublishConfig(self.bucket, self.region, self.prefix, getattr(self, name), self.kms_key_id)
 
 
-@dataclass(frozen=True)
+@section
 class Params:
     data: DataConfig
     split: SplitConfig

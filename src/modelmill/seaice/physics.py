@@ -83,9 +83,8 @@ def diffuse(field: np.ndarray, ocean: np.ndarray, k: float) -> np.ndarray:
             neighbour = np.roll(field, shift, axis)
             open_edge = ocean & np.roll(ocean, shift, axis)
             edge = np.ones_like(ocean)  # no wrap-around at the grid's border
-            index = [slice(None)] * 2
-            index[axis] = 0 if shift == 1 else -1
-            edge[tuple(index)] = False
+            border = 0 if shift == 1 else -1
+            edge[(border, slice(None)) if axis == 0 else (slice(None), border)] = False
             out += k * (neighbour - field) * (open_edge & edge)
     return out
 

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def split_days(
     dates = [str(d) for d in daily.dates]
     with atomic_output(split_out) as tmp:
         tmp.write_text(json.dumps({"first_day": dates[0], "days": len(dates), **plan}) + "\n")
-    summary = {
+    summary: dict[str, Any] = {
         name: {
             "days": len(used[name]),
             "segments": len(spans[name]),

@@ -212,4 +212,8 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
     )
 
 
-TASKS = {"classifier": classifier_task, "forecaster": forecaster_task, "change": change_task}
+TASKS: dict[str, Callable[..., Task]] = {
+    "classifier": classifier_task,
+    "forecaster": forecaster_task,
+    "change": change_task,
+}

@@ -89,6 +89,7 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict:
             + f" | {time.perf_counter() - start:.0f}s",
             file=sys.stderr,
         )
+    assert best is not None and best_state is not None  # train.epochs >= 1 (params), so an epoch ran
     card = {
         **task.card,
         "best_epoch": best[0],
