@@ -51,7 +51,9 @@ class Registry:
         return cls.from_config(model.publish_config(Path(repo) / line.folder), model.file.name, environ)
 
     @classmethod
-    def each_for_line(cls, line: Line, repo: str | Path = ".", env: dict | None = None) -> list[tuple[Model, Registry]]:
+    def each_for_line(
+        cls, line: Line, repo: str | Path = ".", env: Mapping[str, str] | None = None
+    ) -> list[tuple[Model, Registry]]:
         """(model, registry) for every model `line` publishes."""
         return [(model, cls.for_line(line, repo, env, model=model)) for model in line.models]
 
