@@ -58,12 +58,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 ifneq ($(and $(ARCHIVE),$(filter fire,$(PIPELINE))),)
 $(error ARCHIVE: the fire line reads a CSV; set data.source: csv and data.csv in pipelines/fire/params.yaml)
 endif
-ifneq ($(and $(NPROC),$(PIPELINE)),)
-$(error NPROC: only the EuroSAT line trains in several processes (train.processes); drop NPROC for PIPELINE=$(PIPELINE))
+ifneq ($(and $(NPROC),$(filter fire,$(PIPELINE))),)
+$(error NPROC: the fire line trains scikit-learn models, not torch ranks; drop NPROC for PIPELINE=fire)
 endif
+# The params that hold each torch line's ranks: the sea-ice line has one per model.
+PROCESS_KEYS := $(if $(filter seaice,$(PIPELINE)),train.classifier.processes train.forecaster.processes train.change.processes,train.processes)
 ARCHIVE_PARAM := $(if $(and $(PIPELINE),$(if $(findstring ://,$(ARCHIVE)),,local)),$(abspath $(ARCHIVE)),$(ARCHIVE))
 SET_PARAMS := $(if $(ARCHIVE),-S $(PARAMS_PREFIX)data.source=archive -S '$(PARAMS_PREFIX)data.archive=$(ARCHIVE_PARAM)') \
-	$(if $(NPROC),-S train.processes=$(NPROC))
+	$(if $(NPROC),$(foreach key,$(PROCESS_KEYS),-S $(PARAMS_PREFIX)$(key)=$(NPROC)))
 
 repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks
 	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS) $(DVCFILE),dvc repro $(DVCFILE))

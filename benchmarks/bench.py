@@ -44,8 +44,9 @@ from workspace import git_commit, project_copy  # noqa: E402
 
 from modelmill.core.hardware import cpu_bf16_supported, place  # noqa: E402
 from modelmill.core.torchkit import memory_format  # noqa: E402
-from modelmill.landcover.data import load_split  # noqa: E402
-from modelmill.landcover.model import Preprocess, build_model, predict  # noqa: E402
+from modelmill.core.vision import Preprocess  # noqa: E402
+from modelmill.landcover.data import load_tensors  # noqa: E402
+from modelmill.landcover.model import build_model, predict  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
@@ -326,7 +327,7 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
     }
     print(f"  verify: {verify_s:.1f} s for {report['verify']['images']} images", file=sys.stderr)
 
-    x, y = load_split(data_repo / "data" / "prepared", "train")
+    x, y = load_tensors(data_repo / "data" / "prepared", "train")
     steps = 1 if quick else 20
     if len(x) < steps * 128:
         reps = -(-steps * 128 // len(x))
@@ -357,10 +358,10 @@ def component_figures(report: dict, work: Path, source: dict, quick: bool) -> No
         "speedup_default_vs_tutorial": round(variants["default (params.yaml)"] / tutorial, 1),
     }
 
-    xt = load_split(data_repo / "data" / "prepared", "test")[0][: 512 if quick else 4096]
+    xt = load_tensors(data_repo / "data" / "prepared", "test")[0][: 512 if quick else 4096]
     cl = load_params(REPO / "params.yaml").train.channels_last
     model = build_model("resnet18", 10).to(memory_format=memory_format(cl))
-    pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], 64, cl)
+    pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], input_size=64, channels_last=cl)
     predict(model, xt[:256], pre, 256, "fp32")
     start = time.perf_counter()
     predict(model, xt, pre, 512, "fp32")

@@ -21,8 +21,9 @@ import torch  # noqa: E402
 from modelmill.core import distributed  # noqa: E402
 from modelmill.core.hardware import place  # noqa: E402
 from modelmill.core.torchkit import Run, memory_format, set_threads, train_one_epoch  # noqa: E402
-from modelmill.landcover.data import load_split  # noqa: E402
-from modelmill.landcover.model import Preprocess, build_model  # noqa: E402
+from modelmill.core.vision import Preprocess  # noqa: E402
+from modelmill.landcover.data import load_tensors  # noqa: E402
+from modelmill.landcover.model import build_model  # noqa: E402
 from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.landcover.training import make_optimizer, make_schedule  # noqa: E402
 from modelmill.landcover.transforms import augment  # noqa: E402
@@ -40,7 +41,13 @@ def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: i
         placement.device, memory_format=memory_format(cfg.channels_last)
     )
     x, y = x.to(placement.device), y.to(placement.device)
-    pre = Preprocess([0.35, 0.38, 0.41], [0.2, 0.14, 0.12], cfg.input_size, cfg.channels_last, placement.device)
+    pre = Preprocess(
+        [0.35, 0.38, 0.41],
+        [0.2, 0.14, 0.12],
+        input_size=cfg.input_size,
+        channels_last=cfg.channels_last,
+        device=placement.device,
+    )
     optimizer = make_optimizer(cfg, model)
     run = Run(
         distributed.wrap(model, group, placement.device, False),
@@ -68,7 +75,7 @@ def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: i
 
 def main() -> None:
     prepared, out, steps = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    x, y = load_split(prepared, "train")
+    x, y = load_tensors(prepared, "train")
     rate = train_throughput(x, y, {}, steps)
     if not distributed.under_torchrun() or torch.distributed.get_rank() == 0:
         out.write_text(json.dumps({"images_per_s": rate}))

@@ -145,6 +145,38 @@ def run_module(
     )
 
 
+def start(module: str, cwd: Path, args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`python -m <module> [args]` from `cwd`, started in the background, its stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+
+
+def read_until(proc: subprocess.Popen, text: str) -> str:
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"never saw {text!r}:\n{''.join(seen)}")
+
+
+def make_repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(
+        ["make", "repro", f"VENV={venv}", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     """A user error: non-zero exit, no traceback, one `error:` line naming the fragments."""
     assert result.returncode != 0, result.stdout + result.stderr

@@ -48,7 +48,11 @@ def test_per_run_params_go_to_the_line_pipeline_names():
     seaice = make("repro", "PIPELINE=seaice", "ARCHIVE=grids").stdout
     assert f"-S 'pipelines/seaice/params.yaml:data.archive={REPO / 'grids'}'" in seaice
     assert "pipelines/seaice/params.yaml:data.source=archive" in seaice and "pipelines/seaice/dvc.yaml" in seaice
-    refused = {("PIPELINE=seaice", "NPROC=2"): "only the EuroSAT line", ("PIPELINE=fire", "ARCHIVE=x"): "CSV"}
+    seaice_ranks = make("repro", "PIPELINE=seaice", "NPROC=2").stdout
+    for model in ("classifier", "forecaster", "change"):
+        assert f"-S pipelines/seaice/params.yaml:train.{model}.processes=2" in seaice_ranks
+    assert "-S pipelines/biomass/params.yaml:train.processes=2" in make("repro", "PIPELINE=biomass", "NPROC=2").stdout
+    refused = {("PIPELINE=fire", "NPROC=2"): "scikit-learn", ("PIPELINE=fire", "ARCHIVE=x"): "CSV"}
     for args, says in refused.items():
         result = make("repro", *args)
         assert result.returncode != 0 and says in result.stderr, result.stderr

@@ -15,7 +15,7 @@ from modelmill.registry.bucket import BLOCK_ALL, ensure_private_bucket
 from modelmill.registry.fetch import SUCCESS, fetch
 from modelmill.registry.publish import publish
 from modelmill.registry.s3local import start_server
-from modelmill.registry.store import Registry, latest_version, list_versions, read_json
+from modelmill.registry.store import Registry, get_json, latest_version, list_versions
 
 
 def registry(s3_env, region="us-east-1", **kw) -> Registry:
@@ -112,7 +112,7 @@ def test_publish_versions_and_latest(trained_project, private_bucket, second_mod
     first = publish(reg, trained_project)
     assert (first.version, first.created) == (1, True)
     assert latest_version(client, reg) == 1
-    meta = read_json(client, reg, reg.key(1, "metadata.json"))
+    meta = get_json(client, reg, reg.key(1, "metadata.json"))
     model = trained_project / "models" / "satellite_model.pt"
     assert meta["sha256"] == file_digest(model) and meta["size_bytes"] == model.stat().st_size
     for field in (

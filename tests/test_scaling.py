@@ -4,17 +4,25 @@ resuming a killed run from its last checkpoint."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
 import torch
-from conftest import SRC, TINY_TRAIN, assert_one_line_error, copy_project, dvc, run_module, write_params
+from conftest import (
+    TINY_TRAIN,
+    assert_one_line_error,
+    copy_project,
+    dvc,
+    make_repro,
+    read_until,
+    run_module,
+    start,
+    write_params,
+)
 
 from modelmill.core import hardware
 from modelmill.core.cli import UserError
@@ -135,25 +143,6 @@ def workdir_factory(synthetic_zip, tmp_path_factory):
     return make
 
 
-def start(module: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", module],
-        cwd=cwd,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-    )
-
-
-def read_until(proc: subprocess.Popen, text: str) -> str:
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
-    raise AssertionError(f"never saw {text!r}:\n{''.join(seen)}")
-
-
 @pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
     settings = {**TINY_TRAIN, "train.epochs": 3}
@@ -201,18 +190,6 @@ def test_a_params_change_discards_the_checkpoint(workdir_factory):
 # --- data-parallel: two ranks under torchrun ---------------------------------------------
 
 DDP_PROJECT = {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN}
-
-
-def make_repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    venv = Path(sys.executable).parent.parent
-    return subprocess.run(
-        ["make", "repro", f"VENV={venv}", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
-    )
 
 
 @pytest.fixture(scope="module")

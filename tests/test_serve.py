@@ -27,8 +27,7 @@ from PIL import Image
 
 from modelmill import lines
 from modelmill.core import s3
-from modelmill.fire.features import FEATURES
-from modelmill.fire.features import load_split as fire_split
+from modelmill.fire.features import FEATURES, read_split
 from modelmill.fire.models import load_model, predict_fire
 from modelmill.registry.bucket import ensure_private_bucket
 from modelmill.registry.fetch import download_version
@@ -198,7 +197,7 @@ def fire_server(fire):
 def fire_expected(fire):
     """What the fire line's evaluate computes for its test rows: p(fire), and the decisions at the threshold."""
     folder = fire / FIRE.folder
-    test = fire_split("test", folder / "data" / "split")
+    test = read_split(folder / "data" / "split", "test")
     ensemble = load_model(folder / "models" / "fire_ensemble.skops")
     return test, predict_fire(ensemble, test.x), ensemble.predict(test.x) == 1
 
@@ -207,9 +206,9 @@ def fire_expected(fire):
 
 
 def test_eurosat_server_answers_as_evaluate_and_the_predict_command(eurosat, eurosat_server, tmp_path):
-    from modelmill.landcover.data import load_split
+    from modelmill.landcover.data import load_tensors
 
-    x, _ = load_split(eurosat / "data" / "prepared", "test")
+    x, _ = load_tensors(eurosat / "data" / "prepared", "test")
     tiles = x.numpy()
     evaluated = [row["predicted"] for row in read_csv(eurosat / "metrics" / "test_predictions.csv")]
 
@@ -255,9 +254,9 @@ def test_eurosat_server_answers_as_evaluate_and_the_predict_command(eurosat, eur
 
 
 def test_eurosat_bad_inputs_get_their_status_and_never_break_the_server(eurosat, eurosat_server):
-    from modelmill.landcover.data import load_split
+    from modelmill.landcover.data import load_tensors
 
-    tile = load_split(eurosat / "data" / "prepared", "test")[0][0].numpy()
+    tile = load_tensors(eurosat / "data" / "prepared", "test")[0][0].numpy()
     before = invoke(eurosat_server.url, png(tile), "image/png")
     rgb = np.zeros((64, 64, 3), np.uint8)
     bad = [
@@ -317,7 +316,7 @@ def test_a_model_describes_itself_alike_from_the_registry_and_the_workspace(publ
     repo = request.getfixturevalue(published)
     args = {"model": name, "version": None, "pipeline": None, "model_dir": repo / "none"}
     registry, local = (
-        loading.load(Namespace(source=source, **args), repo).predictor.card() for source in ("registry", "local")
+        loading.load(Namespace(source=source, **args), repo).predictor.model_info() for source in ("registry", "local")
     )
     assert (registry["version"], local["version"]) == ("v1", "local")
     assert registry["published_at_utc"] and local["published_at_utc"] is None

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_TRAIN, assert_one_line_error, run_module, write_params
+from torchvision.models import get_model_weights
 
 from modelmill.core.cli import UserError
 from modelmill.core.hardware import cpu_bf16_supported
 from modelmill.core.torchkit import load_weights
 from modelmill.landcover.card import ModelCard
-from modelmill.landcover.data import load_split
-from modelmill.landcover.evaluation import classification_report, evaluate
-from modelmill.landcover.model import ARCHITECTURES, build_model
+from modelmill.landcover.data import load_tensors
+from modelmill.landcover.evaluation import class_scores, evaluate
+from modelmill.landcover.model import build_model
 from modelmill.landcover.params import load_params
 from modelmill.landcover.training import epoch_input_size, train
 from modelmill.landcover.transforms import augment, shift
@@ -45,7 +46,7 @@ def test_training_learns_and_writes_everything(make_params, prepared, tmp_path):
     card, metrics = run_training(make_params, prepared, tmp_path, train__epochs=4, evaluate__tta=True)
     assert metrics["accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert set(metrics) >= {"accuracy", "macro_f1", "loss", "per_class"}
-    n_test = len(load_split(prepared, "test")[1])
+    n_test = len(load_tensors(prepared, "test")[1])
     assert sum(c["support"] for c in metrics["per_class"].values()) == n_test
     with open(tmp_path / "history.csv") as f:
         history = list(csv.DictReader(f))
@@ -118,10 +119,10 @@ def test_augment_with_translate_keeps_shape_and_dtype():
     assert not torch.equal(out, batch)
 
 
-def test_classification_report_by_hand():
+def test_class_scores_by_hand():
     y_true = torch.tensor([0, 0, 1, 1, 2])
     y_pred = torch.tensor([0, 1, 1, 1, 0])
-    report = classification_report(y_true, y_pred, ["a", "b", "c"])
+    report = class_scores(y_true, y_pred, ["a", "b", "c"])
     assert report["accuracy"] == 0.6
     assert report["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
     assert report["per_class"]["b"]["precision"] == pytest.approx(2 / 3, abs=1e-6)
@@ -131,7 +132,7 @@ def test_classification_report_by_hand():
 
 def test_imagenet_weights_from_torch_cache(tmp_path, monkeypatch):
     """A stand-in weights file where torchvision's cache would hold the real one."""
-    weights = ARCHITECTURES["resnet18"][1]
+    weights = get_model_weights("resnet18")["IMAGENET1K_V1"]
     reference = build_model("resnet18", 1000)
     stand_in = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in reference.state_dict().items()}
     cache = tmp_path / "hub" / "checkpoints"

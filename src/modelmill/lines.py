@@ -55,7 +55,7 @@ class Predictor(Protocol):
 
     def predict(self, batch: Any, /) -> list[dict]: ...
 
-    def card(self) -> dict:
+    def model_info(self) -> dict:
         """What GET /model answers: name, version, input and output."""
         ...
 

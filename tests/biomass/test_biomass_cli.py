@@ -13,7 +13,7 @@ import pytest
 from biomass_support import labelled_rows, make_layout, rewrite_sheet, write_params
 from conftest import assert_one_line_error, run_module
 
-from modelmill.biomass.data import load_split
+from modelmill.biomass.data import load_arrays
 from modelmill.biomass.eda import FIGURES
 from modelmill.biomass.sheet import AGE, IMAGE, PLANT, WEIGHT, read_sheet
 
@@ -59,7 +59,7 @@ def test_verify_drops_and_counts_then_splits_by_plant(line):
     assert report["rows"] == 72 and report["unlabelled_dropped"] == round(0.142 * 72)
     assert report["missing_images_dropped"] == 1 and report["missing_images"] == [gone]
     assert report["kept"] == 72 - round(0.142 * 72) - 1
-    splits = {name: load_split(line / "data/prepared", name) for name in ("train", "val", "test")}
+    splits = {name: load_arrays(line / "data/prepared", name) for name in ("train", "val", "test")}
     assert sum(len(s["y"]) for s in splits.values()) == report["kept"]
     plants = {name: set(s["plant"].tolist()) for name, s in splits.items()}
     assert not (plants["train"] & plants["val"] or plants["train"] & plants["test"] or plants["val"] & plants["test"])

@@ -12,6 +12,7 @@ import torch
 from biomass_support import write_params
 from conftest import assert_one_line_error, run_module
 from PIL import Image
+from torchvision.models import get_model_weights
 
 from modelmill.biomass import evaluation as evaluate_stage
 from modelmill.biomass import generate as generate_stage
@@ -19,7 +20,7 @@ from modelmill.biomass import training as train_stage
 from modelmill.biomass import verify as verify_stage
 from modelmill.biomass.artifact import describe
 from modelmill.biomass.card import ModelCard
-from modelmill.biomass.model import ARCHITECTURES, Target, build_model
+from modelmill.biomass.model import Target, build_model
 from modelmill.biomass.params import load_params
 from modelmill.biomass.predictor import load as load_predictor
 from modelmill.biomass.transforms import augment
@@ -88,8 +89,10 @@ def test_head_is_dropout_linear_relu_linear_and_freezing_trains_only_it():
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("net.fc.") for n in trainable)
     model.train()
+    before = model.net.bn1.running_mean.clone()
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2,)
     assert not model.net.bn1.training and model.net.fc.training  # frozen BatchNorm keeps its statistics
-    assert model(torch.zeros(2, 3, 32, 32)).shape == (2,)
+    assert torch.equal(model.net.bn1.running_mean, before)
 
 
 def test_target_scale_round_trips_grams():
@@ -111,7 +114,7 @@ def test_augment_keeps_shapes_and_targets():
 
 def test_imagenet_weights_from_torch_cache(tmp_path, monkeypatch):
     """A stand-in weights file where torchvision's cache would hold the real one."""
-    weights = ARCHITECTURES["resnet18"][1]
+    weights = get_model_weights("resnet18")["IMAGENET1K_V1"]
     reference = build_model("resnet18", 8, 0.0).net
     stand_in = {
         k: torch.full_like(v, 0.5) if v.is_floating_point() else v
@@ -164,8 +167,8 @@ def test_predictor_weighs_png_and_jpeg_as_evaluate_does(trained):
     served = [p["biomass_g"] for p in predictor.predict(torch.from_numpy(test["x"]))]
     written = [float(line.split(",")[3]) for line in (trained / "metrics/predictions.csv").read_text().splitlines()[1:]]
     assert served == pytest.approx(written, abs=2e-6)
-    card = predictor.card()
-    assert card["line"] == "biomass" and card["output"]["biomass_g"]
+    info = predictor.model_info()
+    assert info["line"] == "biomass" and info["output"]["biomass_g"]
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,22 @@ published and fetched back through the registry (make publish / make verify-down
 PIPELINE=biomass) against the loopback S3 server, from the same clone."""
 
 import json
+import shutil
 
 import pytest
 import yaml
 from biomass_support import TINY
-from conftest import check_bad_params_keep_outputs, dvc, edit_yaml, git, line_project, run_module, stages_run
+from conftest import (
+    check_bad_params_keep_outputs,
+    dvc,
+    edit_yaml,
+    git,
+    line_project,
+    read_until,
+    run_module,
+    stages_run,
+    start,
+)
 
 from modelmill import lines
 from modelmill.core import s3
@@ -142,3 +153,27 @@ def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     from modelmill.biomass.params import Params
 
     check_bad_params_keep_outputs(project, "pipelines/biomass", Params)
+
+
+def test_a_killed_run_resumes_to_the_same_bytes(project, tmp_path):
+    """The biomass line trains through the core's fit loop, so checkpoints and resume come with it."""
+    runs = {}
+    for name in ("whole", "killed"):
+        work = runs[name] = tmp_path / name
+        shutil.copytree(project / "pipelines/biomass/data", work / "data")
+        shutil.copytree(project / "pipelines/biomass/metrics", work / "metrics")
+        edit_yaml(work / "params.yaml", {"train.epochs": 8}, source=project / PARAMS)
+    assert run_module("modelmill.biomass.train", runs["whole"]).returncode == 0
+    killed = runs["killed"]
+    proc = start("modelmill.biomass.train", killed)
+    read_until(proc, "epoch 2/8")
+    proc.kill()  # SIGKILL, as a preempted machine would: no cleanup runs
+    proc.wait()
+    assert not (killed / "models/biomass_model.pt").exists()  # six more epochs were to come
+    assert (killed / ".checkpoints/biomass-train.pt").exists()
+    resumed = run_module("modelmill.biomass.train", killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "train: resuming after epoch" in resumed.stderr and "epoch 1/8" not in resumed.stderr
+    for path in ("models/biomass_model.pt", "metrics/train_history.csv"):
+        assert (killed / path).read_bytes() == (runs["whole"] / path).read_bytes(), path
+    assert not (killed / ".checkpoints/biomass-train.pt").exists()  # removed once the outputs are in

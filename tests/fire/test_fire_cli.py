@@ -125,7 +125,7 @@ def test_generate_cli_names_the_bad_cell_and_keeps_the_old_output(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data/samples.csv").write_text("previous\n")
     line = assert_one_line_error(
-        run_module("modelmill.fire.generate", tmp_path), "own.csv: line 3, column t_max_c: 'hot' is not a number"
+        run_module("modelmill.fire.generate", tmp_path), "own.csv: row 2 (line 3), t_max_c: 'hot' is not a number"
     )
     assert line.startswith("error: ")
     assert (tmp_path / "data/samples.csv").read_text() == "previous\n"

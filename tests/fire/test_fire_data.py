@@ -1,15 +1,19 @@
 """The fire line's data: the simulator, the CSV reader (and every way a CSV can be wrong), generate and split."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from modelmill.core.cli import UserError
-from modelmill.fire.features import FEATURES, LABEL, Table, read_csv, write_csv
+from modelmill.fire import features
+from modelmill.fire import predictor as predictor_module
+from modelmill.fire.features import FEATURES, LABEL, Table, read_csv, write_table
 from modelmill.fire.generate import make_samples
 from modelmill.fire.params import DataConfig, SplitConfig
+from modelmill.fire.predictor import Predictor
 from modelmill.fire.simulate import generate, p_fire
 from modelmill.fire.split import assign_splits, split_samples
 
@@ -76,7 +80,7 @@ def test_p_fire_needs_factors_together():
 
 def test_csv_round_trip_and_any_column_order(tmp_path, table):
     path = tmp_path / "t.csv"
-    write_csv(path, table)
+    write_table(path, table)
     back = read_csv(path)
     assert np.array_equal(back.x, table.x) and np.array_equal(back.y, table.y)
     assert np.array_equal(back.p_fire, table.p_fire)
@@ -126,15 +130,15 @@ def bad_csv(case: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "case, fragments",
     [
-        ("missing column", ["missing column(s) t_max_c"]),
-        ("extra column", ["unexpected column(s) 'camera_id'"]),
-        ("NaN", ["line 4, column co2_ppm: 'nan' is not a finite number"]),
-        ("non-numeric", ["line 3, column t_max_c: 'hot' is not a number"]),
-        ("empty cell", ["line 3, column t_max_c: '' is not a number"]),
-        ("label not 0/1", ["line 5, column fire: 2 is not a label (0 or 1)"]),
+        ("missing column", ["header row: missing column(s) t_max_c"]),
+        ("extra column", ["header row: unknown column(s) 'camera_id'"]),
+        ("NaN", ["row 3 (line 4), co2_ppm: 'nan' is not a finite number"]),
+        ("non-numeric", ["row 2 (line 3), t_max_c: 'hot' is not a number"]),
+        ("empty cell", ["row 2 (line 3), t_max_c: '' is not a number"]),
+        ("label not 0/1", ["row 4 (line 5), fire: 2 is not a label (0 or 1)"]),
         ("one class", ["every row has fire=1"]),
         ("no rows", ["no rows after the header"]),
-        ("short row", ["line 4 has 16 cells, the header has 19"]),
+        ("short row", ["row 3 (line 4) has 16 columns; expected 19, as the header"]),
     ],
 )
 def test_bad_csv_is_named_by_file_line_and_column(tmp_path, case, fragments):
@@ -150,7 +154,7 @@ def test_bad_csv_is_named_by_file_line_and_column(tmp_path, case, fragments):
 def test_spreadsheet_exports_read_or_get_a_plain_error(tmp_path, table):
     """Issue 20: "CSV UTF-8" writes a byte-order mark; some locales separate with ';', a TSV with tabs."""
     plain = tmp_path / "plain.csv"
-    write_csv(plain, Table(table.x[:50], table.y[:50], None))
+    write_table(plain, Table(table.x[:50], table.y[:50], None))
     text = plain.read_text()
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
@@ -171,14 +175,14 @@ def test_spreadsheet_exports_read_or_get_a_plain_error(tmp_path, table):
 
 def test_own_csv_may_not_carry_p_fire(tmp_path, table):
     path = tmp_path / "own.csv"
-    write_csv(path, table)  # with p_fire
-    with pytest.raises(UserError, match="unexpected column.*'p_fire'"):
+    write_table(path, table)  # with p_fire
+    with pytest.raises(UserError, match="unknown column.*'p_fire'"):
         make_samples(DataConfig(source="csv", csv=str(path), n_samples=100, seed=0), tmp_path / "samples.csv")
 
 
 def test_generate_imports_own_csv_in_model_order(tmp_path, table):
     own = tmp_path / "own.csv"
-    write_csv(own, Table(table.x[:500], table.y[:500], None))
+    write_table(own, Table(table.x[:500], table.y[:500], None))
     out = tmp_path / "data" / "samples.csv"
     make_samples(DataConfig(source="csv", csv=str(own), n_samples=100, seed=0), out)
     back = read_csv(out)
@@ -226,7 +230,7 @@ def test_identical_rows_share_a_split(table):
 
 def test_split_stage_writes_three_files(tmp_path, table):
     samples = tmp_path / "samples.csv"
-    write_csv(samples, table)
+    write_table(samples, table)
     counts = split_samples(SPLIT, samples, tmp_path / "split")
     assert counts == {"train": 2800, "val": 600, "test": 600}
     parts = [read_csv(tmp_path / "split" / f"{name}.csv") for name in ("train", "val", "test")]
@@ -247,11 +251,42 @@ def test_split_refuses_a_split_without_both_classes(tmp_path):
 def test_empty_file_and_blank_lines(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(UserError, match="empty.csv is empty; expected a header row"):
+    with pytest.raises(UserError, match="empty.csv: no rows; expected a header row"):
         read_csv(empty)
     rows = good_rows()
-    path = write_rows(tmp_path / "blank.csv", HEADER, [*rows[:2], [], *rows[2:]])
-    with pytest.raises(UserError, match="line 4 has 0 cells"):
+    path = write_rows(tmp_path / "blank.csv", HEADER, [*rows[:2], [], [""] * len(HEADER), *rows[2:]])
+    assert np.array_equal(read_csv(path).x, read_csv(write_rows(tmp_path / "plain.csv", HEADER, rows)).x)
+    rows[3][0] = "hot"  # a blank line and a spreadsheet's empty row before it: its line is no longer row + 1
+    write_rows(path, HEADER, [*rows[:2], [], [""] * len(HEADER), *rows[2:]])
+    with pytest.raises(UserError, match=r"row 4 \(line 7\), t_max_c: 'hot' is not a number"):
         read_csv(path)
-    path.write_text(path.read_text().replace("\n\n", "\n") + "\n\n")
-    assert len(read_csv(path)) == 4
+    path.write_text(",".join(HEADER) + "\n\n\n")
+    with pytest.raises(UserError, match="blank.csv: no rows after the header"):
+        read_csv(path)
+
+
+@pytest.mark.parametrize("case", ["missing column", "extra column", "non-numeric", "short row"])
+def test_training_serving_and_batch_predict_read_a_csv_alike(tmp_path, case):
+    """One reader: the csv source, the server and batch predict get the same arrays, or the same error."""
+    predictor = Predictor(SimpleNamespace(threshold=0.5), {})
+    assert predictor_module.parse_csv is features.parse_csv
+    assert predictor_module.parse_csv_file is features.parse_csv_file
+    rows = good_rows()
+    order = [*reversed(HEADER)]  # any column order, by name
+    good = write_rows(tmp_path / "good.csv", order, [[row[HEADER.index(name)] for name in order] for row in rows])
+    x = read_csv(good).x
+    assert np.array_equal(x, np.array(rows, dtype=float)[:, : len(FEATURES)])
+    assert np.array_equal(predictor.decode(good.read_bytes(), "text/csv"), x)
+    assert np.array_equal(next(predictor.batches(good)[1])[1], x)
+
+    bad = bad_csv(case, tmp_path)
+    with pytest.raises(UserError) as training:
+        read_csv(bad)
+    with pytest.raises(ValueError) as serving:
+        predictor.decode(bad.read_bytes(), "text/csv")
+    with pytest.raises(UserError) as batch:
+        predictor.batches(bad)
+    message = str(training.value)
+    assert message.startswith(f"{bad}: ") and "\n" not in message
+    assert str(batch.value) == message
+    assert str(serving.value) == "the CSV body: " + message.removeprefix(f"{bad}: ")

@@ -18,7 +18,7 @@ from modelmill.core.cli import UserError
 from modelmill.fire import artifact
 from modelmill.fire.ensemble import make_ensemble
 from modelmill.fire.evaluate import evaluate
-from modelmill.fire.features import FEATURES, Table, load_split, write_csv
+from modelmill.fire.features import FEATURES, Table, read_split, write_table
 from modelmill.fire.generate import make_samples
 from modelmill.fire.models import load_model, members, predict_fire, save_model
 from modelmill.fire.params import MODEL_NAMES, load_params
@@ -118,7 +118,7 @@ def test_ensemble_card_and_file_agree(line):
     assert sum(card["weights"].values()) == pytest.approx(1, abs=1e-5)
     ensemble = load_model(line / "models/fire_ensemble.skops")
     assert ensemble.threshold == card["threshold"]
-    test = load_split("test", line / "data/split")
+    test = read_split(line / "data/split", "test")
     p = predict_fire(ensemble, test.x)
     parts = {name: predict_fire(model, test.x) for name, model in members(ensemble).items()}
     assert np.allclose(p, sum(card["weights"][n] * parts[n] for n in MODEL_NAMES), atol=1e-9)
@@ -152,7 +152,7 @@ def test_classic_boosting_loads_with_the_trusted_types(line, tmp_path):
     with contextlib.chdir(tmp_path):
         train = load_params().train
     model = train_model("boosting", train, line / "data/split", tmp_path / "boosting.skops")
-    test = load_split("test", line / "data/split")
+    test = read_split(line / "data/split", "test")
     assert type(model).__name__ == "GradientBoostingClassifier"
     assert np.array_equal(predict_fire(load_model(tmp_path / "boosting.skops"), test.x), predict_fire(model, test.x))
 
@@ -160,7 +160,7 @@ def test_classic_boosting_loads_with_the_trusted_types(line, tmp_path):
 def test_own_csv_has_no_ceiling(tmp_path):
     own = tmp_path / "own.csv"
     table = generate(2000, seed=5)
-    write_csv(own, Table(table.x, table.y, None))
+    write_table(own, Table(table.x, table.y, None))
     folder = run_line(
         tmp_path / "line",
         {

@@ -3,7 +3,7 @@ and augmentations that move an image and its map alike."""
 
 import torch
 
-from modelmill.seaice.augment import brightness, dihedral
+from modelmill.seaice.augment import brightness
 from modelmill.seaice.models import Forecaster, SiameseChange, build, build_classifier
 from modelmill.seaice.tasks import BceDice
 
@@ -41,13 +41,9 @@ def test_build_from_a_card():
     assert isinstance(build({"model": "forecaster", "hidden": 4, "layers": 1}), Forecaster)
 
 
-def test_dihedral_moves_image_and_map_together_and_brightness_spares_radar():
+def test_brightness_spares_radar():
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (64, 8, 8, 6), dtype=torch.uint8)
-    maps = images[..., 0].clone()
-    out, out_maps = dihedral(images, maps, generator)
-    assert torch.equal(out[..., 0], out_maps)
-    assert not torch.equal(out, images)  # something moved
     bright = brightness(images[..., :3], 0.3, generator)
     assert torch.equal(bright[..., 2], images[..., 2])
     assert not torch.equal(bright[..., :2], images[..., :2])

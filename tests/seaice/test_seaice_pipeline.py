@@ -5,7 +5,17 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import check_bad_params_keep_outputs, dvc, edit_yaml, git, line_project, run_module, stages_run
+from conftest import (
+    check_bad_params_keep_outputs,
+    copy_project,
+    dvc,
+    edit_yaml,
+    git,
+    line_project,
+    make_repro,
+    run_module,
+    stages_run,
+)
 from seaice_helpers import TINY
 
 from modelmill.registry.fetch import SUCCESS
@@ -152,3 +162,19 @@ def test_a_bad_param_in_any_section_leaves_every_output_as_it_was(project):
     from modelmill.seaice.params import Params
 
     check_bad_params_keep_outputs(project, "pipelines/seaice", Params)
+
+
+def test_make_repro_nproc_2_trains_every_model_with_two_ranks(project, tmp_path):
+    """The sea-ice line trains through the core's fit loop, so torchrun ranks come with it."""
+    work = copy_project(project, tmp_path / "ranks")
+    result = make_repro(work, "PIPELINE=seaice", "NPROC=2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stages_run(result.stdout) == {"params", "train@classifier", "train@forecaster", "train@change", "evaluate"}
+    for name in ("classifier", "forecaster", "change"):
+        card = json.loads((work / f"pipelines/seaice/models/{name}.json").read_text())
+        assert card["runtime"]["processes"] == 2 and card["train_params"]["processes"] == 2, name
+        assert f"train {name}: best epoch" in result.stderr + result.stdout
+    one = json.loads((project / "pipelines/seaice/metrics/metrics.json").read_text())
+    two = json.loads((work / "pipelines/seaice/metrics/metrics.json").read_text())
+    assert set(two) == set(one) and set(two["classifier"]) == set(one["classifier"])
+    assert not list((work / "pipelines/seaice").rglob(".*partial*"))

@@ -4,15 +4,15 @@ It holds what it takes to use the weights file, and where they came from (params
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.io import read_json, write_json
+from ..core.io import JsonRecord
 from .model import Target
 
 
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(JsonRecord):
     arch: str
     head: str
     hidden: int
@@ -32,14 +32,6 @@ class ModelCard:
     @property
     def scale(self) -> Target:
         return Target(**self.target)
-
-    def write(self, path: str | Path) -> None:
-        write_json(path, asdict(self))
-
-    @classmethod
-    def read(cls, path: str | Path) -> ModelCard:
-        raw = read_json(path, "train")
-        return cls(**{f.name: raw[f.name] for f in fields(cls)})
 
 
 def git_commit(cwd: str | Path = ".") -> str:

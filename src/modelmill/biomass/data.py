@@ -56,6 +56,6 @@ def write_split(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
-def load_split(prepared: str | Path, name: str) -> dict[str, np.ndarray]:
+def load_arrays(prepared: str | Path, name: str) -> dict[str, np.ndarray]:
     with np.load(require(Path(prepared) / f"{name}.npz", "verify")) as data:
         return {k: data[k] for k in data.files}

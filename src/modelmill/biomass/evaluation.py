@@ -21,9 +21,9 @@ from ..core.cli import UserError
 from ..core.io import file_digest, write_csv, write_json
 from ..core.torchkit import predict, set_threads
 from .card import ModelCard, git_commit
-from .data import load_split
+from .data import load_arrays
 from .figures import save_figure, scatter
-from .model import INFERENCE_PRECISION, Preprocess, load_model
+from .model import INFERENCE_PRECISION, load_model, preprocess
 from .params import EvaluateConfig, Params
 from .paths import (
     BY_AGE_FILE,
@@ -43,7 +43,7 @@ def predict_grams(
     model: torch.nn.Module, card: ModelCard, images: torch.Tensor, batch_size: int, precision: str
 ) -> torch.Tensor:
     z = (
-        predict(model, images, Preprocess(card.input_size, next(model.parameters()).device), batch_size, precision, 1)
+        predict(model, images, preprocess(card.input_size, next(model.parameters()).device), batch_size, precision, 1)
         .reshape(-1)
         .cpu()
     )
@@ -74,7 +74,7 @@ def evaluate(
     card = ModelCard.read(card_path)
     set_threads(0)
     model = load_model(model_path, card.arch, card.hidden)
-    test = load_split(prepared, "test")
+    test = load_arrays(prepared, "test")
     if len(test["y"]) == 0:
         raise UserError("the test split holds no photos; check the split fractions")
     actual = torch.from_numpy(test["y"]).double()

@@ -66,6 +66,7 @@ class TrainConfig:
     color_jitter: float = span(0.0, 1.0)  # brightness/contrast/saturation strength; 0: off
     seed: int
     threads: int = span(0, 1024)  # 0: every core
+    processes: int = span(1, 1024)  # data-parallel ranks under torchrun on this machine
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
 
@@ -121,7 +122,7 @@ def main() -> None:
     """The `params` stage: the whole params.yaml checked and what train asks of this machine,
     before any other stage runs."""
     params = load_params()
-    check_machine_request(params.train.device, params.train.precision)
+    check_machine_request(params.train.device, params.train.precision, params.train.processes)
     mark_checked()
 
 

@@ -15,10 +15,11 @@ import torch
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device
+from ..core.metadata import identity
 from ..core.torchkit import predict
 from . import imaging
 from .card import ModelCard
-from .model import INFERENCE_PRECISION, Preprocess, Target, load_model
+from .model import INFERENCE_PRECISION, Target, load_model, preprocess
 
 CONTENT_TYPES = {
     "image/png": "one RGB (or greyscale/RGBA, converted) PNG photo of a plant from above, any size",
@@ -35,7 +36,7 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, metadata: dict, device: torch.device):
         self.model, self.metadata = model.to(device).eval(), metadata
         self.image_size = int(metadata["image_size"])
-        self.preprocess = Preprocess(int(metadata["input_size"]), device)
+        self.preprocess = preprocess(int(metadata["input_size"]), device)
         self.target = Target(**metadata["target"])
 
     def decode(self, body: bytes, content_type: str) -> torch.Tensor:
@@ -49,17 +50,11 @@ class Predictor:
         grams = self.target.decode(z) if len(z) else torch.empty(0)
         return [{"biomass_g": round(float(g), 6)} for g in grams]
 
-    def card(self) -> dict:
+    def model_info(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta["model_name"],
-            "version": meta["version"],
-            "line": "biomass",
-            "framework": meta.get("framework"),
+            **identity(meta, "biomass"),
             "architecture": meta.get("architecture"),
-            "sha256": meta.get("sha256"),
-            "published_at_utc": meta.get("published_at_utc"),
-            "git_commit": meta.get("git_commit"),
             "input": {
                 "content_types": CONTENT_TYPES,
                 "resized_to": self.image_size,

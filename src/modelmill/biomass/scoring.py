@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 
 def regression_metrics(actual: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
-    """MSE (g^2), RMSE and MAE (g) and R^2 of `predicted` against `actual` (1-D, float64)."""
-    actual, predicted = actual.double().reshape(-1), predicted.double().reshape(-1)
-    err = predicted - actual
-    mse = float((err**2).mean()) if len(err) else float("nan")
-    total = float(((actual - actual.mean()) ** 2).sum()) if len(err) else float("nan")
-    r2 = 1 - float((err**2).sum()) / total if total > 0 else float("nan")
-    return {"mse_g2": mse, "rmse_g": mse**0.5, "mae_g": float(err.abs().mean()) if len(err) else float("nan"), "r2": r2}
+    """MSE (g^2), RMSE and MAE (g) and R^2 of `predicted` against `actual` (flattened, float64); NaN
+    where undefined: every score of no photos, R^2 of a constant `actual`."""
+    a, p = (t.detach().cpu().double().numpy().reshape(-1) for t in (actual, predicted))
+    if len(a) == 0:  # sklearn refuses empty input
+        return dict.fromkeys(("mse_g2", "rmse_g", "mae_g", "r2"), float("nan"))
+    mse = float(mean_squared_error(a, p))
+    # NaN rather than sklearn's finite stand-in (1 or 0) when no variance is there to explain
+    r2 = float(r2_score(a, p)) if np.ptp(a) > 0 else float("nan")
+    return {"mse_g2": mse, "rmse_g": mse**0.5, "mae_g": float(mean_absolute_error(a, p)), "r2": r2}

@@ -3,34 +3,36 @@ keeping the best epoch by val RMSE.
 
 AdamW with a one-cycle schedule, MSE or Huber on the standardized (log1p) target, flips,
 90-degree turns and colour jitter. Photos stay uint8 tensors in memory (decoded once by
-verify); the loop is core/torchkit's. Writes models/biomass_model.pt (a plain state_dict),
-models/card.json (what is needed to use it, the params and the git commit) and
-metrics/train_history.csv (per-epoch curves for `dvc plots`).
+verify); the loop is the core's (core/fit.py: per-epoch checkpoint and resume, torchrun
+ranks). Writes models/biomass_model.pt (a plain state_dict), models/card.json (what is needed
+to use it, the params and the git commit) and metrics/train_history.csv (per-epoch curves for
+`dvc plots`).
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..core import distributed
+from ..core.checkpoint import CHECKPOINT_DIR
 from ..core.cli import UserError
-from ..core.hardware import place
-from ..core.io import read_json, write_csv
-from ..core.torchkit import Run, predict, save_weights, set_threads, train_one_epoch
+from ..core.fit import Best, EpochPlan, Fitted, Setup, fit, one_cycle, save_outputs, set_up
+from ..core.io import read_json
+from ..core.torchkit import Run, predict
+from ..core.vision import Preprocess
 from .card import ModelCard, git_commit
-from .data import load_split
-from .model import INFERENCE_PRECISION, MEAN, STD, Preprocess, Target, build_model, check_finite
+from .data import load_arrays
+from .model import INFERENCE_PRECISION, MEAN, STD, Target, build_model, preprocess
 from .params import TrainConfig
 from .paths import DATA_REPORT, HISTORY_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
 from .scoring import regression_metrics
 from .transforms import augment
 
-HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_rmse_g", "lr")
 HEAD = "Dropout -> Linear(hidden) -> ReLU -> Linear(1)"
 
 
@@ -45,127 +47,114 @@ def train(
     card_out: str | Path = MODEL_CARD,
     history_out: str | Path = HISTORY_FILE,
     data_report: str | Path = DATA_REPORT,
-) -> ModelCard:
-    placement = place(cfg.device, cfg.precision, min_side=cfg.input_size)
-    threads = set_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    train_set, val_set = load_split(prepared, "train"), load_split(prepared, "val")
+    checkpoint_dir: str | Path = CHECKPOINT_DIR,
+) -> ModelCard | None:
+    """Train, resuming from this run's checkpoint if one is there; rank 0 writes the outputs
+    and returns the card (other ranks of a data-parallel run return None)."""
+    setup = set_up(cfg, min_side=cfg.input_size)
+    device = setup.placement.device
+    train_set, val_set = load_arrays(prepared, "train"), load_arrays(prepared, "val")
     if len(train_set["y"]) == 0 or len(val_set["y"]) == 0:
         raise UserError("the train and val splits must both hold photos; check the split fractions")
-    image_size = int(read_json(data_report, "verify")["image_size"])
     x_train, grams_train = torch.from_numpy(train_set["x"]), torch.from_numpy(train_set["y"])
     x_val, grams_val = torch.from_numpy(val_set["x"]), torch.from_numpy(val_set["y"])
     target = Target.fit(grams_train, cfg.log_target)
     y_train = target.encode(grams_train)
-    if placement.device.type == "cuda":
-        x_train, y_train = x_train.to(placement.device), y_train.to(placement.device)
+    if device.type == "cuda":
+        x_train, y_train = x_train.to(device), y_train.to(device)
+    model, run = make_run(cfg, setup, len(x_train))
+    pre = preprocess(cfg.input_size, device)
+    setup.announce(
+        "train",
+        f"{cfg.arch} ({cfg.pretrained} init, backbone {'frozen' if cfg.freeze_backbone else 'trained'}) "
+        f"on {len(x_train)} photos, val {len(x_val)}, {cfg.epochs} epochs at {cfg.input_size}px",
+    )
 
-    model = build_model(cfg.arch, cfg.hidden, cfg.dropout, cfg.pretrained, cfg.freeze_backbone).to(placement.device)
+    checkpoint = setup.checkpoint(
+        Path(checkpoint_dir) / "biomass-train.pt", asdict(cfg), [Path(prepared), Path(data_report)]
+    )
+    fitted = fit(
+        run,
+        model,
+        x_train,
+        y_train,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        plan=lambda epoch: EpochPlan(pre),
+        augment=lambda batch, targets, gen: augment(
+            batch, targets, gen, flip=cfg.flip, rotate=cfg.rotate, jitter=cfg.color_jitter
+        ),
+        validate=lambda net: val_scores(net, run, x_val, grams_val, target, pre, cfg.batch_size),
+        best=Best("rmse_g", higher_is_better=False),
+        checkpoint=checkpoint,
+        unit="photo",
+    )
+    if fitted is None:
+        return None
+    card = make_card(cfg, fitted, setup, target, grams_train, read_json(data_report, "verify")["image_size"])
+    card = replace(card, artifacts=artifacts(model_out, card_out, history_out, prepared))
+    save_outputs(fitted, asdict(card), model_out, card_out, history_out)
+    checkpoint.clear()
+    print(f"train: best epoch {card.best_epoch} (val RMSE {card.val_rmse_g:.4f} g) -> {model_out}", file=sys.stderr)
+    return card
+
+
+def make_run(cfg: TrainConfig, setup: Setup, train_images: int) -> tuple[nn.Module, Run]:
+    """The model (bare, as validate and the saved weights see it) and the run training it."""
+    device = setup.placement.device
+    model = build_model(cfg.arch, cfg.hidden, cfg.dropout, cfg.pretrained, cfg.freeze_backbone).to(device)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
-    steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
-    # Fewer steps than 4 cannot hold a warm-up and a decay: a constant rate then.
-    schedule = (
-        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=max(0.25, 2 / steps))
-        if steps >= 4
-        else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    run = Run(
+        distributed.wrap(model, setup.group, device, sync_batchnorm=False),
+        optimizer,
+        one_cycle(optimizer, cfg.lr, cfg.epochs * -(-train_images // cfg.batch_size)),
+        make_criterion(cfg),
+        torch.Generator().manual_seed(cfg.seed),
+        setup.placement.precision,
+        setup.group,
     )
-    criterion = make_criterion(cfg)
-    run = Run(model, optimizer, schedule, criterion, torch.Generator().manual_seed(cfg.seed), placement.precision)
-    pre = Preprocess(cfg.input_size, placement.device)
-    print(
-        f"train: {cfg.arch} ({cfg.pretrained} init, backbone {'frozen' if cfg.freeze_backbone else 'trained'}) "
-        f"on {len(x_train)} photos, val {len(x_val)}, {cfg.epochs} epochs at {cfg.input_size}px | "
-        f"{placement.name} ({placement.device.type}), {placement.precision}, {threads} thread(s)",
-        file=sys.stderr,
-    )
+    return model, run
 
-    def jitter(batch, targets, generator):
-        return augment(batch, targets, generator, flip=cfg.flip, rotate=cfg.rotate, jitter=cfg.color_jitter)
 
-    history, best, best_state = [], None, None
-    for epoch in range(1, cfg.epochs + 1):
-        start = time.perf_counter()
-        train_loss, _ = train_one_epoch(
-            run,
-            x_train,
-            y_train,
-            batch_size=cfg.batch_size,
-            augment=jitter,
-            preprocess=pre,
-            desc=f"epoch {epoch}/{cfg.epochs}",
-            correct=None,
-        )
-        check_finite(train_loss, "the training loss")
-        z = predict_z(model, x_val, pre, max(cfg.batch_size, 256), placement.precision).cpu()
-        val_loss = float(criterion(z, target.encode(grams_val)))
-        val_rmse = regression_metrics(grams_val.double(), target.decode(z))["rmse_g"]
-        row = {
-            "epoch": epoch,
-            "train_loss": round(train_loss, 6),
-            "val_loss": round(val_loss, 6),
-            "val_rmse_g": round(val_rmse, 6),
-            "lr": round(optimizer.param_groups[0]["lr"], 8),
-        }
-        history.append(row)
-        if best is None or val_rmse < best["val_rmse_g"]:
-            best = row
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        print(
-            f"train: epoch {epoch}/{cfg.epochs} loss {train_loss:.4f} | val loss {val_loss:.4f} "
-            f"RMSE {val_rmse:.4f} g | {time.perf_counter() - start:.0f}s",
-            file=sys.stderr,
-        )
+def val_scores(
+    model: nn.Module,
+    run: Run,
+    x: torch.Tensor,
+    grams: torch.Tensor,
+    target: Target,
+    pre: Preprocess,
+    batch_size: int,
+) -> dict[str, float]:
+    """The val loss (on the standardized target) and RMSE in grams, which picks the best epoch."""
+    z = predict(model, x, pre, max(batch_size, 256), run.precision, 1).reshape(-1).cpu()
+    rmse = regression_metrics(grams.double(), target.decode(z))["rmse_g"]
+    return {"loss": float(run.criterion(z, target.encode(grams))), "rmse_g": rmse}
 
-    assert best is not None and best_state is not None  # train.epochs >= 1 (params), so an epoch ran
-    card = ModelCard(
+
+def artifacts(model_out: str | Path, card_out: str | Path, history_out: str | Path, prepared: str | Path) -> dict:
+    return {"model": str(model_out), "card": str(card_out), "history": str(history_out), "prepared": str(prepared)}
+
+
+def make_card(
+    cfg: TrainConfig, fitted: Fitted, setup: Setup, target: Target, grams_train: torch.Tensor, image_size: int
+) -> ModelCard:
+    assert fitted.best_scores is not None
+    return ModelCard(
         arch=cfg.arch,
         head=HEAD,
         hidden=cfg.hidden,
-        image_size=image_size,
+        image_size=int(image_size),
         input_size=cfg.input_size,
         normalization={"mean": list(MEAN), "std": list(STD)},
         target=asdict(target),
         train_mean_g=round(float(grams_train.double().mean()), 8),
-        best_epoch=best["epoch"],
-        val_rmse_g=best["val_rmse_g"],
-        train_images=len(x_train),
+        best_epoch=fitted.best_epoch,
+        val_rmse_g=fitted.best_scores["rmse_g"],
+        train_images=len(grams_train),
         train_params=asdict(cfg),
         git_commit=git_commit(),
-        artifacts={
-            "model": str(model_out),
-            "card": str(card_out),
-            "history": str(history_out),
-            "prepared": str(prepared),
-        },
-        runtime={
-            "device": placement.device.type,
-            "device_name": placement.name,
-            "precision": placement.precision,
-            "precision_reason": placement.reason,
-            "inference_precision": INFERENCE_PRECISION,
-            "threads": threads,
-        },
+        artifacts={},
+        runtime={**setup.runtime(), "inference_precision": INFERENCE_PRECISION},
     )
-    save_outputs(best_state, card, history, model_out, card_out, history_out)
-    print(f"train: best epoch {best['epoch']} (val RMSE {best['val_rmse_g']:.4f} g) -> {model_out}", file=sys.stderr)
-    return card
-
-
-def predict_z(model: nn.Module, x: torch.Tensor, pre: Preprocess, batch_size: int, precision: str) -> torch.Tensor:
-    return predict(model, x, pre, batch_size, precision, 1).reshape(-1)
-
-
-def save_outputs(
-    state: dict,
-    card: ModelCard,
-    history: list[dict],
-    model_out: str | Path,
-    card_out: str | Path,
-    history_out: str | Path,
-) -> None:
-    """Each file appears complete or not at all."""
-    save_weights(state, model_out)
-    card.write(card_out)
-    write_csv(history_out, history, HISTORY_FIELDS)

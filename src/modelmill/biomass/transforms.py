@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import torch
 
+from ..core.vision import flips_and_turns
+
 
 def augment(
     batch: torch.Tensor, targets: torch.Tensor, generator: torch.Generator, *, flip: bool, rotate: bool, jitter: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    n, device = batch.shape[0], batch.device
-    if flip:
-        hflip = (torch.rand(n, generator=generator) < 0.5).to(device).view(-1, 1, 1, 1)
-        vflip = (torch.rand(n, generator=generator) < 0.5).to(device).view(-1, 1, 1, 1)
-        batch = torch.where(hflip, batch.flip(2), batch)
-        batch = torch.where(vflip, batch.flip(1), batch)
-    if rotate and batch.shape[1] == batch.shape[2]:
-        turns = torch.randint(0, 4, (n,), generator=generator).to(device)
-        batch = batch.clone()
-        for k in (1, 2, 3):
-            sel = turns == k
-            if sel.any():
-                batch[sel] = torch.rot90(batch[sel], k, dims=(1, 2))
+    batch, _ = flips_and_turns(batch, generator, flip=flip, rotate=rotate)
     if jitter > 0:
         batch = color_jitter(batch, generator, jitter)
     return batch, targets

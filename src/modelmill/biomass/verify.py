@@ -20,7 +20,7 @@ from . import imaging
 from .data import MIN_PLANTS, SPLITS, split_by_plant, write_split
 from .params import SplitConfig, VerifyConfig, load_params
 from .paths import DATA_REPORT, PREPARED_DIR, RAW_DIR
-from .sheet import IMAGE, PLANT, find_sheet, read_records, resolve_image
+from .sheet import IMAGE, PLANT, Records, find_sheet, read_records, resolve_image
 
 
 def verify(
@@ -33,44 +33,16 @@ def verify(
     sheet = find_sheet(Path(raw))
     records = read_records(sheet)
     labelled = ~np.isnan(records.weight)
-    found = [resolve_image(sheet, name) if ok else None for name, ok in zip(records.image, labelled)]
-    missing = [i for i in np.flatnonzero(labelled) if found[i] is None]
-    if missing and cfg.on_missing == "fail":
-        i = missing[0]
-        raise UserError(
-            f"{sheet} row {records.row[i]}, column {IMAGE}: {records.image[i]!r} not found in "
-            f"{sheet.parent / 'images'} or beside the sheet ({len(missing)} such row(s)); "
-            "set verify.on_missing: drop to skip them"
-        )
-    keep = labelled & np.array([f is not None for f in found])
-    kept = records.take(keep)
-    paths = [path for path in (found[i] for i in np.flatnonzero(keep)) if path is not None]
+    missing, kept, paths = _rows_with_photos(sheet, records, labelled, cfg.on_missing)
     plants = sorted(set(kept.plant))
     if len(plants) < MIN_PLANTS:
         raise UserError(
             f"{sheet}, column {PLANT}: the {len(kept)} usable row(s) belong to {len(plants)} plant(s) "
             f"({', '.join(plants[:5]) or 'none'}); a split by plant needs at least {MIN_PLANTS}"
         )
-    x = np.empty((len(kept), cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
-    for j, path in enumerate(paths):
-        try:
-            x[j] = imaging.load(path, cfg.image_size)
-        except ValueError as exc:
-            raise UserError(f"{path} (sheet {sheet.name} row {kept.row[j]}, column {IMAGE}): {exc}") from None
+    x = _decode_photos(sheet, kept, paths, cfg.image_size)
     parts = split_by_plant(kept.plant, split)
-    with atomic_output(out, directory=True) as tmp:
-        for name, rows in parts.items():
-            write_split(
-                tmp / f"{name}.npz",
-                {
-                    "x": x[rows],
-                    "y": kept.weight[rows].astype(np.float32),
-                    "age": kept.age[rows].astype(np.float32),
-                    "plant": np.array([kept.plant[i] for i in rows]),
-                    "image": np.array([kept.image[i] for i in rows]),
-                    "row": kept.row[rows],
-                },
-            )
+    _write_splits(out, parts, kept, x)
     summary = {
         "sheet": str(Path(sheet).relative_to(raw)),
         "sheet_sha256": file_digest(sheet),
@@ -95,6 +67,52 @@ def verify(
     }
     write_json(report, summary)
     return summary
+
+
+def _rows_with_photos(
+    sheet: Path, records: Records, labelled: np.ndarray, on_missing: str
+) -> tuple[list[np.signedinteger], Records, list[Path]]:
+    """(the labelled rows whose photo is missing, the labelled rows whose photo is there, those photos);
+    with `on_missing: fail` a missing photo stops the run instead."""
+    found = [resolve_image(sheet, name) if ok else None for name, ok in zip(records.image, labelled)]
+    missing = [i for i in np.flatnonzero(labelled) if found[i] is None]
+    if missing and on_missing == "fail":
+        i = missing[0]
+        raise UserError(
+            f"{sheet} row {records.row[i]}, column {IMAGE}: {records.image[i]!r} not found in "
+            f"{sheet.parent / 'images'} or beside the sheet ({len(missing)} such row(s)); "
+            "set verify.on_missing: drop to skip them"
+        )
+    keep = labelled & np.array([f is not None for f in found])
+    paths = [path for path in (found[i] for i in np.flatnonzero(keep)) if path is not None]
+    return missing, records.take(keep), paths
+
+
+def _decode_photos(sheet: Path, kept: Records, paths: list[Path], size: int) -> np.ndarray:
+    """Every photo decoded once, to `size` x `size` RGB; an unreadable one stops the run, naming its row."""
+    x = np.empty((len(kept), size, size, 3), dtype=np.uint8)
+    for j, path in enumerate(paths):
+        try:
+            x[j] = imaging.load(path, size)
+        except ValueError as exc:
+            raise UserError(f"{path} (sheet {sheet.name} row {kept.row[j]}, column {IMAGE}): {exc}") from None
+    return x
+
+
+def _write_splits(out: str | Path, parts: dict[str, np.ndarray], kept: Records, x: np.ndarray) -> None:
+    with atomic_output(out, directory=True) as tmp:
+        for name, rows in parts.items():
+            write_split(
+                tmp / f"{name}.npz",
+                {
+                    "x": x[rows],
+                    "y": kept.weight[rows].astype(np.float32),
+                    "age": kept.age[rows].astype(np.float32),
+                    "plant": np.array([kept.plant[i] for i in rows]),
+                    "image": np.array([kept.image[i] for i in rows]),
+                    "row": kept.row[rows],
+                },
+            )
 
 
 @cli

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -65,19 +66,19 @@ def wrap(model: nn.Module, group: Group, device: torch.device, sync_batchnorm: b
     return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def launch(module: str, nproc: int) -> None:
-    """Run `python -m module` in `nproc` processes under torchrun --standalone, here; a rank that
-    fails stops them all, and that becomes one UserError naming the rank."""
+def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
+    """Run `python -m module args...` in `nproc` processes under torchrun --standalone, here; a
+    rank that fails stops them all, and that becomes one UserError naming the rank."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
     from torch.distributed.run import config_from_args, get_args_parser
 
-    args = get_args_parser().parse_args([f"--nproc-per-node={nproc}", "--max-restarts=0", "--module", module])
+    run = get_args_parser().parse_args([f"--nproc-per-node={nproc}", "--max-restarts=0", "--module", module, *args])
     # What torchrun --standalone does, with the rendezvous on loopback only.
-    args.rdzv_backend, args.rdzv_endpoint, args.rdzv_id = "c10d", "127.0.0.1:0", str(uuid.uuid4())
+    run.rdzv_backend, run.rdzv_endpoint, run.rdzv_id = "c10d", "127.0.0.1:0", str(uuid.uuid4())
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # each rank sets its own share; this only quiets torchrun
-    config, cmd, cmd_args = config_from_args(args)
+    config, cmd, cmd_args = config_from_args(run)
     os.environ[LAUNCHED] = "1"  # the ranks leave reporting a failure to this process: one line, not N
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -11,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -86,6 +88,19 @@ def require(path: str | Path, stage: str, how: str = "dvc repro") -> Path:
 def read_json(path: str | Path, stage: str, how: str = "dvc repro") -> dict:
     """The JSON file an earlier stage wrote (see `require`)."""
     return json.loads(require(path, stage, how).read_text())
+
+
+class JsonRecord:
+    """A dataclass kept as one JSON file (a model card): `write` it, `read` it back with exactly
+    its fields (extra keys in the file are ignored, a missing one is a KeyError)."""
+
+    def write(self, path: str | Path) -> None:
+        write_json(path, dataclasses.asdict(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+
+    @classmethod
+    def read(cls, path: str | Path, stage: str = "train") -> Self:
+        raw = read_json(path, stage)
+        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
 
 
 def read_json_if_present(path: str | Path) -> dict | None:

@@ -71,6 +71,16 @@ def load_weights(path: str | Path, stage: str = "train") -> dict[str, torch.Tens
         raise UserError(f"{path} is not a plain weights file and was refused (weights_only load: {first})") from None
 
 
+def load_into(model: nn.Module, path: str | Path, what: str, stage: str = "train") -> nn.Module:
+    """`model` (described by `what`, e.g. "a resnet18 with 10 classes") with the weights in `path`,
+    loaded safely (`load_weights`), in eval mode; a file that does not fit it is one line."""
+    try:
+        model.load_state_dict(load_weights(path, stage))
+    except RuntimeError as exc:
+        raise UserError(f"{Path(path).name} does not fit {what}: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
 def imagenet_state_dict(arch: str, weights) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet `weights` (a WeightsEnum member) for `arch`, from its cache
     ($TORCH_HOME/hub/checkpoints) or a download; one line when neither works."""

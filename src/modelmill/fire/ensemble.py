@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..core.cli import cli
 from ..core.io import file_digest, require, write_json
-from .features import FEATURES, LABEL, load_split
+from .features import FEATURES, LABEL, read_split
 from .models import check_features, combine, load_model, predict_fire, save_model, with_threshold
 from .params import MODEL_NAMES, EnsembleConfig, load_params
 from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, SAMPLES, SPLIT_DIR, model_file
@@ -38,7 +38,7 @@ def make_ensemble(
     card_out: str | Path = ENSEMBLE_CARD,
 ) -> dict:
     start = time.perf_counter()
-    val = load_split("val", split_dir)
+    val = read_split(split_dir, "val")
     models, val_scores = {}, {}
     for name in MODEL_NAMES:
         path = model_file(name) if models_dir is None else Path(models_dir) / model_file(name).name

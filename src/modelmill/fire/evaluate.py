@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.cli import cli
 from ..core.io import atomic_output, read_json, write_json
-from .features import FEATURES, load_split
+from .features import FEATURES, read_split
 from .models import check_features, load_model, members, predict_fire
 from .params import EvaluateConfig, load_params
 from .paths import CALIBRATION_DIR, ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, PR_FILE, ROC_FILE, SPLIT_DIR
@@ -41,7 +41,7 @@ def evaluate(
     card = read_json(card_path, "ensemble")
     ensemble = load_model(model_path, "ensemble")
     check_features(ensemble, model_path, len(FEATURES))
-    test = load_split("test", split_dir)
+    test = read_split(split_dir, "test")
     probabilities = {name: predict_fire(model, test.x) for name, model in members(ensemble).items()}
     probabilities["ensemble"] = predict_fire(ensemble, test.x)
     metrics: dict[str, Any] = {
@@ -76,8 +76,8 @@ def write_curves(
 ) -> None:
     grid = np.linspace(0, 1, cfg.curve_points)
     names = list(probabilities)
-    _write_table(roc_out, ["fpr", *names], [grid, *(roc_on_grid(y, probabilities[n], grid) for n in names)])
-    _write_table(pr_out, ["recall", *names], [grid, *(pr_on_grid(y, probabilities[n], grid) for n in names)])
+    _write_curves(roc_out, ["fpr", *names], [grid, *(roc_on_grid(y, probabilities[n], grid) for n in names)])
+    _write_curves(pr_out, ["recall", *names], [grid, *(pr_on_grid(y, probabilities[n], grid) for n in names)])
     with atomic_output(calibration_out, directory=True) as tmp:
         for name in names:
             rows = calibration(y, probabilities[name], cfg.calibration_bins)
@@ -87,7 +87,7 @@ def write_curves(
                 writer.writerows(rows)
 
 
-def _write_table(dest: str | Path, header: list[str], columns: list[np.ndarray]) -> None:
+def _write_curves(dest: str | Path, header: list[str], columns: list[np.ndarray]) -> None:
     with atomic_output(dest) as tmp, open(tmp, "w", newline="") as f:
         f.write(",".join(header) + "\n")
         for row in zip(*columns):

@@ -1,13 +1,16 @@
-"""The fire line's table: its 18 feature columns (in model order), the label, and the CSV reader.
+"""The fire line's table: its 18 feature columns (in model order), the label, and the one CSV reader.
 
-Every CSV the line reads or writes has a header row and one sample per line. A user's file
-(`data.source: csv`) must have exactly the 18 features and `fire`; the line's own files may
-also carry `p_fire`, the generator's true probability of fire.
+`parse_csv` reads every fire CSV: the line's own files and a user's (`data.source: csv`) for
+training, request bodies for the server and files for batch predict; so the two sides accept
+the same files and word the same problem the same way. A user's training file must have exactly
+the 18 features and `fire`; the line's own files may also carry `p_fire`, the generator's true
+probability of fire. This module is no stage: the stages and the server import it alike.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +18,6 @@ import numpy as np
 
 from ..core.cli import UserError
 from ..core.io import require
-from .paths import SPLIT_DIR
 
 # 15 from a low-resolution thermal camera (a 32x24 array looking at the room), 3 from a Sensirion SCD41.
 THERMAL = (
@@ -39,6 +41,9 @@ SCD41 = ("co2_ppm", "scd41_temperature_c", "scd41_humidity_pct")
 FEATURES = THERMAL + SCD41
 LABEL = "fire"
 TRUE_PROBABILITY = "p_fire"
+LABEL_COLUMNS = (LABEL, TRUE_PROBABILITY)  # the columns besides the features a fire CSV may have
+_NAMES = frozenset((*FEATURES, *LABEL_COLUMNS))  # a set: a one-row request looks its cells up here
+_IN_ORDER = {name: i for i, name in enumerate(FEATURES)}  # the columns of a CSV without a header
 SPLITS = ("train", "val", "test")
 
 
@@ -55,7 +60,7 @@ class Table:
         return Table(self.x[index], self.y[index], None if self.p_fire is None else self.p_fire[index])
 
 
-def write_csv(path: Path, table: Table) -> None:
+def write_table(path: Path, table: Table) -> None:
     """Write `table` to `path` (already a temporary: callers wrap this in atomic_output).
 
     Floats are written with 7 significant digits, so the same table always gives the same bytes.
@@ -73,7 +78,79 @@ def write_csv(path: Path, table: Table) -> None:
         np.savetxt(f, data, fmt=fmt, delimiter=",")
 
 
-def layout_problem(first_row: list[str]) -> str | None:
+def read_csv(path: Path, *, allow_p_fire: bool = True) -> Table:
+    """The labelled table in `path` (data.csv, or a file the line wrote), checked as `parse_csv` checks it."""
+    x, labels = parse_csv_file(path, labelled=True, allow_p_fire=allow_p_fire)
+    return Table(x, labels[LABEL].astype(np.int64), labels.get(TRUE_PROBABILITY))
+
+
+def parse_csv_file(
+    path: Path, *, labelled: bool, allow_p_fire: bool = True
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`parse_csv` on the file `path`: a UserError names the file, then what `parse_csv` found."""
+    try:
+        # newline="": the csv module reads line ends itself; -sig: the byte-order mark "CSV UTF-8" exports write
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UserError(f"{path} not found") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read: {exc.strerror}") from None
+    try:
+        return parse_csv(text, labelled=labelled, allow_p_fire=allow_p_fire)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def parse_csv(text: str, *, labelled: bool, allow_p_fire: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The fire CSV in `text`: its (n, 18) float64 features in FEATURES order, and its label columns.
+
+    The one reader of the schema. Training reads `labelled` files: a header row naming the features
+    and `fire` (and `p_fire` if `allow_p_fire`), any order; the labels come back checked, keyed by
+    column name. Serving and batch predict read unlabelled ones: the header is optional (without one
+    the cells are the features in order) and `fire`/`p_fire` columns are skipped unread, so a split
+    file can be sent as it is. Blank lines, and the rows of empty cells spreadsheets export, are not
+    samples. A problem raises a one-line ValueError naming the row and column; the caller adds which
+    file or request it was.
+    """
+    rows, lines = _records(text)
+    problem = _layout_problem(rows[0]) if rows else None
+    if problem:
+        raise ValueError(problem)
+    header = None
+    if rows and (labelled or any(cell.strip() in _NAMES for cell in rows[0])):
+        header = [name.strip() for name in rows.pop(0)]
+        lines.pop(0)
+    if not rows and header is not None:
+        raise ValueError("no rows after the header")
+    if not rows:
+        expected = f"; expected a header row naming the columns: {','.join((*FEATURES, LABEL))}" if labelled else ""
+        raise ValueError("no rows" + expected)
+    columns = _columns(header, labelled, allow_p_fire) if header else _IN_ORDER
+    values = _numbers(rows, lines, len(header) if header else None, columns)
+    present = [name for name in LABEL_COLUMNS if name in columns]  # read after the features, in this order
+    labels = {name: values[:, len(FEATURES) + i] for i, name in enumerate(present)}
+    if labelled:
+        _check_labels(labels, lines)
+    return np.ascontiguousarray(values[:, : len(FEATURES)]), labels  # its own array, not a view holding the labels
+
+
+def _records(text: str) -> tuple[list[list[str]], list[int]]:
+    """The non-blank records of `text`, and the line each is on (for messages)."""
+    try:
+        records = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ValueError(f"not readable as CSV ({exc})") from None
+    # A record's number stands for its line: they differ only after a quoted line break, which no
+    # number has, and counting records keeps the read at the csv module's speed (line_num does not).
+    lines = [n for n, row in enumerate(records, 1) if "".join(row).strip()]
+    rows = records if len(lines) == len(records) else [records[n - 1] for n in lines]
+    return rows, lines
+
+
+def _layout_problem(first_row: list[str]) -> str | None:
     """What a spreadsheet's export can do to a CSV's first row that no column check would name:
     semicolon or tab separators (a European-locale "CSV" or a TSV), or an empty trailing column."""
     for separator, word in ((";", "semicolons"), ("\t", "tabs")):
@@ -84,104 +161,87 @@ def layout_problem(first_row: list[str]) -> str | None:
     return None
 
 
-def read_csv(path: Path, *, allow_p_fire: bool = True) -> Table:
-    """The table in `path`, validated; a UserError names the file and the line/column at fault."""
-    try:
-        f = open(path, newline="", encoding="utf-8-sig")  # -sig: the byte-order mark "CSV UTF-8" exports write
-    except FileNotFoundError:
-        raise UserError(f"{path} not found") from None
-    except OSError as exc:
-        raise UserError(f"{path} cannot be read: {exc.strerror}") from None
-    with f:
-        reader = csv.reader(f)
-        try:
-            first = next(reader, [])
-            header = [name.strip() for name in first]
-            body = list(reader)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not a readable CSV file ({exc})") from None
-    if not header:
-        raise UserError(f"{path} is empty; expected a header row naming the columns: {','.join((*FEATURES, LABEL))}")
-    problem = layout_problem(first)
-    if problem:
-        raise UserError(f"{path}: {problem}")
-    columns = _check_header(path, header, allow_p_fire)
-    while body and not body[-1]:  # blank lines at the end are not samples
-        body.pop()
-    if not body:
-        raise UserError(f"{path}: no rows after the header")
-    values = _parse(path, header, body)
-    table = Table(
-        x=values[:, [columns[name] for name in FEATURES]],
-        y=values[:, columns[LABEL]].astype(np.int64),
-        p_fire=values[:, columns[TRUE_PROBABILITY]] if TRUE_PROBABILITY in columns else None,
+def _columns(header: list[str], labelled: bool, allow_p_fire: bool) -> dict[str, int]:
+    """Where each column to read is in `header`: the features, then those of LABEL_COLUMNS read, in order.
+
+    A ValueError names what is wrong with the header."""
+    required = (*FEATURES, LABEL) if labelled else FEATURES
+    known = _NAMES if allow_p_fire else _NAMES - {TRUE_PROBABILITY}
+    where = {name: i for i, name in enumerate(header)}
+    missing = [name for name in required if name not in where]
+    unknown = [name for name in header if name not in known]
+    repeated = sorted({name for name in header if header.count(name) > 1}) if len(where) < len(header) else []
+    problems = (
+        ([f"missing column(s) {', '.join(missing)}"] if missing else [])  # all of them: at most 19
+        + ([f"unknown column(s) {shorten([repr(name) for name in unknown])}"] if unknown else [])
+        + ([f"repeated column(s) {shorten(repeated)}"] if repeated else [])
     )
-    _check_labels(path, values[:, columns[LABEL]])
-    if table.p_fire is not None:
-        bad = np.flatnonzero((table.p_fire < 0) | (table.p_fire > 1))
-        if len(bad):
-            raise UserError(
-                f"{path}: line {bad[0] + 2}, column {TRUE_PROBABILITY}: "
-                f"{table.p_fire[bad[0]]:g} is not a probability in [0, 1]"
-            )
-    return table
-
-
-def _check_header(path: Path, header: list[str], allow_p_fire: bool) -> dict[str, int]:
-    expected = [*FEATURES, LABEL] + ([TRUE_PROBABILITY] if allow_p_fire else [])
-    missing = [name for name in (*FEATURES, LABEL) if name not in header]
-    extra = [name for name in header if name not in expected]
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    problems = []
-    if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
-    if extra:
-        problems.append(f"unexpected column(s) {', '.join(repr(name) for name in extra)}")
-    if repeated:
-        problems.append(f"repeated column(s) {', '.join(repeated)}")
     if problems:
-        raise UserError(f"{path}: {'; '.join(problems)} (expected the header: {','.join((*FEATURES, LABEL))})")
-    return {name: i for i, name in enumerate(header)}
+        raise ValueError(f"header row: {'; '.join(problems)}")
+    read = [*required, *([TRUE_PROBABILITY] if labelled and TRUE_PROBABILITY in where else [])]
+    return {name: where[name] for name in read}
 
 
-def _parse(path: Path, header: list[str], body: list[list[str]]) -> np.ndarray:
-    width = len(header)
-    for i, row in enumerate(body):
-        if len(row) != width:
-            raise UserError(f"{path}: line {i + 2} has {len(row)} cells, the header has {width}")
+def _numbers(rows: list[list[str]], lines: list[int], width: int | None, columns: dict[str, int]) -> np.ndarray:
+    """The cells of `columns` as float64, each checked finite; `width` is the header's (None: no header)."""
+    size = width or len(FEATURES)
+    if set(map(len, rows)) != {size}:
+        n, row = next((n, row) for n, row in enumerate(rows, 1) if len(row) != size)
+        expected = f"{width}, as the header" if width else f"{size} features, in the published order"
+        raise ValueError(f"{_row(n, lines)} has {len(row)} columns; expected {expected}")
+    index = list(columns.values())
+    cells = rows if index == list(range(size)) else [[row[j] for j in index] for row in rows]
     try:
-        values = np.array(body, dtype=np.float64)
+        values = np.array(cells, dtype=np.float64)
     except ValueError:
-        raise UserError(_first_non_number(path, header, body)) from None
-    bad = np.argwhere(~np.isfinite(values))
-    if len(bad):
+        raise ValueError(_first_non_number(cells, list(columns), lines)) from None
+    if not np.isfinite(values).all():  # the cheap test first: argwhere costs a one-row request 3 µs
+        bad = np.argwhere(~np.isfinite(values))
         i, j = bad[0]
-        raise UserError(
-            f"{path}: line {i + 2}, column {header[j]}: {body[i][j]!r} is not a finite number"
+        raise ValueError(
+            f"{_row(i + 1, lines)}, {list(columns)[j]}: {cells[i][j]!r} is not a finite number"
             + (f" ({len(bad)} such cells)" if len(bad) > 1 else "")
         )
     return values
 
 
-def _first_non_number(path: Path, header: list[str], body: list[list[str]]) -> str:
-    for i, row in enumerate(body):
-        for j, cell in enumerate(row):
+def _first_non_number(cells: list[list[str]], names: list[str], lines: list[int]) -> str:
+    for i, row in enumerate(cells):
+        for name, cell in zip(names, row):
             try:
                 float(cell)
             except ValueError:
-                return f"{path}: line {i + 2}, column {header[j]}: {cell!r} is not a number"
+                return f"{_row(i + 1, lines)}, {name}: {cell!r} is not a number"
     raise AssertionError("numpy refused a table whose every cell parses")
 
 
-def _check_labels(path: Path, labels: np.ndarray) -> None:
-    bad = np.flatnonzero((labels != 0) & (labels != 1))
+def _check_labels(labels: dict[str, np.ndarray], lines: list[int]) -> None:
+    y = labels[LABEL]
+    bad = np.flatnonzero((y != 0) & (y != 1))
     if len(bad):
-        raise UserError(f"{path}: line {bad[0] + 2}, column {LABEL}: {labels[bad[0]]:g} is not a label (0 or 1)")
-    if len(np.unique(labels)) < 2:
-        only = int(labels[0])
-        raise UserError(f"{path}: every row has {LABEL}={only}; a detector needs examples of both classes")
+        raise ValueError(f"{_row(bad[0] + 1, lines)}, {LABEL}: {y[bad[0]]:g} is not a label (0 or 1)")
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"every row has {LABEL}={int(y[0])}; a detector needs examples of both classes")
+    p = labels.get(TRUE_PROBABILITY)
+    if p is None:
+        return
+    bad = np.flatnonzero((p < 0) | (p > 1))
+    if len(bad):
+        raise ValueError(f"{_row(bad[0] + 1, lines)}, {TRUE_PROBABILITY}: {p[bad[0]]:g} is not a probability in [0, 1]")
 
 
-def load_split(name: str, split_dir: str | Path = SPLIT_DIR) -> Table:
+def _row(n: int, lines: list[int]) -> str:
+    """Data row `n` (1: the first after any header), as batch predict's output numbers it, and its
+    line where that differs: the line is what an editor or a spreadsheet shows."""
+    return f"row {n}" if lines[n - 1] == n else f"row {n} (line {lines[n - 1]})"
+
+
+def shorten(names: list[str]) -> str:
+    """A list of names for a message, cut short when long."""
+    shown = ", ".join(names[:4])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
+
+
+def read_split(split_dir: str | Path, name: str) -> Table:
     """One split that the split stage wrote."""
     return read_csv(require(Path(split_dir) / f"{name}.csv", "split"))

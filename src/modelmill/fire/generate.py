@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.cli import UserError, cli
 from ..core.io import atomic_output
-from .features import Table, read_csv, write_csv
+from .features import Table, read_csv, write_table
 from .params import DataConfig, load_params
 from .paths import SAMPLES
 from .simulate import generate
@@ -32,7 +32,7 @@ def make_samples(cfg: DataConfig, out: str | Path = SAMPLES) -> Table:
     else:
         table, origin = generate(cfg.n_samples, cfg.seed), f"the simulator (seed {cfg.seed})"
     with atomic_output(out) as tmp:
-        write_csv(tmp, table)
+        write_table(tmp, table)
     fires = int(table.y.sum())
     print(
         f"generate: {len(table)} rows from {origin}, {fires} fires ({fires / len(table):.1%}) -> {out} "

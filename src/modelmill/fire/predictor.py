@@ -7,8 +7,6 @@ the caller. The model file is loaded only through skops with the line's trusted 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -18,7 +16,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..core.cli import UserError
-from .features import FEATURES, LABEL, TRUE_PROBABILITY, layout_problem
+from ..core.metadata import identity
+from .features import FEATURES, LABEL_COLUMNS, parse_csv, parse_csv_file, shorten
 from .models import check_features, load_model
 
 CONTENT_TYPES = {
@@ -27,8 +26,6 @@ CONTENT_TYPES = {
     "application/json": "an object keyed by feature name, a list of such objects, or a list of lists "
     "in the published order",
 }
-# Columns a header may name besides the features: the line's own split files carry them.
-_IGNORED = (LABEL, TRUE_PROBABILITY)
 CHUNK = 10_000
 
 
@@ -49,7 +46,12 @@ class Predictor:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValueError("body is not UTF-8 text") from None
-        rows = _from_csv(text) if content_type == "text/csv" else _from_json(text)
+        if content_type == "text/csv":
+            try:
+                return parse_csv(text, labelled=False)[0]
+            except ValueError as exc:  # as batch predict and training name the file
+                raise ValueError(f"the CSV body: {exc}") from None
+        rows = _from_json(text)
         if not rows:
             raise ValueError("no rows in the body")
         return np.array(rows, dtype=np.float64)
@@ -59,17 +61,11 @@ class Predictor:
             p = self.model.predict_proba(x)[:, 1]
         return [{"fire_probability": float(v), "fire": bool(v >= self.threshold)} for v in p]
 
-    def card(self) -> dict:
+    def model_info(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta["model_name"],
-            "version": meta["version"],
-            "line": "fire",
-            "framework": meta.get("framework"),
+            **identity(meta, "fire"),
             "format": meta.get("format"),
-            "sha256": meta.get("sha256"),
-            "published_at_utc": meta.get("published_at_utc"),
-            "git_commit": meta.get("git_commit"),
             "input": {"content_types": CONTENT_TYPES, "features": list(FEATURES)},
             "output": {
                 "fire_probability": "p(fire) from the ensemble",
@@ -86,10 +82,7 @@ class Predictor:
         """The rows of CSV file `path`, in chunks, named by their data row number (1 = first row)."""
         if not path.is_file():
             raise UserError(f"{path} is not a file; the fire line predicts on a CSV of sensor rows")
-        try:
-            x = self.decode(path.read_bytes(), "text/csv")
-        except ValueError as exc:
-            raise UserError(f"{path}: {exc}") from None
+        x, _ = parse_csv_file(path, labelled=False)
 
         def read() -> Iterator[tuple[list[str], np.ndarray]]:
             for start in range(0, len(x), CHUNK):
@@ -118,58 +111,6 @@ def load(model_path: Path, metadata: dict) -> Predictor:
     return Predictor(model, metadata)
 
 
-def _from_csv(text: str) -> list[list[float]]:
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    except csv.Error as exc:
-        raise ValueError(f"body is not readable as CSV ({exc})") from None
-    problem = layout_problem(rows[0]) if rows else None
-    if problem:
-        raise ValueError(f"the CSV body: {problem}")
-    names, columns = list(FEATURES), None
-    if rows and any(cell.strip() in FEATURES for cell in rows[0]):  # a header row: columns by name
-        names = [name.strip() for name in rows.pop(0)]
-        columns = _header(names)
-    out = []
-    for n, row in enumerate(rows, 1):
-        if len(row) != len(names):
-            expected = "as the header" if columns else "features, in the published order"
-            raise ValueError(f"row {n} has {len(row)} columns; expected {len(names)} {expected}")
-        cells = row if columns is None else [row[i] for i in columns]
-        values = []
-        for name, cell in zip(FEATURES, cells):
-            try:
-                value = float(cell)
-            except ValueError:
-                raise ValueError(f"row {n}, {name}: {cell!r} is not a number") from None
-            if not math.isfinite(value):
-                raise ValueError(f"row {n}, {name}: {cell!r} is not a finite number")
-            values.append(value)
-        out.append(values)
-    return out
-
-
-def _header(names: list[str]) -> list[int]:
-    """Where each feature is in a header row; a ValueError names what is wrong with it."""
-    unknown = [name for name in names if name not in FEATURES and name not in _IGNORED]
-    missing = [name for name in FEATURES if name not in names]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    problems = (
-        ([f"unknown column(s) {_names([repr(name) for name in unknown])}"] if unknown else [])
-        + ([f"missing column(s) {_names(missing)}"] if missing else [])
-        + ([f"repeated column(s) {_names(repeated)}"] if repeated else [])
-    )
-    if problems:
-        raise ValueError(f"header row: {'; '.join(problems)}")
-    return [names.index(name) for name in FEATURES]
-
-
-def _names(names: list[str]) -> str:
-    """A list of names for a message, cut short when long."""
-    shown = ", ".join(names[:4])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
-
-
 def _from_json(text: str) -> list[list[float]]:
     try:
         data = json.loads(text)
@@ -184,14 +125,14 @@ def _from_json(text: str) -> list[list[float]]:
 
 def _json_row(item, n: int) -> list[float]:
     if isinstance(item, dict):
-        unknown = [k for k in item if k not in FEATURES and k not in _IGNORED]
+        unknown = [k for k in item if k not in FEATURES and k not in LABEL_COLUMNS]
         missing = [k for k in FEATURES if k not in item]
         if unknown or missing:
             raise ValueError(
                 f"row {n}: "
                 + "; ".join(
-                    ([f"unknown key(s) {_names([repr(k) for k in unknown])}"] if unknown else [])
-                    + ([f"missing key(s) {_names(missing)}"] if missing else [])
+                    ([f"unknown key(s) {shorten([repr(k) for k in unknown])}"] if unknown else [])
+                    + ([f"missing key(s) {shorten(missing)}"] if missing else [])
                 )
             )
         values = [item[k] for k in FEATURES]
@@ -199,7 +140,7 @@ def _json_row(item, n: int) -> list[float]:
         if len(item) != len(FEATURES):
             raise ValueError(
                 f"row {n} has {len(item)} values; expected {len(FEATURES)}, in the published order "
-                f"({_names(list(FEATURES))})"
+                f"({shorten(list(FEATURES))})"
             )
         values = item
     else:

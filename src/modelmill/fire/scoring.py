@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 from sklearn.metrics import (
+    accuracy_score,
     average_precision_score,
     brier_score_loss,
     log_loss,
     precision_recall_curve,
+    precision_recall_fscore_support,
     roc_auc_score,
     roc_curve,
 )
@@ -32,14 +34,12 @@ def ranking_scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def decision_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    """Scores of the decisions p >= threshold."""
-    fire = p >= threshold
-    tp = int((fire & (y == 1)).sum())
-    precision = tp / int(fire.sum()) if fire.any() else 0.0
-    recall = tp / int((y == 1).sum())
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    """Scores of the decisions p >= threshold; precision (no fire decided) and recall (no fire to find)
+    are 0 where undefined."""
+    actual, fire = (y == 1).astype(np.int64), (p >= threshold).astype(np.int64)
+    precision, recall, f1, _ = precision_recall_fscore_support(actual, fire, average="binary", zero_division=0)
     return {
-        "accuracy": rounded((fire == (y == 1)).mean()),
+        "accuracy": rounded(accuracy_score(actual, fire)),
         "precision": rounded(precision),
         "recall": rounded(recall),
         "f1": rounded(f1),

@@ -28,6 +28,8 @@ Rows are drawn in two steps, so that the best possible detector is known exactly
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .features import FEATURES, Table
@@ -69,48 +71,61 @@ def generate(n: int, seed: int) -> Table:
     return Table(x, y, np.round(p, 7))
 
 
-def _features(rng: np.random.Generator, scene: np.ndarray) -> np.ndarray:
-    n = len(scene)
-    room, glare, heater, cooking, flaming, smouldering = (scene == i for i in range(len(SCENES)))
+_Rule = Callable[[int], np.ndarray]  # k -> k draws
 
-    def per_scene(**draws) -> np.ndarray:
-        """One latent value per row, drawn by its scene's rule (rules are callables of a size)."""
-        out = np.zeros(n)
-        for name, mask in (
-            ("room", room),
-            ("glare", glare),
-            ("heater", heater),
-            ("cooking", cooking),
-            ("flaming", flaming),
-            ("smouldering", smouldering),
-        ):
-            out[mask] = draws[name](int(mask.sum()))
+
+class _SceneDraws:
+    """Latent values drawn one per row, each row by its own scene's rule, all from one generator."""
+
+    def __init__(self, rng: np.random.Generator, scene: np.ndarray):
+        self.rng, self.n = rng, len(scene)
+        self.masks = {name: scene == i for i, name in enumerate(SCENES)}
+
+    def per_scene(self, **rules: _Rule) -> np.ndarray:
+        """One value per row; `rules` has one entry per name in SCENES."""
+        out = np.zeros(self.n)
+        for name, mask in self.masks.items():
+            out[mask] = rules[name](int(mask.sum()))
         return out
 
-    def lognormal(median: float, sigma: float):
-        return lambda k: median * np.exp(sigma * rng.standard_normal(k))
+    def lognormal(self, median: float, sigma: float) -> _Rule:
+        return lambda k: median * np.exp(sigma * self.rng.standard_normal(k))
 
-    def uniform(low: float, high: float):
-        return lambda k: rng.uniform(low, high, k)
+    def uniform(self, low: float, high: float) -> _Rule:
+        return lambda k: self.rng.uniform(low, high, k)
 
-    def normal(mean: float, sd: float):
-        return lambda k: rng.normal(mean, sd, k)
+    def normal(self, mean: float, sd: float) -> _Rule:
+        return lambda k: self.rng.normal(mean, sd, k)
 
-    person = room & (rng.random(n) < 0.5)
-    background = np.where(glare, rng.normal(26, 4, n), rng.normal(21, 3, n)).clip(5, 40)
+
+def _features(rng: np.random.Generator, scene: np.ndarray) -> np.ndarray:
+    # Every value below comes from the one generator, in this order: drawing any of them
+    # earlier or later changes every row that follows for the same seed.
+    draws = _SceneDraws(rng, scene)
+    person = draws.masks["room"] & (rng.random(draws.n) < 0.5)
+    latent = _hot_source(draws, person)
+    latent.update(_movement(draws))
+    latent.update(_air(draws, person))
+    return _readings(rng, **latent)
+
+
+def _hot_source(draws: _SceneDraws, person: np.ndarray) -> dict[str, np.ndarray]:
+    """The room's temperature and the hot source in it: how hot, how large, how ragged its outline."""
+    lognormal, uniform, normal, rng = draws.lognormal, draws.uniform, draws.normal, draws.rng
+    background = np.where(draws.masks["sun_glare"], rng.normal(26, 4, draws.n), rng.normal(21, 3, draws.n)).clip(5, 40)
     # The hot source: excess temperature over the room (°C) and share of the frame it fills.
-    excess = per_scene(
+    excess = draws.per_scene(
         room=lognormal(3, 0.5),
-        glare=lognormal(60, 0.5),
+        sun_glare=lognormal(60, 0.5),
         heater=lognormal(55, 0.3),
         cooking=lognormal(90, 0.45),
         flaming=lognormal(150, 0.6),
         smouldering=lognormal(18, 0.6),
     )
     excess[person] = rng.normal(13, 2, person.sum())  # skin at ~34 °C
-    area = per_scene(
+    area = draws.per_scene(
         room=lognormal(0.002, 0.5),
-        glare=lognormal(0.006, 0.6),
+        sun_glare=lognormal(0.006, 0.6),
         heater=lognormal(0.07, 0.4),
         cooking=lognormal(0.05, 0.5),
         flaming=lognormal(0.05, 0.9),
@@ -118,74 +133,113 @@ def _features(rng: np.random.Generator, scene: np.ndarray) -> np.ndarray:
     )
     area[person] = rng.uniform(0.02, 0.08, person.sum())
     area = area.clip(0.0005, 0.6)
-    irregularity = per_scene(
+    irregularity = draws.per_scene(
         room=normal(1.2, 0.15),
-        glare=normal(1.15, 0.1),
+        sun_glare=normal(1.15, 0.1),
         heater=normal(1.3, 0.15),
         cooking=normal(1.7, 0.4),
         flaming=normal(2.4, 0.7),
         smouldering=normal(1.5, 0.35),
     )
     irregularity = irregularity.clip(1.0, 6.0)
-    edge_width = per_scene(
+    edge_width = draws.per_scene(
         room=uniform(1.5, 3),
-        glare=uniform(0.8, 1.3),
+        sun_glare=uniform(0.8, 1.3),
         heater=uniform(1.0, 1.6),
         cooking=uniform(1.2, 2.5),
         flaming=uniform(1.8, 3.5),
         smouldering=uniform(1.5, 3.5),
     )
-    rise = per_scene(
+    return {
+        "background": background,
+        "excess": excess,
+        "area": area,
+        "irregularity": irregularity,
+        "edge_width": edge_width,
+    }
+
+
+def _movement(draws: _SceneDraws) -> dict[str, np.ndarray]:
+    """How the hot source changes from frame to frame: how fast it heats, how much and how often it
+    flickers, and into how many blobs it breaks."""
+    lognormal, uniform, normal, rng = draws.lognormal, draws.uniform, draws.normal, draws.rng
+    rise = draws.per_scene(
         room=normal(0, 0.02),
-        glare=normal(0, 0.08),
+        sun_glare=normal(0, 0.08),
         heater=lognormal(0.12, 0.8),
         cooking=lognormal(0.2, 0.8),
         flaming=lognormal(0.8, 0.8),
         smouldering=lognormal(0.05, 0.8),
     )
-    flicker = per_scene(
+    flicker = draws.per_scene(
         room=uniform(0.1, 0.3),
-        glare=lognormal(1.2, 0.6),
+        sun_glare=lognormal(1.2, 0.6),
         heater=uniform(0.2, 0.6),
         cooking=lognormal(1.5, 0.6),
         flaming=lognormal(4.0, 0.6),
         smouldering=lognormal(0.5, 0.5),
     )
-    frequency = per_scene(
+    frequency = draws.per_scene(
         room=uniform(0, 16),
-        glare=lognormal(0.8, 0.6),
+        sun_glare=lognormal(0.8, 0.6),
         heater=uniform(0, 16),
         cooking=lognormal(1.8, 0.5),
         flaming=normal(6, 2.5),
         smouldering=lognormal(0.6, 0.6),
     )
-    blobs = 1 + per_scene(
+    blobs = 1 + draws.per_scene(
         room=lambda k: rng.poisson(0.3, k),
-        glare=lambda k: rng.poisson(0.8, k),
+        sun_glare=lambda k: rng.poisson(0.8, k),
         heater=lambda k: rng.poisson(0.1, k),
         cooking=lambda k: rng.poisson(1.0, k),
         flaming=lambda k: rng.poisson(1.5, k),
         smouldering=lambda k: rng.poisson(0.3, k),
     )
+    return {"rise": rise, "flicker": flicker, "frequency": frequency, "blobs": blobs}
+
+
+def _air(draws: _SceneDraws, person: np.ndarray) -> dict[str, np.ndarray]:
+    """What the SCD41 sees: CO2 and humidity added by people and by the source."""
+    normal, rng = draws.normal, draws.rng
     # CO2 above the outdoor ~420 ppm: people breathing everywhere, plus combustion.
-    occupancy = rng.exponential(250, n) * np.where(person, 2.0, 1.0)
-    combustion = per_scene(
+    occupancy = rng.exponential(250, draws.n) * np.where(person, 2.0, 1.0)
+    combustion = draws.per_scene(
         room=lambda k: np.zeros(k),
-        glare=lambda k: np.zeros(k),
+        sun_glare=lambda k: np.zeros(k),
         heater=lambda k: rng.exponential(300, k) * (rng.random(k) < 0.3),
         cooking=lambda k: rng.exponential(400, k),
         flaming=lambda k: rng.exponential(700, k),
         smouldering=lambda k: 300 + rng.exponential(1500, k),
     )
-    humidity_shift = per_scene(
+    humidity_shift = draws.per_scene(
         room=normal(0, 2),
-        glare=normal(-2, 3),
+        sun_glare=normal(-2, 3),
         heater=normal(-8, 4),
         cooking=lambda k: rng.exponential(12, k),
         flaming=normal(-5, 4),
         smouldering=normal(3, 3),
     )
+    return {"occupancy": occupancy, "combustion": combustion, "humidity_shift": humidity_shift}
 
+
+def _readings(
+    rng: np.random.Generator,
+    *,
+    background: np.ndarray,
+    excess: np.ndarray,
+    area: np.ndarray,
+    irregularity: np.ndarray,
+    edge_width: np.ndarray,
+    rise: np.ndarray,
+    flicker: np.ndarray,
+    frequency: np.ndarray,
+    blobs: np.ndarray,
+    occupancy: np.ndarray,
+    combustion: np.ndarray,
+    humidity_shift: np.ndarray,
+) -> np.ndarray:
+    """The 18 stored features (columns in FEATURES order): the latent scene as the sensors measure it."""
+    n = len(background)
     hot = area * sigmoid((excess - 20) / 3)  # pixels 20 °C or more above the room
     noise = rng.standard_normal((n, 18))
     t_max = background + excess + 0.5 * noise[:, 0]

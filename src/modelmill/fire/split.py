@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.cli import UserError, cli
 from ..core.io import atomic_output, require
-from .features import SPLITS, read_csv, write_csv
+from .features import SPLITS, read_csv, write_table
 from .params import SplitConfig, load_params
 from .paths import SAMPLES, SPLIT_DIR
 
@@ -53,7 +53,7 @@ def split_samples(cfg: SplitConfig, samples: str | Path = SAMPLES, out_dir: str 
             )
     with atomic_output(out_dir, directory=True) as tmp:
         for name, part in parts.items():
-            write_csv(tmp / f"{name}.csv", part)
+            write_table(tmp / f"{name}.csv", part)
     counts = {name: len(part) for name, part in parts.items()}
     print(
         "split: "

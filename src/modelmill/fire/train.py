@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..core.cli import UserError, cli
-from .features import load_split
+from .features import read_split
 from .models import build_model, fit, save_model
 from .params import MODEL_NAMES, TrainConfig, load_params
 from .paths import SPLIT_DIR, model_file
@@ -21,7 +21,7 @@ from .paths import SPLIT_DIR, model_file
 
 def train_model(name: str, cfg: TrainConfig, split_dir: str | Path = SPLIT_DIR, out: str | Path | None = None):
     model = build_model(name, cfg)
-    train = load_split("train", split_dir)
+    train = read_split(split_dir, "train")
     start = time.perf_counter()
     fit(model, train.x, train.y)
     out = model_file(name) if out is None else Path(out)

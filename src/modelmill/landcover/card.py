@@ -3,14 +3,13 @@ the registry and the bench. It holds what it takes to use the weights file."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
-from ..core.io import read_json, write_json
+from ..core.io import JsonRecord
 
 
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(JsonRecord):
     arch: str
     classes: list[str]
     input_size: int
@@ -31,11 +30,3 @@ class ModelCard:
     def precision(self) -> str:
         """The precision training ran in (`auto` resolved)."""
         return self.runtime["precision"]
-
-    def write(self, path: str | Path) -> None:
-        write_json(path, asdict(self))
-
-    @classmethod
-    def read(cls, path: str | Path) -> ModelCard:
-        raw = read_json(path, "train")
-        return cls(**{f.name: raw[f.name] for f in fields(cls)})

@@ -77,7 +77,7 @@ def write_prepared(out_dir: Path, splits: dict[str, tuple[np.ndarray, np.ndarray
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load_split(prepared: str | Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def load_tensors(prepared: str | Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A split's images (uint8 NHWC) and labels, as tensors."""
     import torch  # here, so that ingest and verify, which use this module too, never load torch
 

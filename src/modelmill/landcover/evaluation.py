@@ -13,15 +13,17 @@ import sys
 from pathlib import Path
 
 import torch
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from torch import nn
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device
 from ..core.io import atomic_output, write_json
 from ..core.torchkit import memory_format, set_threads
+from ..core.vision import Preprocess
 from .card import ModelCard
-from .data import load_split
-from .model import Preprocess, load_model, predict
+from .data import load_tensors
+from .model import load_model, predict
 from .params import EvaluateConfig
 from .paths import METRICS_FILE, MODEL_CARD, MODEL_FILE, PREDICTIONS_FILE, PREPARED_DIR
 from .transforms import dihedral_views
@@ -34,24 +36,22 @@ def dihedral_logits(
     return sum(predict(model, view, preprocess, batch_size, precision) for view in dihedral_views(images)) / 8
 
 
-def classification_report(y_true: torch.Tensor, y_pred: torch.Tensor, classes: list[str]) -> dict:
-    n = len(classes)
-    confusion = torch.bincount(y_true * n + y_pred, minlength=n * n).view(n, n).double()
-    tp = confusion.diag()
-    precision = tp / confusion.sum(0).clamp(min=1)
-    recall = tp / confusion.sum(1).clamp(min=1)
-    f1 = torch.where(
-        precision + recall > 0, 2 * precision * recall / (precision + recall), torch.zeros(n, dtype=torch.float64)
+def class_scores(y_true: torch.Tensor, y_pred: torch.Tensor, classes: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support; 0 for a class never predicted or
+    absent from `y_true`."""
+    actual, predicted = y_true.cpu().numpy(), y_pred.cpu().numpy()
+    precision, recall, f1, support = precision_recall_fscore_support(
+        actual, predicted, labels=list(range(len(classes))), zero_division=0
     )
     return {
-        "accuracy": round(float(tp.sum() / confusion.sum()), 6),
+        "accuracy": round(float(accuracy_score(actual, predicted)), 6),
         "macro_f1": round(float(f1.mean()), 6),
         "per_class": {
             c: {
                 "precision": round(float(precision[i]), 6),
                 "recall": round(float(recall[i]), 6),
                 "f1": round(float(f1[i]), 6),
-                "support": int(confusion[i].sum()),
+                "support": int(support[i]),
             }
             for i, c in enumerate(classes)
         },
@@ -71,10 +71,12 @@ def evaluate(
     classes = card.classes
     device = pick_device("auto")
     model = load_model(model_path, card.arch, classes).to(device, memory_format=memory_format(card.channels_last))
-    x_test, y_test = load_split(prepared, "test")
+    x_test, y_test = load_tensors(prepared, "test")
     if len(x_test) == 0:
         raise UserError("the test split is empty; check data.split")
-    preprocess = Preprocess(card.mean, card.std, card.input_size, card.channels_last, device)
+    preprocess = Preprocess(
+        card.mean, card.std, input_size=card.input_size, channels_last=card.channels_last, device=device
+    )
     precision = card.precision
     if cfg.tta:
         logits = dihedral_logits(model, x_test, preprocess, cfg.batch_size, precision).cpu()
@@ -82,7 +84,7 @@ def evaluate(
         logits = predict(model, x_test, preprocess, cfg.batch_size, precision).cpu()
     y_pred = logits.argmax(1)
     metrics = {
-        **classification_report(y_test, y_pred, classes),
+        **class_scores(y_test, y_pred, classes),
         "loss": round(float(nn.functional.cross_entropy(logits, y_test)), 6),
         "test_images": len(y_test),
         "tta": cfg.tta,

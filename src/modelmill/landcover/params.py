@@ -20,7 +20,9 @@ PARAMS_FILE = Path("params.yaml")
 
 
 @section
-class SplitConfig:
+class SplitFractions:
+    """The train/val/test fractions of each class (seeded by data.seed; val may be 0)."""
+
     train: float = span(0.0, 1.0, open_low=True)
     val: float = span(0.0, 1.0)
     test: float = span(0.0, 1.0, open_low=True)
@@ -32,7 +34,7 @@ class DataConfig:
     archive: str
     sha256: str
     synthetic_per_class: int = span(1, 100_000)
-    split: SplitConfig
+    split: SplitFractions
     seed: int
     on_corrupt: str = choice("fail", "drop")
 

@@ -18,9 +18,11 @@ from PIL import Image, UnidentifiedImageError
 from ..core.cli import UserError
 from ..core.hardware import pick_device, place
 from ..core.io import read_npy
-from ..core.torchkit import load_weights, memory_format
+from ..core.metadata import identity
+from ..core.torchkit import load_into, memory_format
+from ..core.vision import Preprocess
 from .data import IMAGE_SIZE
-from .model import Preprocess, build_model, predict
+from .model import build_model, predict
 
 SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
 CONTENT_TYPES = {
@@ -43,7 +45,9 @@ class Predictor:
         norm = metadata["normalization"]
         channels_last = metadata.get("params", {}).get("train", {}).get("channels_last", False)
         self.model.to(device, memory_format=memory_format(channels_last)).eval()
-        self.preprocess = Preprocess(norm["mean"], norm["std"], metadata["input_size"], channels_last, device)
+        self.preprocess = Preprocess(
+            norm["mean"], norm["std"], input_size=metadata["input_size"], channels_last=channels_last, device=device
+        )
 
     def decode(self, body: bytes, content_type: str) -> torch.Tensor:
         """uint8 NHWC tiles from a request body."""
@@ -59,17 +63,11 @@ class Predictor:
             {"class": self.classes[i], "probabilities": dict(zip(self.classes, p))} for i, p in zip(best, probabilities)
         ]
 
-    def card(self) -> dict:
+    def model_info(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta["model_name"],
-            "version": meta["version"],
-            "line": "landcover",
-            "framework": meta.get("framework"),
+            **identity(meta, "landcover"),
             "architecture": meta["architecture"],
-            "sha256": meta.get("sha256"),
-            "published_at_utc": meta.get("published_at_utc"),
-            "git_commit": meta.get("git_commit"),
             "input": {
                 "content_types": CONTENT_TYPES,
                 "tile": list(SHAPE),
@@ -111,14 +109,8 @@ class Predictor:
 def load(model_path: Path, metadata: dict) -> Predictor:
     """Weights (weights_only: no code runs from the file) into a fresh network described by `metadata`."""
     device = pick_device("auto")
-    model = build_model(metadata["architecture"], metadata["num_classes"])
-    try:
-        model.load_state_dict(load_weights(model_path))
-    except RuntimeError as exc:
-        raise UserError(
-            f"{Path(model_path).name} does not load into a {metadata['architecture']} with "
-            f"{metadata['num_classes']} classes: {str(exc).splitlines()[0]}"
-        ) from None
+    arch, classes = metadata["architecture"], metadata["num_classes"]
+    model = load_into(build_model(arch, classes), model_path, f"a {arch} with {classes} classes")
     # Evaluate's precision (the card's, train.precision as resolved where it trained), so the
     # server and the line's own evaluate give the same answers; bf16 where it can't run falls
     # back to fp32. Versions published before metadata named it: train.precision, `auto` resolved here.

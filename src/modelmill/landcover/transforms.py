@@ -11,24 +11,16 @@ from collections.abc import Iterator
 
 import torch
 
+from ..core.vision import flips_and_turns
+
 
 def augment(batch: torch.Tensor, generator: torch.Generator, translate: int = 0) -> torch.Tensor:
     """Random flips, 90-degree rotations and shifts of up to `translate` pixels (edges
     mirrored) of a uint8 NHWC batch. The draws come from `generator` on the CPU whatever
     the batch's device, so a GPU run sees the same augmentations as a CPU run."""
-    n, device = batch.shape[0], batch.device
-    hflip = (torch.rand(n, generator=generator) < 0.5).to(device)
-    vflip = (torch.rand(n, generator=generator) < 0.5).to(device)
-    turns = torch.randint(0, 4, (n,), generator=generator).to(device)
-    batch = torch.where(hflip.view(-1, 1, 1, 1), batch.flip(2), batch)
-    batch = torch.where(vflip.view(-1, 1, 1, 1), batch.flip(1), batch)
-    if batch.shape[1] == batch.shape[2]:
-        for k in (1, 2, 3):
-            sel = turns == k
-            if sel.any():
-                batch[sel] = torch.rot90(batch[sel], k, dims=(1, 2))
+    batch, _ = flips_and_turns(batch, generator)
     if translate:
-        batch = shift(batch, torch.randint(-translate, translate + 1, (n, 2), generator=generator))
+        batch = shift(batch, torch.randint(-translate, translate + 1, (len(batch), 2), generator=generator))
     return batch
 
 

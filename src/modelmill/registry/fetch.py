@@ -16,7 +16,7 @@ from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
-from .store import METADATA_OBJECT, Registry, latest_version, read_json
+from .store import METADATA_OBJECT, Registry, get_json, latest_version
 
 SUCCESS = "Model loaded successfully. Verification complete."
 
@@ -34,7 +34,7 @@ def download_version(
             raise UserError(
                 f"nothing published yet: {reg.uri(reg.latest_key)} does not exist; run `{line.make('publish')}`"
             )
-    metadata = read_json(client, reg, reg.metadata_key(version))
+    metadata = get_json(client, reg, reg.metadata_key(version))
     if metadata is None:
         raise UserError(f"v{version} of {reg.model_name} has no {METADATA_OBJECT} (incomplete or never published)")
     uri = reg.uri(reg.model_key(version))

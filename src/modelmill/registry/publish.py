@@ -26,7 +26,7 @@ from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
 from .bucket import require_private
-from .store import METADATA_OBJECT, Registry, latest_version, list_versions, read_json
+from .store import METADATA_OBJECT, Registry, get_json, latest_version, list_versions
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def publish(
 
     sha256 = file_digest(model_path)
     versions = list_versions(client, reg)
-    complete = {v: meta for v in versions if (meta := read_json(client, reg, reg.metadata_key(v)))}
+    complete = {v: meta for v in versions if (meta := get_json(client, reg, reg.metadata_key(v)))}
     same = [v for v, meta in complete.items() if meta["sha256"] == sha256]
     if same:
         if same[0] > (latest_version(client, reg) or 0):

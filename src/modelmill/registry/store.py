@@ -108,7 +108,7 @@ def list_versions(client, reg: Registry) -> list[int]:
     return sorted(versions)
 
 
-def read_json(client, reg: Registry, key: str) -> dict | None:
+def get_json(client, reg: Registry, key: str) -> dict | None:
     """The JSON object at `key`, or None when there is none."""
     with s3.errors("read", reg.bucket, key):
         found = s3.or_none(client.get_object, Bucket=reg.bucket, Key=key)
@@ -116,5 +116,5 @@ def read_json(client, reg: Registry, key: str) -> dict | None:
 
 
 def latest_version(client, reg: Registry) -> int | None:
-    latest = read_json(client, reg, reg.latest_key)
+    latest = get_json(client, reg, reg.latest_key)
     return None if latest is None else int(latest["version"])

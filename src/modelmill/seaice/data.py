@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.cli import UserError
 from .npz import load_npz
-from .params import HISTORY_DAYS, LEAD_DAYS, SplitConfig
+from .params import HISTORY_DAYS, LEAD_DAYS, SeaIceSplitConfig
 from .paths import DAILY, DATASETS, dataset_file
 from .physics import Daily
 from .render import render
@@ -35,7 +35,7 @@ def load_daily(path=DAILY) -> Daily:
     )
 
 
-def segments(n_days: int, cfg: SplitConfig) -> dict[str, list[tuple[int, int]]]:
+def segments(n_days: int, cfg: SeaIceSplitConfig) -> dict[str, list[tuple[int, int]]]:
     """Each split's [start, end) day ranges."""
     out: dict[str, list[tuple[int, int]]] = {name: [] for name in SPLITS}
     edges = np.linspace(0, n_days, cfg.blocks + 1).round().astype(int)
@@ -53,7 +53,7 @@ def window_starts(spans: list[tuple[int, int]], stride: int) -> np.ndarray:
     return np.array([s for a, b in spans for s in range(a, b - WINDOW + 1, stride)], dtype=np.int64)
 
 
-def pair_days(spans: list[tuple[int, int]], cfg: SplitConfig) -> np.ndarray:
+def pair_days(spans: list[tuple[int, int]], cfg: SeaIceSplitConfig) -> np.ndarray:
     """(n, 2) first and second dates of the change pairs inside the spans; lags cycle through the range."""
     lags = range(cfg.pair_lag_min, cfg.pair_lag_max + 1)
     pairs = []
@@ -65,12 +65,12 @@ def pair_days(spans: list[tuple[int, int]], cfg: SplitConfig) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def ice_class(c: np.ndarray, h: np.ndarray, cfg: SplitConfig) -> np.ndarray:
+def ice_class(c: np.ndarray, h: np.ndarray, cfg: SeaIceSplitConfig) -> np.ndarray:
     """0 open water, 1 thin ice, 2 thick ice, per cell."""
     return np.where(c < cfg.open_water, 0, np.where(h < cfg.thick_m, 1, 2))
 
 
-def tile_labels(daily: Daily, day: int, cfg: SplitConfig) -> np.ndarray:
+def tile_labels(daily: Daily, day: int, cfg: SeaIceSplitConfig) -> np.ndarray:
     """(rows, cols) class of each tile of `day`, -1 where the tile is mixed, ambiguous or mostly land."""
     n = cfg.tile_cells
     rows, cols = daily.land.shape[0] // n, daily.land.shape[1] // n
@@ -92,7 +92,7 @@ def tile_labels(daily: Daily, day: int, cfg: SplitConfig) -> np.ndarray:
 
 
 def make_tiles(
-    daily: Daily, spans: list[tuple[int, int]], per_class: int, cfg: SplitConfig, rng: np.random.Generator
+    daily: Daily, spans: list[tuple[int, int]], per_class: int, cfg: SeaIceSplitConfig, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Up to `per_class` tiles of each class from the spans' days, rendered with clouds and noise."""
     found = []  # (day, row, col, label)
@@ -117,7 +117,9 @@ def make_tiles(
     return {"x": images, "y": chosen[:, 3], "day": chosen[:, 0]}
 
 
-def make_pairs(daily: Daily, pairs: np.ndarray, cfg: SplitConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_pairs(
+    daily: Daily, pairs: np.ndarray, cfg: SeaIceSplitConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Both dates of each pair rendered (each with its own clouds and noise) and the true change map."""
     before = np.stack([_scene(daily, d, rng) for d in pairs[:, 0]]) if len(pairs) else _empty(daily)
     after = np.stack([_scene(daily, d, rng) for d in pairs[:, 1]]) if len(pairs) else _empty(daily)

@@ -23,6 +23,7 @@ import torch
 
 from ..core.io import atomic_output, read_json, write_json
 from ..core.torchkit import predict, set_threads
+from ..core.vision import Preprocess
 from .baselines import climatology, climatology_table, difference_score, persistence, tune_threshold
 from .data import CLASSES, forecast_arrays, load_daily, load_set
 from .figures import change_panel, forecast_panel
@@ -30,7 +31,7 @@ from .models import load_trained
 from .params import LEAD_DAYS, EvaluateConfig
 from .paths import CONFUSION_FILE, DAILY, DATASETS, FIGURES, METRICS_FILE, RMSE_FILE, SPLIT_FILE, card_file, model_file
 from .scores import class_scores, lead_errors, map_scores, r
-from .tasks import EVAL_BATCH, Normalize, pair_images
+from .tasks import EVAL_BATCH, pair_images
 
 
 def evaluate(cfg: EvaluateConfig, folder: str | Path = ".") -> dict:
@@ -83,7 +84,12 @@ def evaluate_classifier(model, sets: Path) -> tuple[dict, np.ndarray]:
     card, net = model
     test = load_set("classifier", "test", sets)
     logits = predict(
-        net, torch.from_numpy(test["x"]), Normalize(card["mean"], card["std"]), EVAL_BATCH, "fp32", len(CLASSES)
+        net,
+        torch.from_numpy(test["x"]),
+        Preprocess(card["mean"], card["std"], scale=1.0),
+        EVAL_BATCH,
+        "fp32",
+        len(CLASSES),
     )
     predicted = logits.argmax(1).numpy()
     return {**class_scores(test["y"], predicted, CLASSES), "test_tiles": len(predicted)}, np.stack(
@@ -119,7 +125,12 @@ def evaluate_change(model, daily, sets: Path) -> tuple[dict, dict]:
     test, val = load_set("change", "test", sets), load_set("change", "val", sets)
     ocean = ~daily.land
     logits = predict(
-        net, torch.from_numpy(pair_images(test)), Normalize(card["mean"], card["std"]), EVAL_BATCH, "fp32", 0
+        net,
+        torch.from_numpy(pair_images(test)),
+        Preprocess(card["mean"], card["std"], scale=1.0),
+        EVAL_BATCH,
+        "fp32",
+        0,
     ).numpy()
     predicted = logits > 0
     threshold, val_iou = tune_threshold(

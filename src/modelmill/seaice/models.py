@@ -16,20 +16,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision import models as tv
 
 from ..core.cli import UserError
-from ..core.torchkit import load_weights
+from ..core.torchkit import load_into
+from ..core.vision import backbone
 from .params import HISTORY_DAYS, LEAD_DAYS
 
-RESNETS = {"resnet18": tv.resnet18, "resnet34": tv.resnet34, "resnet50": tv.resnet50}
+RESNETS = ("resnet18", "resnet34", "resnet50")
 
 
 def build_classifier(arch: str, num_classes: int = 3) -> nn.Module:
-    if arch not in RESNETS:
-        raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(RESNETS)}")
-    # Residual blocks start as the identity: short from-scratch schedules train faster so.
-    model = RESNETS[arch](weights=None, zero_init_residual=True)
+    model = backbone(arch, RESNETS)
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model
 
@@ -137,14 +134,7 @@ def build(card: dict) -> nn.Module:
 
 def load_trained(model_path: str | Path, card: dict, stage: str = "train") -> nn.Module:
     """The network of `card` with the weights in `model_path`, loaded safely (weights_only)."""
-    model = build(card)
-    try:
-        model.load_state_dict(load_weights(model_path, stage))
-    except RuntimeError as exc:
-        raise UserError(
-            f"{model_path} does not fit the {card['model']} its card describes: {str(exc).splitlines()[0]}"
-        ) from None
-    return model.eval()
+    return load_into(build(card), model_path, f"the {card['model']} its card describes", stage)
 
 
 def check_history(x: torch.Tensor) -> None:

@@ -35,7 +35,9 @@ class DataConfig:
 
 
 @section
-class SplitConfig:
+class SeaIceSplitConfig:
+    """How the days are cut in time, and the samples each model is cut into: tiles, windows, pairs."""
+
     train: float = span(0.0, 1.0, open_low=True)
     val: float = span(0.0, 1.0, open_low=True)
     test: float = span(0.0, 1.0, open_low=True)
@@ -64,6 +66,7 @@ class ClassifierConfig:
     brightness: float = span(0.0, 1.0)  # +- this fraction, with augment
     class_weights: bool  # inverse frequency in the training split
     threads: int = span(0, 1024)  # 0: every core
+    processes: int = span(1, 1024)  # data-parallel ranks under torchrun on this machine
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
     seed: int
@@ -78,6 +81,7 @@ class ForecasterConfig:
     lr: float = span(0.0, 10.0, open_low=True)
     weight_decay: float = span(0.0, 1.0)
     threads: int = span(0, 1024)
+    processes: int = span(1, 1024)
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
     seed: int
@@ -93,6 +97,7 @@ class ChangeConfig:
     dice_weight: float = span(0.0, 10.0)  # loss = BCE + dice_weight * Dice
     augment: bool  # the same flip/rotation for both dates and the map
     threads: int = span(0, 1024)
+    processes: int = span(1, 1024)
     device: str = choice("auto", "cpu", "cuda")
     precision: str = choice("auto", "fp32", "bf16")
     seed: int
@@ -129,7 +134,7 @@ class SeaIcePublishConfig:
 @section
 class Params:
     data: DataConfig
-    split: SplitConfig
+    split: SeaIceSplitConfig
     train: TrainConfig
     evaluate: EvaluateConfig
     publish: SeaIcePublishConfig
@@ -176,7 +181,7 @@ def main() -> None:
     before any other stage runs."""
     params = load_params()
     for model in (params.train.classifier, params.train.forecaster, params.train.change):
-        check_machine_request(model.device, model.precision)
+        check_machine_request(model.device, model.precision, model.processes)
     mark_checked()
 
 

@@ -19,11 +19,13 @@ import torch
 
 from ..core.cli import UserError
 from ..core.io import read_npy
+from ..core.metadata import identity
 from ..core.torchkit import predict as run_batches
+from ..core.vision import Preprocess
 from .models import load_trained
 from .params import HISTORY_DAYS, LEAD_DAYS
 from .paths import MODELS
-from .tasks import EVAL_BATCH, Normalize
+from .tasks import EVAL_BATCH
 
 CONTENT_TYPES = {
     "application/x-npy": "a .npy array (numpy.save, no pickles)",
@@ -68,17 +70,11 @@ class Predictor:
             raise ValueError("the array must hold finite numbers")
         return self.check_values(x)
 
-    def card(self) -> dict:
+    def model_info(self) -> dict:
         meta = self.metadata
         return {
-            "name": meta.get("model_name"),
-            "version": meta.get("version"),
-            "line": "seaice",
+            **identity(meta, "seaice"),
             "model": self.kind,
-            "framework": f"torch {torch.__version__}",
-            "sha256": meta.get("sha256"),
-            "published_at_utc": meta.get("published_at_utc"),
-            "git_commit": meta.get("git_commit"),
             "input": {"content_types": CONTENT_TYPES, "shape": list(self.sample_shape())},
             "metrics": {"test": meta.get("test_metrics")},
             "best_epoch": self.model_card.get("best_epoch"),
@@ -112,7 +108,7 @@ class ClassifierPredictor(Predictor):
         return x.astype(np.uint8)
 
     def predict(self, x: np.ndarray) -> list[dict]:
-        pre = Normalize(self.model_card["mean"], self.model_card["std"])
+        pre = Preprocess(self.model_card["mean"], self.model_card["std"], scale=1.0)
         classes = self.model_card["classes"]
         p = torch.softmax(run_batches(self.net, torch.from_numpy(x), pre, EVAL_BATCH, "fp32", len(classes)), 1).numpy()
         return [
@@ -156,7 +152,7 @@ class ChangePredictor(Predictor):
 
     def predict(self, x: np.ndarray) -> list[dict]:
         pairs = np.concatenate([x[:, 0], x[:, 1]], axis=-1)
-        pre = Normalize(self.model_card["mean"], self.model_card["std"])
+        pre = Preprocess(self.model_card["mean"], self.model_card["std"], scale=1.0)
         logits = run_batches(self.net, torch.from_numpy(pairs), pre, EVAL_BATCH, "fp32", 0).numpy()
         maps = logits > 0
         return [{"change_fraction": round(float(m.mean()), 6), "change_map": m.astype(int).tolist()} for m in maps]

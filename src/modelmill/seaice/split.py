@@ -33,12 +33,13 @@ from .data import (
     window_starts,
 )
 from .npz import save_npz
-from .params import SplitConfig, load_params
+from .params import SeaIceSplitConfig, load_params
 from .paths import DAILY, DATA_METRICS, DATASETS, MODELS, SPLIT_FILE
+from .physics import Daily
 
 
 def split_days(
-    cfg: SplitConfig,
+    cfg: SeaIceSplitConfig,
     daily_path: str | Path = DAILY,
     split_out: str | Path = SPLIT_FILE,
     sets_out: str | Path = DATASETS,
@@ -50,44 +51,74 @@ def split_days(
     windows = {name: window_starts(spans[name], cfg.window_stride) for name in SPLITS}
     pairs = {name: pair_days(spans[name], cfg) for name in SPLITS}
     for name in SPLITS:  # checked for every split before any slow work
-        if len(windows[name]) == 0 or len(pairs[name]) == 0:
-            longest = max((b - a for a, b in spans[name]), default=0)
-            raise UserError(
-                f"the {name} split's longest time segment is {longest} days, too short for one "
-                f"{WINDOW}-day forecast window and a change pair; use more days "
-                f"({len(daily)} now), fewer split.blocks ({cfg.blocks}) or a larger split.{name}"
-            )
+        _check_long_enough(name, spans[name], windows[name], pairs[name], len(daily), cfg)
     plan, sets = {}, {}
     for i, name in enumerate(SPLITS):
         rng = np.random.default_rng([cfg.seed, i])
-        per_class = max(1, round(cfg.tiles_per_class * getattr(cfg, name) / cfg.train))
-        tiles = make_tiles(daily, spans[name], per_class, cfg, rng)
-        missing = [CLASSES[k] for k in range(len(CLASSES)) if not (tiles["y"] == k).any()]
-        if missing:
-            raise UserError(
-                f"the {name} split has no clean {', '.join(missing)} tiles; use more days or a larger split.{name}"
-            )
-        sets[name] = {
-            "classifier": tiles,
-            "change": make_pairs(daily, pairs[name], cfg, rng),
-            "forecaster": {"starts": windows[name]},
-        }
-        plan[name] = {
-            "segments": spans[name],
-            "windows": windows[name].tolist(),
-            "pairs": pairs[name].tolist(),
-            "tile_days": sorted(set(tiles["day"].tolist())),
-        }
+        sets[name], plan[name] = _draw_split(name, daily, spans[name], windows[name], pairs[name], cfg, rng)
     used = days_used(plan)
     check_no_overlap(used, daily.dates)
+    _write_sets(sets, plan, daily.dates, sets_out, split_out)
+    summary = _summary(spans, plan, sets, used)
+    write_json(metrics_out, summary)
+    print(_summary_line(summary, sets_out, start), file=sys.stderr)
+    return summary
 
+
+def _check_long_enough(
+    name: str, spans: list[tuple[int, int]], windows: np.ndarray, pairs: np.ndarray, days: int, cfg: SeaIceSplitConfig
+) -> None:
+    if len(windows) == 0 or len(pairs) == 0:
+        longest = max((b - a for a, b in spans), default=0)
+        raise UserError(
+            f"the {name} split's longest time segment is {longest} days, too short for one "
+            f"{WINDOW}-day forecast window and a change pair; use more days "
+            f"({days} now), fewer split.blocks ({cfg.blocks}) or a larger split.{name}"
+        )
+
+
+def _draw_split(
+    name: str,
+    daily: Daily,
+    spans: list[tuple[int, int]],
+    windows: np.ndarray,
+    pairs: np.ndarray,
+    cfg: SeaIceSplitConfig,
+    rng: np.random.Generator,
+) -> tuple[dict[str, dict], dict[str, Any]]:
+    """The split's three datasets (by model) and its entry in split.json."""
+    per_class = max(1, round(cfg.tiles_per_class * getattr(cfg, name) / cfg.train))
+    tiles = make_tiles(daily, spans, per_class, cfg, rng)
+    missing = [CLASSES[k] for k in range(len(CLASSES)) if not (tiles["y"] == k).any()]
+    if missing:
+        raise UserError(
+            f"the {name} split has no clean {', '.join(missing)} tiles; use more days or a larger split.{name}"
+        )
+    sets = {
+        "classifier": tiles,
+        "change": make_pairs(daily, pairs, cfg, rng),
+        "forecaster": {"starts": windows},
+    }
+    plan = {
+        "segments": spans,
+        "windows": windows.tolist(),
+        "pairs": pairs.tolist(),
+        "tile_days": sorted(set(tiles["day"].tolist())),
+    }
+    return sets, plan
+
+
+def _write_sets(sets: dict, plan: dict, dates: np.ndarray, sets_out: str | Path, split_out: str | Path) -> None:
     for model in MODELS:
         with atomic_output(Path(sets_out) / model, directory=True) as tmp:
             for name in SPLITS:
                 save_npz(tmp / f"{name}.npz", **sets[name][model])
-    dates = [str(d) for d in daily.dates]
     with atomic_output(split_out) as tmp:
-        tmp.write_text(json.dumps({"first_day": dates[0], "days": len(dates), **plan}) + "\n")
+        tmp.write_text(json.dumps({"first_day": str(dates[0]), "days": len(dates), **plan}) + "\n")
+
+
+def _summary(spans: dict, plan: dict, sets: dict, used: dict) -> dict[str, Any]:
+    """metrics/data.json: each split's sizes and class counts."""
     summary: dict[str, Any] = {
         name: {
             "days": len(used[name]),
@@ -100,18 +131,19 @@ def split_days(
         for name in SPLITS
     }
     summary["shared_days"] = 0  # check_no_overlap raised otherwise
-    write_json(metrics_out, summary)
-    print(
+    return summary
+
+
+def _summary_line(summary: dict[str, Any], sets_out: str | Path, start: float) -> str:
+    return (
         "split: "
         + "; ".join(
             f"{n} {s['forecast_windows']} windows, {s['change_pairs']} pairs, {sum(s['tiles'].values())} tiles"
             for n, s in summary.items()
             if n in SPLITS
         )
-        + f"; no shared days -> {sets_out} in {time.perf_counter() - start:.1f}s",
-        file=sys.stderr,
+        + f"; no shared days -> {sets_out} in {time.perf_counter() - start:.1f}s"
     )
-    return summary
 
 
 @cli

@@ -1,5 +1,5 @@
 """What differs between the three trainings: data, inputs, augmentation, loss and the val score
-that picks the best epoch (higher is better). train.py runs the loop common to all three."""
+that picks the best epoch (higher is better). training.py runs them through the core's fit loop."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from torch import nn
 
 from ..core.cli import UserError
 from ..core.torchkit import count_correct, predict
-from .augment import brightness, dihedral
+from ..core.vision import Preprocess, flips_and_turns
+from .augment import brightness
 from .data import CLASSES, forecast_arrays, load_daily, load_set
 from .models import Forecaster, SiameseChange, build_classifier
 from .params import ChangeConfig, ClassifierConfig, ForecasterConfig
@@ -32,23 +33,12 @@ class Task:
     preprocess: Callable[[torch.Tensor], torch.Tensor]
     augment: Callable | None
     criterion: nn.Module
-    validate: Callable[[nn.Module, str], dict]  # (model, precision) -> {"score": ..., ...}
+    validate: Callable[[nn.Module, str], dict]  # (model, precision) -> val scores
+    best: str  # the val score that picks the best epoch (higher is better)
     correct: Callable | None = None
     unit: str = "sample"
     side: int | None = None  # the smallest image side the model trains on (the CPU bf16 floor)
     extra: dict = field(default_factory=dict)
-
-
-class Normalize:
-    """uint8 NHWC -> float NCHW, standardized per channel."""
-
-    def __init__(self, mean: list[float], std: list[float]):
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.permute(0, 3, 1, 2).float()
-        return ((x - self.mean.to(x.device)) / self.std.to(x.device)).contiguous(memory_format=torch.channels_last)
 
 
 def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
@@ -61,17 +51,17 @@ def classifier_task(cfg: ClassifierConfig, sets_dir: Path | None, daily_path: Pa
     mean, std = channel_stats(train["x"])
     counts = np.bincount(train["y"], minlength=len(CLASSES))
     weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1)) if cfg.class_weights else np.ones(len(CLASSES))
-    pre = Normalize(mean, std)
+    pre = Preprocess(mean, std, scale=1.0)
     x_val, y_val = torch.from_numpy(val["x"]), val["y"]
 
     def augment(images, labels, generator):
-        images, _ = dihedral(images, None, generator)
+        images, _ = flips_and_turns(images, generator)
         return brightness(images, cfg.brightness, generator), labels
 
     def validate(model, precision):
         predicted = predict(model, x_val, pre, EVAL_BATCH, precision, len(CLASSES)).argmax(1).cpu().numpy()
         scores = class_scores(y_val, predicted, CLASSES)
-        return {"score": scores["macro_f1"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
     card = {
         "model": "classifier",
@@ -91,6 +81,7 @@ def classifier_task(cfg: ClassifierConfig, sets_dir: Path | None, daily_path: Pa
         augment if cfg.augment else None,
         nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)),
         validate,
+        "macro_f1",
         correct=count_correct,
         unit="tile",
         side=min(train["x"].shape[1:3]),
@@ -114,7 +105,6 @@ def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Pa
         skill = 1 - rmse / np.maximum(persistence, 1e-12)
         # The worst lead's skill against persistence picks the epoch: the model must beat it at every lead.
         return {
-            "score": r(skill.min()),
             "min_skill": r(skill.min()),
             "rmse": r(np.sqrt((rmse**2).mean())),
             "persistence_rmse": r(np.sqrt((persistence**2).mean())),
@@ -136,6 +126,7 @@ def forecaster_task(cfg: ForecasterConfig, sets_dir: Path | None, daily_path: Pa
         None,
         LeadWeightedMSE(weights / weights.mean()),
         validate,
+        "min_skill",
         unit="window",
         side=min(daily.land.shape),
     )
@@ -179,16 +170,16 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
         raise UserError("the training change pairs hold no changed pixel; lower split.change or use more days")
     x = pair_images(train)
     mean, std = channel_stats(x[..., :3])
-    pre = Normalize(mean * 2, std * 2)
+    pre = Preprocess(mean * 2, std * 2, scale=1.0)
     x_val, y_val = torch.from_numpy(pair_images(val)), val["change"].astype(bool)
 
     def augment(images, maps, generator):
-        return dihedral(images, maps, generator)
+        return flips_and_turns(images, generator, maps)
 
     def validate(model, precision):
         logits = predict(model, x_val, pre, EVAL_BATCH, precision, 0).cpu().numpy()
         scores = map_scores(y_val, logits > 0)
-        return {"score": scores["iou"], **scores}
+        return scores
 
     card = {
         "model": "change",
@@ -207,6 +198,7 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
         augment if cfg.augment else None,
         BceDice(cfg.dice_weight),
         validate,
+        "iou",
         unit="pair",
         side=min(x.shape[1:3]),
     )

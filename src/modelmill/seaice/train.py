@@ -5,7 +5,8 @@
 DVC runs it once per model (`foreach` in dvc.yaml), each reading only its own
 train.<model> params, so changing one model's params retrains only that model. The work is
 in training.py; this module checks the argument, the params and the inputs before torch loads,
-so a mistake is told at once. Writes models/<model>.pt (a plain state_dict),
+so a mistake is told at once. `train.<model>.processes: N` starts N data-parallel ranks under
+torchrun, each running this module again. Writes models/<model>.pt (a plain state_dict),
 models/<model>.json (its card) and metrics/train_<model>.csv (the training curves).
 """
 
@@ -26,16 +27,21 @@ def main() -> None:
         got = " ".join(sys.argv[1:]) or "nothing"
         raise UserError(f"usage: python -m modelmill.seaice.train {{{','.join(MODELS)}}} (got {got})")
     name, cfg = sys.argv[1], load_params().train
-    check_machine_request(getattr(cfg, name).device, getattr(cfg, name).precision)
+    mcfg = getattr(cfg, name)
+    check_machine_request(mcfg.device, mcfg.precision, mcfg.processes)
     for path, stage in (
         (dataset_file(name, "train"), "split"),
         (dataset_file(name, "val"), "split"),
         (DAILY, "generate"),
     ):
         require(path, stage)
+    from ..core import distributed
     from .training import train_model
 
-    train_model(name, cfg)
+    if mcfg.processes > 1 and not distributed.under_torchrun():
+        distributed.launch("modelmill.seaice.train", mcfg.processes, [name])  # this module again, in each rank
+    else:
+        train_model(name, cfg)
 
 
 if __name__ == "__main__":

@@ -1,115 +1,83 @@
 """The train stage's work (train.py runs it): one of the three networks, keeping its best
 epoch on val.
 
-AdamW with a one-cycle learning-rate schedule; after each epoch the val score (classifier
-macro-F1, forecaster worst-lead skill, change IoU) decides whether this epoch's weights are the
-best so far.
+AdamW with a one-cycle learning-rate schedule, through the core's fit loop (history, best
+epoch, per-epoch checkpoint and resume, torchrun ranks with `processes: N`); after each epoch
+the val score the task names (classifier macro-F1, forecaster worst-lead skill, change IoU)
+decides whether this epoch's weights are the best so far.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from ..core import distributed
+from ..core.checkpoint import CHECKPOINT_DIR
 from ..core.cli import UserError
-from ..core.hardware import place
-from ..core.io import atomic_output, write_csv
-from ..core.torchkit import Run, save_weights, set_threads, train_one_epoch
+from ..core.fit import Best, EpochPlan, fit, one_cycle, save_outputs, set_up
+from ..core.torchkit import Run
 from .params import TrainConfig
 from .paths import DAILY, DATASETS, card_file, history_file, model_file
 from .tasks import TASKS
 
 
-def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict:
-    """Train `name` on the data under `folder` (the line's folder) and write its outputs there."""
+def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict | None:
+    """Train `name` on the data under `folder` (the line's folder) and write its outputs there;
+    rank 0 returns the card (other ranks of a data-parallel run return None)."""
     folder = Path(folder)
     mcfg = getattr(cfg, name)
-    threads = set_threads(mcfg.threads)
-    torch.manual_seed(mcfg.seed)
+    torch.manual_seed(mcfg.seed)  # the task builds the model: its initial weights come from this seed
     task = TASKS[name](mcfg, folder / DATASETS, folder / DAILY)
     if len(task.x_train) == 0:
         raise UserError(f"the {name}'s training split is empty; use more days or a larger split.train")
-    placement = place(mcfg.device, mcfg.precision, min_side=task.side)
-    model = task.model.to(placement.device)
-    steps = mcfg.epochs * -(-len(task.x_train) // mcfg.batch_size)
+    setup = set_up(mcfg, min_side=task.side)
+    device, precision = setup.placement.device, setup.placement.precision
+    model = task.model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=mcfg.lr, weight_decay=mcfg.weight_decay)
-    if steps >= 4:
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=mcfg.lr, total_steps=steps, pct_start=max(0.25, 2 / steps)
-        )
-    else:  # too few steps for a warm-up and a decay
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     run = Run(
-        model,
+        distributed.wrap(model, setup.group, device, sync_batchnorm=False),
         optimizer,
-        schedule,
-        task.criterion.to(placement.device),
+        one_cycle(optimizer, mcfg.lr, mcfg.epochs * -(-len(task.x_train) // mcfg.batch_size)),
+        task.criterion.to(device),
         torch.Generator().manual_seed(mcfg.seed),
-        placement.precision,
+        precision,
+        setup.group,
     )
-    print(
-        f"train {name}: {len(task.x_train)} {task.unit}s, {mcfg.epochs} epochs, batch {mcfg.batch_size} | "
-        f"{placement.device.type}, {placement.precision}, {threads} thread(s)",
-        file=sys.stderr,
+    setup.announce(f"train {name}", f"{len(task.x_train)} {task.unit}s, {mcfg.epochs} epochs, batch {mcfg.batch_size}")
+    checkpoint = setup.checkpoint(
+        folder / CHECKPOINT_DIR / f"seaice-train-{name}.pt", asdict(mcfg), [folder / DATASETS / name, folder / DAILY]
     )
-    history, best, best_state = [], None, None
-    for epoch in range(1, mcfg.epochs + 1):
-        start = time.perf_counter()
-        loss, accuracy = train_one_epoch(
-            run,
-            task.x_train,
-            task.y_train,
-            batch_size=mcfg.batch_size,
-            augment=task.augment,
-            preprocess=task.preprocess,
-            unit=task.unit,
-            desc=f"{name} {epoch}/{mcfg.epochs}",
-            correct=task.correct,
-        )
-        val = task.validate(model, placement.precision)
-        row = {
-            "epoch": epoch,
-            "train_loss": round(loss, 6),
-            **({"train_accuracy": round(accuracy, 6)} if accuracy is not None else {}),
-            **{f"val_{k}": v for k, v in val.items() if k != "score"},
-            "lr": round(optimizer.param_groups[0]["lr"], 8),
-        }
-        history.append(row)
-        if best is None or val["score"] > best[1]["score"]:
-            best = (epoch, val)
-            best_state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-        print(
-            f"train {name}: epoch {epoch}/{mcfg.epochs} loss {loss:.5f} | val "
-            + ", ".join(f"{k} {v:.4f}" for k, v in val.items() if k != "score")
-            + f" | {time.perf_counter() - start:.0f}s",
-            file=sys.stderr,
-        )
-    assert best is not None and best_state is not None  # train.epochs >= 1 (params), so an epoch ran
+    fitted = fit(
+        run,
+        model,
+        task.x_train,
+        task.y_train,
+        epochs=mcfg.epochs,
+        batch_size=mcfg.batch_size,
+        plan=lambda epoch: EpochPlan(task.preprocess),
+        augment=task.augment,
+        validate=lambda net: task.validate(net, precision),
+        best=Best(task.best),
+        checkpoint=checkpoint,
+        log=f"train {name}",
+        unit=task.unit,
+        correct=task.correct,
+    )
+    if fitted is None:
+        return None
     card = {
         **task.card,
-        "best_epoch": best[0],
-        "val": {k: v for k, v in best[1].items() if k != "score"},
+        "best_epoch": fitted.best_epoch,
+        "val": fitted.best_scores,
         "train_params": asdict(mcfg),
         # evaluate and the predictor both run fp32, so serving answers what evaluate scored on any CPU
-        "runtime": {
-            "precision": placement.precision,
-            "precision_reason": placement.reason,
-            "inference_precision": "fp32",
-        },
+        "runtime": {**setup.runtime(), "inference_precision": "fp32"},
     }
-    save_outputs(folder, name, best_state, card, history)
-    print(f"train {name}: best epoch {best[0]} -> {folder / model_file(name)}", file=sys.stderr)
+    save_outputs(fitted, card, folder / model_file(name), folder / card_file(name), folder / history_file(name))
+    checkpoint.clear()
+    print(f"train {name}: best epoch {fitted.best_epoch} -> {folder / model_file(name)}", file=sys.stderr)
     return card
-
-
-def save_outputs(folder: Path, name: str, state: dict, card: dict, history: list[dict]) -> None:
-    """Each file appears complete or not at all."""
-    save_weights(state, folder / model_file(name))
-    with atomic_output(folder / card_file(name)) as tmp:
-        tmp.write_text(json.dumps(card, indent=1) + "\n")
-    write_csv(folder / history_file(name), history)

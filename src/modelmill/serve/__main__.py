@@ -66,10 +66,10 @@ def main() -> None:
     sock = listen_socket(args.host, args.port)
     loaded = loading.load(args)
     app = create_app(loaded.predictor, max_body=int(args.max_body_mb * 2**20))
-    card = loaded.predictor.card()
+    info = loaded.predictor.model_info()
     host, port = sock.getsockname()[:2]
     print(
-        f"serve: {card['name']} {card['version']} ({loaded.line.name}) from {loaded.source}; "
+        f"serve: {info['name']} {info['version']} ({loaded.line.name}) from {loaded.source}; "
         f"listening on http://{host}:{port}",
         file=sys.stderr,
         flush=True,

@@ -2,7 +2,7 @@
 
     GET  /ping         200 once a model is loaded, 503 before
     POST /invocations  the body in one of the predictor's content types -> {"predictions": [...]}
-    GET  /model        the model card: name, version, input content types, metrics
+    GET  /model        what answers: name, version, input content types, metrics
     GET  /metrics      Prometheus text: requests by route and status, latency, batch sizes
 
 Every error is JSON, {"error": "..."}, never a traceback: 400 bad input (the message names the
@@ -95,17 +95,23 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
     app = FastAPI(title="modelmill", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.predictor = None
     app.state.metrics = metrics
-    lock = threading.Lock()  # one prediction at a time: each already uses every core it should
 
     def set_predictor(p) -> None:
         app.state.predictor = p
-        card = p.card()
-        metrics.model.labels(card["name"], card["version"], card["line"]).set(1)
+        info = p.model_info()
+        metrics.model.labels(info["name"], info["version"], info["line"]).set(1)
 
     app.state.set_predictor = set_predictor
     if predictor is not None:
         set_predictor(predictor)
+    _add_error_handlers(app)
+    _add_status_routes(app, metrics)
+    _add_invocations(app, metrics, max_body)
+    app.add_middleware(_Measure, metrics=metrics)
+    return app
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         return error(exc.status_code, str(exc.detail))
@@ -113,6 +119,10 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
         return error(500, "internal error; see the server log")
+
+
+def _add_status_routes(app: FastAPI, metrics: Metrics) -> None:
+    """/ping, /model and /metrics."""
 
     @app.get("/ping")
     async def ping():
@@ -124,11 +134,15 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
     async def model():
         if app.state.predictor is None:
             return error(503, "the model is still loading")
-        return JSONResponse(app.state.predictor.card())
+        return JSONResponse(app.state.predictor.model_info())
 
     @app.get("/metrics")
     async def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
+    lock = threading.Lock()  # one prediction at a time: each already uses every core it should
 
     @app.post("/invocations")
     async def invocations(request: Request):
@@ -161,9 +175,6 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
             return error(status, payload)
         metrics.batch.observe(len(payload))
         return Response(json.dumps({"predictions": payload}), media_type="application/json")
-
-    app.add_middleware(_Measure, metrics=metrics)
-    return app
 
 
 def _invoke(p, body: bytes, content_type: str, lock: threading.Lock) -> tuple[int, object]:

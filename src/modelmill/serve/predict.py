@@ -63,10 +63,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, required=True, help="the predictions CSV to write")
     args = parser.parse_args()
     loaded = loading.load(args)
-    card = loaded.predictor.card()
+    info = loaded.predictor.model_info()
     n = predict_file(loaded.predictor, args.input, args.output)
     print(
-        f"predict: {n} {loaded.predictor.id_column}(s) through {card['name']} {card['version']} "
+        f"predict: {n} {loaded.predictor.id_column}(s) through {info['name']} {info['version']} "
         f"from {loaded.source} -> {args.output}",
         file=sys.stderr,
     )
