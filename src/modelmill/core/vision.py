@@ -8,7 +8,7 @@ whatever the batch's device, so a GPU run sees the augmentations a CPU run does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -94,31 +94,22 @@ def flips_and_turns(
     flip: bool = True,
     rotate: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A random horizontal and vertical flip and a random number of 90-degree turns per sample
-    of NHWC `images` and, alike, of their NHW `maps` (per-pixel targets) when given. Overhead
-    imagery has no "up": each of the eight results is an equally valid sample. Turns apply to
-    square images only (the draws are made either way, so the stream does not depend on shape)."""
-    n, device = images.shape[0], images.device
+    """A random vertical flip, horizontal flip and transpose per sample of NHWC `images` and,
+    alike, of their NHW `maps` (per-pixel targets) when given: together the eight symmetries of a
+    square, each with probability 1/8. Overhead imagery has no "up": each is an equally valid
+    sample. `rotate`: the transposes (the turns), for square images only. Three draws per sample
+    are made whatever is switched off, so the stream does not depend on the switches or the shape."""
+    draws = (torch.rand(len(images), 3, generator=generator) < 0.5).to(images.device)
+    steps: list[tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]] = []
     if flip:
-        hflip = (torch.rand(n, generator=generator) < 0.5).to(device)
-        vflip = (torch.rand(n, generator=generator) < 0.5).to(device)
-        images = torch.where(hflip.view(-1, 1, 1, 1), images.flip(2), images)
-        images = torch.where(vflip.view(-1, 1, 1, 1), images.flip(1), images)
-        if maps is not None:
-            maps = torch.where(hflip.view(-1, 1, 1), maps.flip(2), maps)
-            maps = torch.where(vflip.view(-1, 1, 1), maps.flip(1), maps)
-    if rotate:
-        turns = torch.randint(0, 4, (n,), generator=generator).to(device)
-        if images.shape[1] == images.shape[2]:
-            images = _turn(images, turns)
-            maps = _turn(maps, turns) if maps is not None else None
+        steps += [(draws[:, 0], lambda t: t.flip(1)), (draws[:, 1], lambda t: t.flip(2))]
+    if rotate and images.shape[1] == images.shape[2]:
+        steps.append((draws[:, 2], lambda t: t.transpose(1, 2)))
+    for chosen, move in steps:
+        images = _where(chosen, move(images), images)
+        maps = _where(chosen, move(maps), maps) if maps is not None else None
     return images, maps
 
 
-def _turn(batch: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    batch = batch.clone()
-    for k in (1, 2, 3):
-        sel = turns == k
-        if sel.any():
-            batch[sel] = torch.rot90(batch[sel], k, dims=(1, 2))
-    return batch
+def _where(chosen: torch.Tensor, moved: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    return torch.where(chosen.view(-1, *([1] * (moved.ndim - 1))), moved, kept)
