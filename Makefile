@@ -123,13 +123,14 @@ verify-download: setup ## Download a published version (VERSION=vN, default late
 
 # serve/predict: a published model. MODEL: a registry name; VERSION=vN (default latest);
 # SOURCE=local: this workspace's own pipeline outputs instead of the registry.
+# WORKERS=N server processes (default: one per core).
 MODEL ?= eurosat-resnet18
 SERVE_ARGS = --model $(MODEL) $(if $(VERSION),--version $(VERSION)) $(if $(SOURCE),--source $(SOURCE))
 # PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
 SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8080)
 
-serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble|seaice-forecaster|… VERSION=vN PORT=8080 SOURCE=local
-	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT)
+serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble|seaice-forecaster|… VERSION=vN PORT=8080 WORKERS=N SOURCE=local
+	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)

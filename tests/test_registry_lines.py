@@ -11,10 +11,11 @@ from conftest import REPO, assert_one_line_error, edit_yaml, git, run_module
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.core.cli import UserError
+from modelmill.core.io import file_digest
 from modelmill.registry.bucket import ensure_private_bucket
-from modelmill.registry.fetch import SUCCESS, fetch
+from modelmill.registry.fetch import SUCCESS, download_version, fetch
 from modelmill.registry.publish import publish
-from modelmill.registry.store import Registry, latest_version
+from modelmill.registry.store import COMPANIONS, Registry, latest_version
 
 FIRE = lines.get("fire")
 
@@ -70,6 +71,35 @@ def test_a_tampered_fire_model_fails_fetch(fire_project, fire_registry):
     s3.client().put_object(Bucket=fire_registry.bucket, Key=fire_registry.model_key(version), Body=b"not skops")
     with pytest.raises(UserError, match="does not match metadata"):
         fetch(fire_registry, line=FIRE, repo=fire_project)
+
+
+def test_the_onnx_export_is_published_and_checked_beside_the_model(fire_project, fire_registry, tmp_path):
+    """A companion file: listed with its sha256 in metadata.json, uploaded before it, downloaded
+    and checked with the model. A version without it (published before the export existed) is
+    other content: publishing the same model with its export makes a new version."""
+    onnx = fire_project / FIRE.folder / "models" / "fire_ensemble.onnx"
+    aside = tmp_path / onnx.name
+    onnx.rename(aside)
+    try:
+        before = publish(fire_registry, fire_project, line=FIRE, check_pipeline=False)
+    finally:
+        aside.rename(onnx)
+    client = s3.client()
+    meta = json.loads(client.get_object(Bucket=fire_registry.bucket, Key=fire_registry.metadata_key(1))["Body"].read())
+    assert before.version == 1 and meta[COMPANIONS] == {}
+
+    after = publish(fire_registry, fire_project, line=FIRE)
+    assert (after.version, after.created) == (2, True)
+    meta = json.loads(client.get_object(Bucket=fire_registry.bucket, Key=fire_registry.metadata_key(2))["Body"].read())
+    assert meta[COMPANIONS] == {onnx.name: {"sha256": file_digest(onnx), "size_bytes": onnx.stat().st_size}}
+    (tmp_path / "v2").mkdir()
+    _, path = download_version(fire_registry, tmp_path / "v2", 2, line=FIRE)
+    assert file_digest(path.parent / onnx.name) == file_digest(onnx)
+
+    client.put_object(Bucket=fire_registry.bucket, Key=fire_registry.key(2, onnx.name), Body=b"not onnx")
+    with pytest.raises(UserError, match=r"fire_ensemble.onnx: sha256 \w+ does not match metadata"):
+        fetch(fire_registry, line=FIRE, repo=fire_project)
+    assert publish(fire_registry, fire_project, line=FIRE).created is False  # v2 stays what it is
 
 
 def test_cli_publish_and_fetch_name_the_pipeline(fire_project, s3_env):

@@ -77,8 +77,12 @@ class Model:
     """One model a line publishes, named without importing any of its code."""
 
     package: str  # the line's package: its params, artifact and predictor modules live there
-    file: Path  # the one file published, relative to the line's folder
+    file: Path  # the file that is the model (its sha256 names the version), relative to the line's folder
     key: str = ""  # its name in a multi-model line's publish section (sea ice: classifier, ...)
+    # Files published beside it when the pipeline wrote them (the fire ensemble's ONNX export,
+    # which serving loads instead): listed with their sha256 in metadata.json, downloaded and
+    # checked with the model, placed in the same folder.
+    companions: tuple[Path, ...] = ()
 
     def publish_config(self, folder: Path) -> PublishConfig:
         params = importlib.import_module(f"{self.package}.params")
@@ -128,7 +132,11 @@ class Line:
 
 LINES = {
     "landcover": Line("landcover", Path("."), (Model("modelmill.landcover", landcover_paths.MODEL_FILE),)),
-    "fire": Line("fire", Path("pipelines/fire"), (Model("modelmill.fire", fire_paths.ENSEMBLE_FILE),)),
+    "fire": Line(
+        "fire",
+        Path("pipelines/fire"),
+        (Model("modelmill.fire", fire_paths.ENSEMBLE_FILE, companions=(fire_paths.ONNX_FILE,)),),
+    ),
     "seaice": Line(
         "seaice",
         Path("pipelines/seaice"),

@@ -78,6 +78,7 @@ def test_line_writes_every_output(line):
         "models/boosting.skops",
         "models/logistic.skops",
         "models/fire_ensemble.skops",
+        "models/fire_ensemble.onnx",
         "models/ensemble.json",
         "metrics/metrics.json",
         "metrics/roc.csv",
@@ -200,7 +201,11 @@ def test_threshold_rules():
     assert decision_scores(y, p, best)["f1"] == max(f1.values())
     floor = choose_threshold(y, p, "recall_floor", 0.9)
     assert decision_scores(y, p, floor)["recall"] >= 0.9
-    assert decision_scores(y, p, np.nextafter(floor, 2))["recall"] < 0.9  # the highest such threshold
+    above = p[p >= floor].min()  # the row it was chosen at: the highest threshold with that recall
+    assert decision_scores(y, p, np.nextafter(above, 2))["recall"] < 0.9
+    for threshold in (best, floor):  # halfway between two rows' p, so no row sits on it
+        lower, upper = p[p < threshold].max(), p[p >= threshold].min()
+        assert threshold == pytest.approx((lower + upper) / 2, abs=1e-15)
 
 
 def test_untrusted_model_file_is_refused(tmp_path):

@@ -40,6 +40,7 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
         "data/split/test.csv",
         "models/forest.skops",
         "models/fire_ensemble.skops",
+        "models/fire_ensemble.onnx",
         "models/ensemble.json",
         "metrics/metrics.json",
         "metrics/roc.csv",

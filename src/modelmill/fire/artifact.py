@@ -15,8 +15,9 @@ from ..core.cli import UserError
 from ..core.io import read_json_if_present
 from .features import read_csv
 from .models import TRUSTED_TYPES, members, predict_fire
+from .onnx_export import fire_probability, require_agreement
 from .params import MODEL_NAMES, PARAMS_FILE, load_params
-from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, SPLIT_DIR
+from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, ONNX_FILE, SPLIT_DIR
 from .predictor import load as predictor_load
 from .simulate import generate
 from .skops_io import skops
@@ -48,7 +49,18 @@ def describe(folder: Path) -> dict:
         "bayes_ceiling": metrics.get("bayes"),
         "data_sha256": card["data_sha256"],
         "params": {name: asdict(getattr(params, name)) for name in ("data", "split", "train", "ensemble")},
+        **_onnx_provenance(folder, card),
     }
+
+
+def _onnx_provenance(folder: Path, card: dict) -> dict:
+    """How the ONNX export beside the model was made, when there is one (the ensemble stage
+    records it in the card as it writes the file); serving loads it instead of the skops file."""
+    if not (folder / ONNX_FILE).exists():
+        return {}
+    if "onnx" not in card:
+        raise UserError(f"{folder / ONNX_FILE} is not described in {folder / ENSEMBLE_CARD}; run `{_HOW}` again")
+    return {"serving_format": "onnx", "onnx": card["onnx"]}
 
 
 def check(model_path: Path, metadata: dict, folder: Path, rows: int = 1000) -> list[str]:
@@ -56,7 +68,8 @@ def check(model_path: Path, metadata: dict, folder: Path, rows: int = 1000) -> l
     model_path = Path(model_path)
     if not model_path.exists():
         raise UserError(f"{model_path} is missing")
-    model = predictor_load(model_path, metadata).model  # the server's checks: features, threshold
+    predictor = predictor_load(model_path, metadata)  # the server's checks: features, threshold, export
+    model = predictor.model
     found, threshold = members(model), float(model.threshold)
     x, y, source = _sample_rows(Path(folder), rows)
     start = time.perf_counter()
@@ -76,7 +89,21 @@ def check(model_path: Path, metadata: dict, folder: Path, rows: int = 1000) -> l
             f"  ROC AUC on them {roc_auc_score(y, p):.4f}"
             + (f" (published test ROC AUC {published:.4f})" if published is not None else "")
         )
+    if predictor.session is not None:
+        lines.append(_onnx_line(predictor, x, p, model_path.with_name(ONNX_FILE.name)))
     return lines
+
+
+def _onnx_line(predictor, x: np.ndarray, p_sklearn: np.ndarray, path: Path) -> str:
+    """The export beside the model scores the same rows: a UserError unless it agrees with scikit-learn."""
+    start = time.perf_counter()
+    p_onnx = fire_probability(predictor.session, x)
+    seconds = time.perf_counter() - start
+    worst = require_agreement(p_onnx, p_sklearn, predictor.threshold, path.name)
+    return (
+        f"  {path.name} ({predictor.runtime}, what serving runs): the same rows in {seconds * 1000:.0f} ms, "
+        f"p(fire) within {worst:.1g} of scikit-learn's, the same decisions"
+    )
 
 
 def _sample_rows(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:

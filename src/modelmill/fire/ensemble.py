@@ -10,8 +10,11 @@ finds `ensemble.recall_floor` of the fires). Writes:
 
 - models/fire_ensemble.skops: the one publishable file, the three fitted models in a plain
   scikit-learn ensemble (see models.py);
-- models/ensemble.json: weights, threshold, feature order, val scores per model and the
-  sha256 of data/samples.csv.
+- models/fire_ensemble.onnx: the same ensemble's p(fire) for ONNX Runtime, what serving runs (see
+  onnx_export.py), written only once its p(fire) agrees with scikit-learn's on every val row
+  (within 1e-5, the same decision at the threshold): a model that disagrees stops the stage;
+- models/ensemble.json: weights, threshold, feature order, val scores per model, the
+  sha256 of data/samples.csv and the ONNX export's provenance.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from ..core.cli import cli
 from ..core.io import file_digest, require, write_json
 from .features import FEATURES, LABEL, read_split
 from .models import check_features, combine, load_model, predict_fire, save_model, with_threshold
+from .onnx_export import export as export_onnx
 from .params import MODEL_NAMES, EnsembleConfig, load_params
-from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, SAMPLES, SPLIT_DIR, model_file
+from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, ONNX_FILE, SAMPLES, SPLIT_DIR, model_file
 from .scoring import all_scores, choose_threshold, ensemble_weights, rounded
 
 
@@ -47,9 +51,13 @@ def make_ensemble(
         val_scores[name] = scores_at_chosen_threshold(cfg, val.y, predict_fire(models[name], val.x))
     weights = ensemble_weights(val_scores, cfg.score, cfg.temperature)
     voting = combine(models, weights, val.x, val.y)
-    val_scores["ensemble"] = scores_at_chosen_threshold(cfg, val.y, predict_fire(voting, val.x))
+    p_val = predict_fire(voting, val.x)
+    val_scores["ensemble"] = scores_at_chosen_threshold(cfg, val.y, p_val)
     threshold = val_scores["ensemble"]["threshold"]
-    save_model(with_threshold(voting, threshold, val.x, val.y), out)
+    ensemble = with_threshold(voting, threshold, val.x, val.y)
+    # The export first: a model ONNX Runtime disagrees on leaves no output at all.
+    onnx = export_onnx(ensemble, val.x, p_val, Path(out).with_name(ONNX_FILE.name))
+    save_model(ensemble, out)
     card = {
         "model_file": Path(out).name,
         "features": list(FEATURES),
@@ -67,12 +75,14 @@ def make_ensemble(
         "val_rows": len(val),
         "val": val_scores,
         "data_sha256": file_digest(require(samples, "generate")),
+        "onnx": onnx,
     }
     write_json(card_out, card)
     summary = ", ".join(f"{name} {weights[name]:.3f}" for name in MODEL_NAMES)
     print(
         f"ensemble: weights {summary}; threshold {threshold:.4f} ({card['threshold_rule']}); val ROC AUC "
-        f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f} -> {out} "
+        f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f} -> {out}, "
+        f"{onnx['file']} (val p(fire) within {onnx['val_max_abs_diff']:.1g} of scikit-learn's) "
         f"in {time.perf_counter() - start:.1f}s",
         file=sys.stderr,
     )

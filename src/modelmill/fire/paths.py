@@ -5,6 +5,7 @@ from pathlib import Path
 SAMPLES = Path("data/samples.csv")  # generate: the 18 features, fire, p_fire (synthetic only)
 SPLIT_DIR = Path("data/split")  # split: train.csv, val.csv, test.csv (same columns)
 ENSEMBLE_FILE = Path("models/fire_ensemble.skops")  # ensemble: the publishable model
+ONNX_FILE = Path("models/fire_ensemble.onnx")  # ensemble: the same model for ONNX Runtime, what serving runs
 ENSEMBLE_CARD = Path("models/ensemble.json")  # ensemble: weights, threshold, val scores, data checksum
 METRICS_FILE = Path("metrics/metrics.json")  # evaluate: test metrics per model, ensemble and ceiling
 ROC_FILE = Path("metrics/roc.csv")  # evaluate: TPR per model on a common FPR grid

@@ -3,28 +3,34 @@
 `python -m modelmill.serve` (HTTP) and `python -m modelmill.serve.predict` (batch) both go
 through `decode` and `predict` here. Bad input raises ValueError with a message meant for
 the caller. The model file is loaded only through skops with the line's trusted types.
+When the ensemble stage's ONNX export (fire_ensemble.onnx) sits beside it, ONNX Runtime answers
+(one row in ~45 µs, against ~12.5 ms through scikit-learn); versions published before the export
+existed have none and are answered by scikit-learn, as before.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from threadpoolctl import ThreadpoolController
 
 from ..core.cli import UserError
 from ..core.metadata import identity
-from .features import FEATURES, LABEL_COLUMNS, parse_csv, parse_csv_file, shorten
-from .models import check_features, load_model
+from . import onnx_export
+from .features import FEATURES, parse_csv, parse_csv_file
+from .json_rows import rows_from_json
+from .models import check_features, load_model, predict_fire
+from .paths import ONNX_FILE
+from .simulate import generate
 
 CONTENT_TYPES = {
     "text/csv": f"rows of the {len(FEATURES)} features in the published order; an optional header row "
     "naming them (any order; fire and p_fire columns are ignored)",
     "application/json": "an object keyed by feature name, a list of such objects, or a list of lists "
-    "in the published order",
+    "in the published order; or MLflow's dataframe_split, dataframe_records, instances or inputs",
 }
 CHUNK = 10_000
 
@@ -33,12 +39,19 @@ class Predictor:
     content_types = CONTENT_TYPES
     id_column = "row"
 
-    def __init__(self, model, metadata: dict):
+    def __init__(self, model, metadata: dict, onnx_session=None):
         self.model, self.metadata = model, metadata
         self.threshold = float(model.threshold)
         # One OpenMP/BLAS thread, as models.predict_fire (the same numbers), through a controller
         # made once: threadpool_limits() scans the loaded libraries on every call (~0.9 ms here).
         self._threads = ThreadpoolController()
+        # ONNX Runtime when the export came with the model (see `load`), else scikit-learn.
+        self.session = onnx_session
+        self.runtime = (
+            f"scikit-learn {sklearn.__version__}"
+            if onnx_session is None
+            else f"onnxruntime {onnx_export.runtime_version()}"
+        )
 
     def decode(self, body: bytes, content_type: str) -> np.ndarray:
         """(n, 18) float64 rows from a request body."""
@@ -51,21 +64,28 @@ class Predictor:
                 return parse_csv(text, labelled=False)[0]
             except ValueError as exc:  # as batch predict and training name the file
                 raise ValueError(f"the CSV body: {exc}") from None
-        rows = _from_json(text)
+        rows = rows_from_json(text)
         if not rows:
             raise ValueError("no rows in the body")
         return np.array(rows, dtype=np.float64)
 
     def predict(self, x: np.ndarray) -> list[dict]:
-        with self._threads.limit(limits=1):
-            p = self.model.predict_proba(x)[:, 1]
+        p = self.fire_probability(x)
         return [{"fire_probability": float(v), "fire": bool(v >= self.threshold)} for v in p]
+
+    def fire_probability(self, x: np.ndarray) -> np.ndarray:
+        """p(fire) for the rows `x`, from whichever runtime answers (float64 either way)."""
+        if self.session is not None:
+            return onnx_export.fire_probability(self.session, x)
+        with self._threads.limit(limits=1):
+            return self.model.predict_proba(x)[:, 1]
 
     def model_info(self) -> dict:
         meta = self.metadata
         return {
             **identity(meta, "fire"),
             "format": meta.get("format"),
+            "runtime": self.runtime,
             "input": {"content_types": CONTENT_TYPES, "features": list(FEATURES)},
             "output": {
                 "fire_probability": "p(fire) from the ensemble",
@@ -108,48 +128,22 @@ def load(model_path: Path, metadata: dict) -> Predictor:
             f"{Path(model_path).name} has threshold {threshold:g} but its metadata says "
             f"{metadata['threshold']:g}: the file and metadata.json are from different runs"
         )
-    return Predictor(model, metadata)
+    export = Path(model_path).with_name(ONNX_FILE.name)
+    return Predictor(model, metadata, _onnx_session(export, model) if export.is_file() else None)
 
 
-def _from_json(text: str) -> list[list[float]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    if isinstance(data, dict) or (isinstance(data, list) and data and all(_is_number(v) for v in data)):
-        data = [data]
-    if not isinstance(data, list):
-        raise ValueError("JSON body must be an object, a list of objects or a list of lists")
-    return [_json_row(item, n) for n, item in enumerate(data, 1)]
-
-
-def _json_row(item, n: int) -> list[float]:
-    if isinstance(item, dict):
-        unknown = [k for k in item if k not in FEATURES and k not in LABEL_COLUMNS]
-        missing = [k for k in FEATURES if k not in item]
-        if unknown or missing:
-            raise ValueError(
-                f"row {n}: "
-                + "; ".join(
-                    ([f"unknown key(s) {shorten([repr(k) for k in unknown])}"] if unknown else [])
-                    + ([f"missing key(s) {shorten(missing)}"] if missing else [])
-                )
-            )
-        values = [item[k] for k in FEATURES]
-    elif isinstance(item, list):
-        if len(item) != len(FEATURES):
-            raise ValueError(
-                f"row {n} has {len(item)} values; expected {len(FEATURES)}, in the published order "
-                f"({shorten(list(FEATURES))})"
-            )
-        values = item
-    else:
-        raise ValueError(f"row {n} is a {type(item).__name__}; expected an object or a list")
-    for name, value in zip(FEATURES, values):
-        if not _is_number(value) or not math.isfinite(value):
-            raise ValueError(f"row {n}, {name}: {json.dumps(value)} is not a finite number")
-    return [float(v) for v in values]
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _onnx_session(path: Path, model):
+    """A session on the export `path`, refused unless it is the same model as the skops file beside
+    it: the same threshold, the same p(fire) on a few simulated rows (~20 ms)."""
+    sess = onnx_export.session(path)
+    written, threshold = onnx_export.usage(sess).get("threshold"), float(model.threshold)
+    if written is None or abs(float(written) - threshold) > 1e-9:
+        raise UserError(
+            f"{path.name} has threshold {written} but the model beside it has {threshold:g}: "
+            "the two files are from different runs"
+        )
+    x = generate(256, seed=0).x
+    onnx_export.require_agreement(
+        onnx_export.fire_probability(sess, x), predict_fire(model, x), threshold, f"{path.name} and the model beside it"
+    )
+    return sess

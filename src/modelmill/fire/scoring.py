@@ -61,7 +61,11 @@ def ensemble_weights(val_scores: dict[str, dict[str, float]], score: str, temper
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, rule: str, recall_floor: float) -> float:
     """The decision threshold on p: the one with the best F1 (`max_f1`), or the highest one that
-    still finds `recall_floor` of the fires (`recall_floor`), so that there are fewest false alarms."""
+    still finds `recall_floor` of the fires (`recall_floor`), so that there are fewest false alarms.
+
+    Placed halfway between the chosen row's p and the next lower p, not on the row itself: the
+    same decisions on these rows, but none of them within rounding of the threshold, so rounding
+    it to DIGITS or scoring in float32 (the ONNX export) cannot flip one."""
     precision, recall, thresholds = precision_recall_curve(y, p)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     if rule == "max_f1":
@@ -71,7 +75,9 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, rule: str, recall_floor: floa
         best = int(np.argmax(f1))
     else:
         best = int(np.flatnonzero(recall >= recall_floor).max())  # recall[0] is 1: never empty
-    return float(thresholds[best])
+    chosen = float(thresholds[best])
+    below = p[p < chosen]
+    return (chosen + float(below.max())) / 2 if below.size else chosen / 2
 
 
 def roc_on_grid(y: np.ndarray, p: np.ndarray, fpr_grid: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
-from .store import METADATA_OBJECT, Registry, get_json, latest_version
+from .store import COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version
 
 SUCCESS = "Model loaded successfully. Verification complete."
 
@@ -24,8 +24,9 @@ SUCCESS = "Model loaded successfully. Verification complete."
 def download_version(
     reg: Registry, dest: str | Path, version: int | None = None, *, line: Line | None = None
 ) -> tuple[dict, Path]:
-    """Download a version's model (default: latest) into folder `dest` and check its sha256
-    against the version's metadata.json; returns (metadata, model path). Loading is the caller's."""
+    """Download a version's model (default: latest) and its companions into folder `dest` and
+    check each sha256 against the version's metadata.json; returns (metadata, model path).
+    Loading is the caller's."""
     line = line or lines.get(None)
     client = s3.client(reg.region)
     if version is None:
@@ -37,17 +38,23 @@ def download_version(
     metadata = get_json(client, reg, reg.metadata_key(version))
     if metadata is None:
         raise UserError(f"v{version} of {reg.model_name} has no {METADATA_OBJECT} (incomplete or never published)")
-    uri = reg.uri(reg.model_key(version))
     local = Path(dest) / reg.model_object
+    _download_checked(reg, reg.model_key(version), local, metadata["sha256"])
+    for name, entry in metadata.get(COMPANIONS, {}).items():
+        _download_checked(reg, reg.key(version, name), Path(dest) / name, entry["sha256"])
+    return metadata, local
+
+
+def _download_checked(reg: Registry, key: str, local: Path, expected: str) -> None:
+    uri = reg.uri(key)
     s3.download(uri, local)
     digest = file_digest(local)
-    if digest != metadata["sha256"]:
+    if digest != expected:
         local.unlink()
         raise UserError(
-            f"{uri}: sha256 {digest} does not match metadata {metadata['sha256']}; "
+            f"{uri}: sha256 {digest} does not match metadata {expected}; "
             "the object was altered or truncated, do not use it"
         )
-    return metadata, local
 
 
 def fetch(

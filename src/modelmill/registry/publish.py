@@ -26,7 +26,7 @@ from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
 from .bucket import require_private
-from .store import METADATA_OBJECT, Registry, get_json, latest_version, list_versions
+from .store import COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version, list_versions
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,20 @@ def build_metadata(
         "artifact_key": reg.model_key(version) if version else None,
         "sha256": sha256,
         "size_bytes": size,
+        COMPANIONS: companion_files(folder, model),
         **model.artifact().describe(folder),
         "dvc_md5": _dvc_md5(folder, model.file),
         "git_commit": _git_commit(repo),
         "published_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds") if version else None,
+    }
+
+
+def companion_files(folder: Path, model: Model) -> dict[str, dict]:
+    """{file name: {sha256, size_bytes}} of the model's companions the pipeline wrote in `folder`."""
+    return {
+        path.name: {"sha256": file_digest(path), "size_bytes": path.stat().st_size}
+        for path in (folder / companion for companion in model.companions)
+        if path.exists()
     }
 
 
@@ -108,9 +118,12 @@ def publish(
     require_private(client, reg.bucket)
 
     sha256 = file_digest(model_path)
+    companions = companion_files(repo / line.folder, model)
     versions = list_versions(client, reg)
     complete = {v: meta for v in versions if (meta := get_json(client, reg, reg.metadata_key(v)))}
-    same = [v for v, meta in complete.items() if meta["sha256"] == sha256]
+    # The same model without the same companions (one published before its ONNX export existed)
+    # is new content: a version's files never change, so the export makes a new version.
+    same = [v for v, meta in complete.items() if meta["sha256"] == sha256 and meta.get(COMPANIONS, {}) == companions]
     if same:
         if same[0] > (latest_version(client, reg) or 0):
             _point_latest(client, reg, same[0], complete[same[0]])  # a failed run got this far: finish it
@@ -134,7 +147,12 @@ def publish(
     if metadata.get("test_metrics") is None:  # a workspace model may be served unevaluated, never published
         metrics = line.folder / "metrics" / "metrics.json"
         raise UserError(f"{metrics} not found; run the evaluate stage first ({line.make('repro')})")
-    _upload_version(client, reg, version, model_path, expected, metadata, upload_model=not resume)
+    files = [(model_path, reg.model_key(version))] + [
+        (repo / line.folder / companion, reg.key(version, companion.name))
+        for companion in model.companions
+        if companion.name in companions
+    ]
+    _upload_version(client, reg, version, files, metadata)
     _point_latest(client, reg, version, metadata)
     for key in (reg.model_key(version), reg.metadata_key(version), reg.latest_key):
         print(reg.uri(key))
@@ -142,25 +160,29 @@ def publish(
     return Published(version, True, reg.uri(reg.model_key(version)), reg.uri(reg.metadata_key(version)))
 
 
-def _upload_version(
-    client, reg: Registry, version: int, model_path: Path, model_checksum: str, metadata: dict, *, upload_model: bool
-) -> None:
-    """Upload the model (unless already there) and metadata.json, then confirm both checksums."""
+def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path, str]], metadata: dict) -> None:
+    """Upload the files (the model, its companions) that are not there yet, then metadata.json,
+    which makes the version complete; confirm every checksum first. A file already there (a
+    failed run's) is kept only if its checksum is this one's."""
     with tempfile.TemporaryDirectory() as tmp:
         meta_path = Path(tmp) / METADATA_OBJECT
         meta_path.write_text(json.dumps(metadata, indent=2) + "\n")
-        uploads = [(model_path, reg.model_key(version))] if upload_model else []
-        uploads.append((meta_path, reg.metadata_key(version)))
+        checks = [(path, key, s3.expected_checksum(path)) for path, key in files]
         try:
-            for path, key in uploads:
-                s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
+            for path, key, checksum in checks:
+                stored = s3.stored_checksum(client, reg.bucket, key)
+                if stored is None:
+                    s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
+                elif not s3.same_checksum(stored, checksum):
+                    raise UserError(
+                        f"{reg.uri(key)} already holds other content (another publish got there first?); "
+                        "run publish again"
+                    )
+            s3.upload_file(client, meta_path, reg.bucket, reg.metadata_key(version), reg.encryption_args())
         except s3.AlreadyExists as exc:
             raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
-        checks = [
-            (model_checksum, reg.model_key(version)),
-            (s3.expected_checksum(meta_path), reg.metadata_key(version)),
-        ]
-        for want, key in checks:
+        checks.append((meta_path, reg.metadata_key(version), s3.expected_checksum(meta_path)))
+        for _, key, want in checks:
             if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
                 raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
 

@@ -1,6 +1,7 @@
 """The model registry's layout in S3, shared by publish and fetch.
 
     s3://<bucket>/<prefix>/<model_name>/v<N>/<model file>    (satellite_model.pt, fire_ensemble.skops, ...)
+    s3://<bucket>/<prefix>/<model_name>/v<N>/<companion>     (fire_ensemble.onnx: what serving loads)
     s3://<bucket>/<prefix>/<model_name>/v<N>/metadata.json
     s3://<bucket>/<prefix>/<model_name>/latest.json      -> {"version": N, ...}
 
@@ -23,6 +24,7 @@ from ..core.config import PublishConfig
 from ..lines import Line, Model
 
 METADATA_OBJECT = "metadata.json"
+COMPANIONS = "companion_files"  # metadata.json's {file name: {sha256, size_bytes}} beside the model
 LATEST_OBJECT = "latest.json"
 
 

@@ -1,26 +1,26 @@
-"""`make serve MODEL=… [VERSION=vN] [PORT=8080]`: serve a published model over HTTP (SageMaker's contract).
+"""`make serve MODEL=… [VERSION=vN] [PORT=8080] [WORKERS=N]`: serve a published model over HTTP (SageMaker's contract).
 
     python -m modelmill.serve --model eurosat-resnet18 [--version v3|latest] [--port 8080] [--host 127.0.0.1]
-                              [--source registry|local] [--max-body-mb 16] [--model-dir /opt/ml/model]
+                              [--workers N] [--source registry|local] [--max-body-mb 16] [--model-dir /opt/ml/model]
 
-Loads the version first (checked against its metadata.json; any problem ends here with one
-`error:` line), then listens. PORT and HOST in the environment set the defaults. SIGTERM or
-Ctrl-C stops it after the requests in flight are answered, with exit code 0. As a SageMaker
-model container: run it with HOST=0.0.0.0; `serve`, the argument SageMaker passes, is accepted.
+Finds the version and checks its files first (against its metadata.json; any problem ends here
+with one `error:` line), then starts the workers, each of which loads the model, then listens.
+Defaults from the environment: PORT (or SAGEMAKER_BIND_TO_PORT), HOST, and the worker count
+from WORKERS or SAGEMAKER_MODEL_SERVER_WORKERS, else one per core. SIGTERM or Ctrl-C stops it
+after the requests in flight are answered, with exit code 0. As a SageMaker model container:
+run it with HOST=0.0.0.0; `serve`, the argument SageMaker passes, is accepted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
-
-import uvicorn
+import tempfile
 
 from ..core.cli import UserError, cli
-from . import loading
+from . import loading, workers
 from .app import create_app
 
 PROG = "python -m modelmill.serve"
@@ -40,13 +40,29 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _stopped(signum, frame) -> None:
-    """After a graceful shutdown uvicorn raises the signal again for the previous handler: here
-    that is the end of a normal run, not an interruption (the stage wrapper's handler would say so)."""
+def worker_count(env=os.environ) -> int:
+    """WORKERS, else SAGEMAKER_MODEL_SERVER_WORKERS (as SageMaker's inference toolkit reads it),
+    else one per core."""
+    for name in ("WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"):
+        if env.get(name):
+            return positive_int(env[name], name)
+    return workers.cores()
 
 
-@cli
-def main() -> None:
+def positive_int(text: str, name: str = "--workers") -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UserError(f"{name} must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def default_port(env=os.environ) -> int:
+    text = env.get("SAGEMAKER_BIND_TO_PORT") or env.get("PORT") or "8080"
+    if not text.isdigit() or int(text) > 65535:
+        raise UserError(f"port must be a number 0..65535, got {text!r} (PORT or SAGEMAKER_BIND_TO_PORT)")
+    return int(text)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     loading.add_arguments(parser)
@@ -54,30 +70,41 @@ def main() -> None:
         "--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (default: HOST or 127.0.0.1)"
     )
     parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("PORT", 8080)),
-        help="port (default: PORT or 8080; 0 picks a free one)",
+        "--port", type=int, help="port (default: SAGEMAKER_BIND_TO_PORT, PORT or 8080; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--workers", help="server processes (default: WORKERS, SAGEMAKER_MODEL_SERVER_WORKERS, else one per core)"
     )
     parser.add_argument("--max-body-mb", type=float, default=16, help="larger request bodies get 413 (default: 16)")
     args = parser.parse_args()
     if args.max_body_mb <= 0:
         raise UserError(f"--max-body-mb must be > 0, got {args.max_body_mb:g}")
+    args.workers = worker_count() if args.workers is None else positive_int(args.workers)
+    args.port = default_port() if args.port is None else args.port
+    return args
+
+
+@cli
+def main() -> None:
+    args = parse_args()
     sock = listen_socket(args.host, args.port)
-    loaded = loading.load(args)
-    app = create_app(loaded.predictor, max_body=int(args.max_body_mb * 2**20))
-    info = loaded.predictor.model_info()
-    host, port = sock.getsockname()[:2]
-    print(
-        f"serve: {info['name']} {info['version']} ({loaded.line.name}) from {loaded.source}; "
-        f"listening on http://{host}:{port}",
-        file=sys.stderr,
-        flush=True,
+    settings = workers.Settings(
+        max_body=int(args.max_body_mb * 2**20), workers=args.workers, threads=max(1, workers.cores() // args.workers)
     )
-    signal.signal(signal.SIGTERM, _stopped)
-    signal.signal(signal.SIGINT, _stopped)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    server.run(sockets=[sock])
+    with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
+        located = loading.locate(args, tmp)
+        host, port = sock.getsockname()[:2]
+        meta = located.metadata
+        started = (
+            f"serve: {meta['model_name']} {meta['version']} ({located.line.name}) from {located.source}; "
+            f"{args.workers} worker{'s' if args.workers > 1 else ''}; listening on http://{host}:{port}"
+        )
+        if args.workers == 1:  # in this process: no second interpreter to start
+            app = create_app(located.load(), max_body=settings.max_body)
+            print(started, file=sys.stderr, flush=True)
+            workers.serve(app, sock)
+        else:
+            workers.run(located, settings, sock, lambda: print(started, file=sys.stderr, flush=True))
     print("serve: stopped", file=sys.stderr)
 
 

@@ -1,18 +1,23 @@
 """The HTTP app: SageMaker's inference-container contract around one loaded predictor.
 
-    GET  /ping         200 once a model is loaded, 503 before
-    POST /invocations  the body in one of the predictor's content types -> {"predictions": [...]}
-    GET  /model        what answers: name, version, input content types, metrics
-    GET  /metrics      Prometheus text: requests by route and status, latency, batch sizes
+    GET  /ping                  200 once a model is loaded, 503 before
+    POST /invocations           the body in one of the predictor's content types -> {"predictions": [...]}
+                                (Accept: text/csv for a tabular model: one CSV line per input row)
+    GET  /execution-parameters  what SageMaker batch transform asks first: concurrency, batch
+                                strategy and payload limit, from this server's settings
+    GET  /model                 what answers: name, version, input content types, metrics
+    GET  /metrics               Prometheus text: requests by route and status, latency, batch sizes
 
 Every error is JSON, {"error": "..."}, never a traceback: 400 bad input (the message names the
-problem), 413 body over the limit, 415 content type not accepted, 500 a failure in the model
-(its traceback goes to the server's log).
+problem), 406 an Accept the model can't answer in, 413 body over the limit, 415 content type not
+accepted, 500 a failure in the model (its traceback goes to the server's log).
+
+With several worker processes the metrics are prometheus-client's multiprocess ones: each worker
+writes its series to files in one shared folder and /metrics, from any worker, sums them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -20,21 +25,28 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from .answers import answer_types, encode, negotiate
+
 log = logging.getLogger("modelmill.serve")
 
-ROUTES = ("/ping", "/invocations", "/model", "/metrics")
+ROUTES = ("/ping", "/invocations", "/execution-parameters", "/model", "/metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
 
 
 class Metrics:
-    """The server's own Prometheus registry (not the process-global one: one app, one set of series)."""
+    """The server's Prometheus series: in its own registry (not the process-global one: one app,
+    one set of series), or, across worker processes, in `multiprocess_dir` (the folder that
+    PROMETHEUS_MULTIPROC_DIR named before prometheus_client was imported)."""
 
-    def __init__(self):
-        self.registry = CollectorRegistry()
+    def __init__(self, multiprocess_dir: str | None = None):
+        self.multiprocess_dir = multiprocess_dir
+        # In multiprocess mode the series are registered nowhere: /metrics reads every worker's files.
+        self.registry = None if multiprocess_dir else CollectorRegistry()
         self.requests = Counter(
             "modelmill_requests", "HTTP requests by route and status code", ("route", "status"), registry=self.registry
         )
@@ -56,7 +68,15 @@ class Metrics:
             "The model being served (value 1)",
             ("name", "version", "line"),
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
+
+    def exposition(self) -> bytes:
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)
 
 
 class _Measure:
@@ -85,13 +105,20 @@ class _Measure:
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
+# Bodies that hold several records: batch transform may pack several per request.
+MULTI_RECORD_TYPES = ("text/csv", "application/x-npy")
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
-    """The app around `predictor` (None: still loading; set `app.state.predictor` once loaded)."""
-    metrics = Metrics()
+def create_app(
+    predictor=None, *, max_body: int = 16 << 20, workers: int = 1, metrics_dir: str | None = None
+) -> FastAPI:
+    """The app around `predictor` (None: still loading; set `app.state.predictor` once loaded),
+    in one of `workers` processes that share `metrics_dir` (None: this process alone)."""
+    metrics = Metrics(metrics_dir)
     app = FastAPI(title="modelmill", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.predictor = None
     app.state.metrics = metrics
@@ -106,6 +133,7 @@ def create_app(predictor=None, *, max_body: int = 16 << 20) -> FastAPI:
         set_predictor(predictor)
     _add_error_handlers(app)
     _add_status_routes(app, metrics)
+    _add_execution_parameters(app, workers, max_body)
     _add_invocations(app, metrics, max_body)
     app.add_middleware(_Measure, metrics=metrics)
     return app
@@ -138,7 +166,27 @@ def _add_status_routes(app: FastAPI, metrics: Metrics) -> None:
 
     @app.get("/metrics")
     async def prometheus():
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_execution_parameters(app: FastAPI, workers: int, max_body: int) -> None:
+    """SageMaker batch transform's first call: one request in flight per worker (each answers one
+    at a time), payloads up to the body limit, and several records per request where a body can
+    hold several (CSV rows, .npy arrays); one image per request otherwise."""
+
+    @app.get("/execution-parameters")
+    async def execution_parameters():
+        p = app.state.predictor
+        if p is None:
+            return error(503, "the model is still loading")
+        multi = any(kind in p.content_types for kind in MULTI_RECORD_TYPES)
+        return JSONResponse(
+            {
+                "MaxConcurrentTransforms": workers,
+                "BatchStrategy": "MULTI_RECORD" if multi else "SINGLE_RECORD",
+                "MaxPayloadInMB": max(1, int(max_body / 2**20)),
+            }
+        )
 
 
 def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
@@ -154,6 +202,12 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
             return error(
                 415,
                 f"content type {content_type or '(none)'!s} is not accepted; send one of: {', '.join(p.content_types)}",
+            )
+        offered = answer_types(p.content_types)
+        answer_type = negotiate(request.headers.get("accept", ""), offered)
+        if answer_type is None:
+            return error(
+                406, f"cannot answer in {request.headers['accept']}; this model answers in: {', '.join(offered)}"
             )
         body, size = bytearray(), 0
         # An oversized body is read to its end but not kept: most clients send the whole body
@@ -174,7 +228,7 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
         if status != 200:
             return error(status, payload)
         metrics.batch.observe(len(payload))
-        return Response(json.dumps({"predictions": payload}), media_type="application/json")
+        return Response(encode(payload, answer_type), media_type=answer_type)
 
 
 def _invoke(p, body: bytes, content_type: str, lock: threading.Lock) -> tuple[int, object]:

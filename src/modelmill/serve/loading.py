@@ -2,10 +2,12 @@
 
 Three places a model can come from, tried in this order:
 - a model folder (SageMaker mounts the model's files at /opt/ml/model) that holds
-  metadata.json and the model file: used as is, after checking the file's sha256;
+  metadata.json, the model file and its companions: used as is, after checking each sha256;
 - `--source local`: the workspace's own pipeline outputs (what `make publish` would upload);
 - the registry (default): the version's objects from the private bucket, checked against
   its metadata.json (`registry.fetch.download_version`).
+
+`locate` finds and checks the files; `Located.load` loads them (in each worker process).
 
 Every failure is a UserError raised before anything serves: a model is loaded whole or not at all.
 """
@@ -24,9 +26,24 @@ from ..core.io import file_digest
 from ..lines import Line, Model, Predictor
 from ..registry.fetch import download_version
 from ..registry.publish import build_metadata
-from ..registry.store import METADATA_OBJECT, Registry
+from ..registry.store import COMPANIONS, METADATA_OBJECT, Registry
 
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+
+
+@dataclass(frozen=True)
+class Located:
+    """A version's files, checked against its metadata.json, on this machine: what a server
+    process (each of several workers) loads."""
+
+    model_path: Path  # its companions, if any, lie in the same folder
+    metadata: dict
+    line: Line
+    model: Model
+    source: str  # where the model came from, for the start-up line
+
+    def load(self) -> Predictor:
+        return self.model.predictor().load(self.model_path, self.metadata)
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace, repo: str | Path = ".") -> Loaded:
+    """The model `args` name, loaded (its files, when downloaded, are not kept)."""
+    with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
+        located = locate(args, tmp, repo)
+        return Loaded(located.load(), located.line, located.source)
+
+
+def locate(args: argparse.Namespace, dest: str | Path, repo: str | Path = ".") -> Located:
+    """The model `args` name, its files checked; a registry version is downloaded into `dest`."""
     if args.source == "registry" and (Path(args.model_dir) / METADATA_OBJECT).exists():
         return from_model_dir(Path(args.model_dir), args.model, args.version)
     if not args.model:
@@ -86,11 +111,9 @@ def load(args: argparse.Namespace, repo: str | Path = ".") -> Loaded:
     line, model, reg = find_line(args.model, repo, args.pipeline)
     if args.source == "local":
         return from_workspace(line, reg, repo, model)
-    with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
-        metadata, path = download_version(reg, tmp, args.version, line=line)
-        predictor = model.predictor().load(path, metadata)
+    metadata, path = download_version(reg, dest, args.version, line=line)
     version = int(str(metadata["version"]).lstrip("v"))
-    return Loaded(predictor, line, reg.uri(reg.model_key(version)))
+    return Located(path, metadata, line, model, reg.uri(reg.model_key(version)))
 
 
 def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, Model, Registry]:
@@ -128,36 +151,37 @@ def published_names(repo: str | Path = ".") -> list[str]:
     return names
 
 
-def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | None = None) -> Loaded:
+def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | None = None) -> Located:
     folder, model = Path(repo) / line.folder, model or line.model()
     path = folder / model.file
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
     metadata = build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size)
-    return Loaded(model.predictor().load(path, metadata), line, f"{path} (workspace)")
+    return Located(path, metadata, line, model, f"{path} (workspace)")
 
 
-def from_model_dir(folder: Path, model: str | None, version: int | None) -> Loaded:
+def from_model_dir(folder: Path, model: str | None, version: int | None) -> Located:
     meta_path = folder / METADATA_OBJECT
     try:
         metadata = json.loads(meta_path.read_text())
         line = lines.get(metadata["line"])
-        expected = metadata["sha256"]
-        file_name = metadata["artifact_key"].rpartition("/")[2]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        expected = {metadata["artifact_key"].rpartition("/")[2]: metadata["sha256"]}
+        expected.update({name: entry["sha256"] for name, entry in metadata.get(COMPANIONS, {}).items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{meta_path} is not a registry metadata.json ({type(exc).__name__}: {exc})") from None
     if model and metadata.get("model_name") != model:
         raise UserError(f"--model {model} but {folder} holds {metadata.get('model_name')!r}")
     if version is not None and metadata.get("version") != f"v{version}":
         raise UserError(f"--version v{version} but {folder} holds {metadata.get('version')}")
-    found = line.model_named(file_name)
-    path = folder / found.file.name
-    if not path.exists():
-        raise UserError(f"{folder} has {METADATA_OBJECT} but no {path.name}")
-    digest = file_digest(path)
-    if digest != expected:
-        raise UserError(
-            f"{path}: sha256 {digest} does not match metadata {expected}; "
-            "the file was altered or truncated, do not use it"
-        )
-    return Loaded(found.predictor().load(path, metadata), line, f"{folder} (model folder)")
+    found = line.model_named(next(iter(expected)))
+    for name, sha256 in expected.items():
+        path = folder / name
+        if not path.exists():
+            raise UserError(f"{folder} has {METADATA_OBJECT} but no {name}")
+        digest = file_digest(path)
+        if digest != sha256:
+            raise UserError(
+                f"{path}: sha256 {digest} does not match metadata {sha256}; "
+                "the file was altered or truncated, do not use it"
+            )
+    return Located(folder / found.file.name, metadata, line, found, f"{folder} (model folder)")

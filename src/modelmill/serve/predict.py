@@ -20,19 +20,9 @@ from ..core.cli import cli
 from ..core.io import atomic_output
 from ..core.progress import bar
 from . import loading
+from .answers import flatten
 
 PROG = "python -m modelmill.serve.predict"
-
-
-def flatten(prediction: dict, prefix: str = "") -> dict:
-    """{"class": …, "probabilities": {"Forest": …}} -> {"class": …, "probabilities.Forest": …}; bools as 0/1."""
-    out = {}
-    for key, value in prediction.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = int(value) if isinstance(value, bool) else value
-    return out
 
 
 def predict_file(predictor, source: Path, dest: Path) -> int:

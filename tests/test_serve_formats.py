@@ -1,0 +1,123 @@
+"""What clients send and ask for, without a server: Accept negotiation, CSV answers, the fire
+model's JSON shapes (its own and MLflow's), and the worker and port settings from the environment.
+Over HTTP, against real servers, the same is exercised in test_serve.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from modelmill.core.cli import UserError
+from modelmill.fire.features import FEATURES
+from modelmill.fire.json_rows import rows_from_json
+from modelmill.serve.__main__ import default_port, worker_count
+from modelmill.serve.answers import CSV, JSON, answer_types, encode, negotiate
+from modelmill.serve.workers import cores
+
+ROWS = [[float(i * 18 + j) for j in range(len(FEATURES))] for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    "accept, offered, chosen",
+    [
+        ("", (JSON, CSV), JSON),
+        ("*/*", (JSON, CSV), JSON),
+        ("text/csv", (JSON, CSV), CSV),
+        ("text/*", (JSON, CSV), CSV),
+        ("application/json, text/csv", (JSON, CSV), JSON),
+        ("text/csv;q=0.5, application/json;q=0.9", (JSON, CSV), JSON),
+        ("application/json;q=0.1, text/csv", (JSON, CSV), CSV),
+        ("TEXT/CSV", (JSON, CSV), CSV),
+        ("image/png, */*;q=0.1", (JSON,), JSON),
+        ("text/csv", (JSON,), None),
+        ("application/json;q=0", (JSON, CSV), None),
+        ("application/xml", (JSON, CSV), None),
+    ],
+)
+def test_accept_picks_the_preferred_answer_the_model_can_give(accept, offered, chosen):
+    assert negotiate(accept, offered) == chosen
+
+
+def test_only_a_tabular_model_answers_in_csv():
+    assert answer_types({"text/csv": "", "application/json": ""}) == (JSON, CSV)
+    assert answer_types({"image/jpeg": "", "application/x-npy": ""}) == (JSON,)
+
+
+def test_csv_answers_are_one_line_per_row_in_the_json_fields_order():
+    predictions = [{"fire_probability": 0.25, "fire": False}, {"fire_probability": 0.75, "fire": True}]
+    assert json.loads(encode(predictions, JSON)) == {"predictions": predictions}
+    lines = list(csv.reader(io.StringIO(encode(predictions, CSV).decode())))
+    assert lines == [["0.25", "0"], ["0.75", "1"]]
+    nested = [{"class": "Forest", "probabilities": {"Forest": 0.9, "River": 0.1}}]
+    assert encode(nested, CSV).decode() == "Forest,0.9,0.1\n"
+
+
+def mlflow_bodies() -> dict[str, dict]:
+    records = [dict(zip(FEATURES, row)) for row in ROWS]
+    return {
+        "dataframe_split": {"dataframe_split": {"columns": list(FEATURES), "data": ROWS}},
+        "dataframe_split, columns shuffled": {
+            "dataframe_split": {"columns": list(FEATURES[::-1]), "data": [row[::-1] for row in ROWS]}
+        },
+        "dataframe_split, no columns": {"dataframe_split": {"data": ROWS}},
+        "dataframe_records": {"dataframe_records": records},
+        "instances as lists": {"instances": ROWS},
+        "instances as objects": {"instances": records},
+        "inputs as rows": {"inputs": ROWS},
+        "inputs as columns": {"inputs": {name: [row[i] for row in ROWS] for i, name in enumerate(FEATURES)}},
+        "with params": {"dataframe_records": records, "params": {}},
+    }
+
+
+@pytest.mark.parametrize("form", list(mlflow_bodies()))
+def test_every_mlflow_request_form_gives_the_same_rows(form):
+    assert rows_from_json(json.dumps(mlflow_bodies()[form])) == ROWS
+
+
+def test_this_servers_own_json_forms_still_read():
+    records = [dict(zip(FEATURES, row)) for row in ROWS]
+    assert rows_from_json(json.dumps(records)) == ROWS
+    assert rows_from_json(json.dumps(ROWS)) == ROWS
+    assert rows_from_json(json.dumps(records[0])) == ROWS[:1]
+    assert rows_from_json(json.dumps(ROWS[0])) == ROWS[:1]
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"instances": ROWS, "inputs": ROWS}, "exactly one of dataframe_split"),
+        ({"instances": ROWS, "extra": 1}, "this one has 'instances', 'extra'"),
+        ({"instances": "x"}, "instances must be a list of rows, got str"),
+        ({"dataframe_split": {"columns": list(FEATURES)}}, 'dataframe_split must be an object with "data"'),
+        ({"dataframe_split": {"columns": "t_max_c", "data": ROWS}}, "columns must be a list of names"),
+        ({"dataframe_split": {"columns": list(FEATURES)[:2], "data": ROWS}}, "row 1 does not have one value per"),
+        ({"dataframe_split": {"columns": ["heat", *FEATURES[1:]], "data": ROWS}}, "unknown key(s) 'heat'"),
+        ({"inputs": {"t_max_c": [1, 2], "t_mean_c": [1]}}, "all of one length"),
+        ({"dataframe_records": [{"t_max_c": 1}]}, "row 1: missing key(s) t_mean_c"),
+        ({"instances": [[1, 2]]}, "row 1 has 2 values; expected 18"),
+        ({"instances": [[None] * 18]}, "row 1, t_max_c: null is not a finite number"),
+        ("text", "MLflow's {dataframe_split|dataframe_records|instances|inputs: ...}"),
+    ],
+)
+def test_a_malformed_request_is_one_line_naming_the_problem(body, fragment):
+    with pytest.raises(ValueError) as caught:
+        rows_from_json(json.dumps(body))
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_workers_and_port_come_from_the_environment_as_sagemaker_sets_them():
+    assert worker_count({}) == cores()
+    assert worker_count({"WORKERS": "3"}) == 3
+    assert worker_count({"SAGEMAKER_MODEL_SERVER_WORKERS": "4"}) == 4
+    assert worker_count({"WORKERS": "2", "SAGEMAKER_MODEL_SERVER_WORKERS": "4"}) == 2
+    for bad in ("0", "two", "-1", "1.5"):
+        with pytest.raises(UserError, match=f"WORKERS must be a whole number >= 1, got '{bad}'"):
+            worker_count({"WORKERS": bad})
+    assert default_port({}) == 8080
+    assert default_port({"PORT": "9000"}) == 9000
+    assert default_port({"SAGEMAKER_BIND_TO_PORT": "7070", "PORT": "9000"}) == 7070
+    with pytest.raises(UserError, match="port must be a number"):
+        default_port({"PORT": "http"})
