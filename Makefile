@@ -30,7 +30,7 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download serve predict examples s3-local clean
+.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote serve predict examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -118,19 +118,33 @@ bucket: setup ## Create the line's registry bucket if missing and make it privat
 publish: setup ## Upload the line's model + metadata.json as a new immutable registry version
 	python -m modelmill.registry.publish $(LINE_ARG)
 
-verify-download: setup ## Download a published version (VERSION=vN, default latest), check and load it
+verify-download: setup ## Download a published version (VERSION=vN or an alias, default latest), check and load it
 	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(VERSION),--version $(VERSION))
 
-# serve/predict: a published model. MODEL: a registry name; VERSION=vN (default latest);
+# models/compare/promote: the registry's versions and aliases (VERSION=, A=, B=: vN, latest or an alias).
+MODEL_GIVEN = $(filter command line environment,$(origin MODEL))
+
+models: setup ## What the registry holds: every model; MODEL=… one model's versions, metrics, aliases and alias history; JSON=1 for scripts
+	python -m modelmill.registry.models $(if $(MODEL_GIVEN),--model $(MODEL)) $(if $(JSON),--json)
+
+compare: setup ## Compare two versions of a model: MODEL=… A=v2 B=v3 (vN, latest or an alias): the metrics, params and identity that differ
+	$(if $(and $(A),$(B)),,$(error make compare needs A=… B=… (vN, latest or an alias name)))
+	python -m modelmill.registry.compare --model $(MODEL) $(A) $(B) $(if $(JSON),--json)
+
+promote: setup ## Point an alias at a complete version: MODEL=… VERSION=v3 ALIAS=production [REASON=…]; roll back by promoting the older version
+	$(if $(and $(MODEL_GIVEN),$(VERSION),$(ALIAS)),,$(error make promote needs MODEL=… VERSION=… ALIAS=…))
+	python -m modelmill.registry.promote --model $(MODEL) --version $(VERSION) --alias $(ALIAS) $(if $(REASON),--reason '$(subst ','\'',$(REASON))')
+
+# serve/predict: a published model. MODEL: a registry name; VERSION=vN or an alias (default latest);
 # SOURCE=local: this workspace's own pipeline outputs instead of the registry.
-# WORKERS=N server processes (default: one per core).
+# WORKERS=N server processes (default: one per core); FOLLOW=30s: switch to where the alias VERSION moves.
 MODEL ?= eurosat-resnet18
 SERVE_ARGS = --model $(MODEL) $(if $(VERSION),--version $(VERSION)) $(if $(SOURCE),--source $(SOURCE))
 # PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
 SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8080)
 
-serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble|seaice-forecaster|… VERSION=vN PORT=8080 WORKERS=N SOURCE=local
-	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(WORKERS),--workers $(WORKERS))
+serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble|… VERSION=vN|alias PORT=8080 WORKERS=N FOLLOW=30s SOURCE=local
+	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FOLLOW),--follow $(FOLLOW))
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)

@@ -1,7 +1,7 @@
 """`make bench`: speed and memory of the factory on this machine, as a table and a report.
 
     python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire,
-                                          # sea-ice and biomass lines (~15 min); the server under load (~3 min)
+                                          # sea-ice and biomass lines (~15 min); the server under load (~5 min)
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
     python benchmarks/bench.py --full --pipeline-only   # the whole pipeline alone
     python benchmarks/bench.py --quick    # a smoke run at the tests' sizes (make test runs it); no timing is asserted
@@ -36,6 +36,7 @@ import smoke_params  # noqa: E402
 import torch  # noqa: E402
 from biomass_line import rows as biomass_rows  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
+from follow_switch import rows as follow_rows  # noqa: E402
 from PIL import Image  # noqa: E402
 from seaice_line import rows as seaice_rows  # noqa: E402
 from serve_load import rows as serve_rows  # noqa: E402
@@ -310,6 +311,8 @@ def main() -> None:
         report["biomass"] = [list(row) for row in biomass_rows(smoke_params.BIOMASS if args.quick else None)]
         print("  serving, on loopback:", file=sys.stderr)
         report["serve"] = [list(row) for row in serve_rows(args.quick)]
+        print("  a server following an alias, on loopback:", file=sys.stderr)
+        report["follow"] = [list(row) for row in follow_rows(args.quick)]
     write_report(report, args.out)
 
 
@@ -454,6 +457,9 @@ def write_report(report: dict, out: Path) -> None:
     if "serve" in report:
         rows.append(("**serving** (python -m modelmill.serve, loopback)", "", ""))
         rows += [tuple(row) for row in report["serve"]]
+    if "follow" in report:
+        rows.append(("**registry: a server following an alias** (loopback S3)", "", ""))
+        rows += [tuple(row) for row in report["follow"]]
     lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if pipe:

@@ -126,7 +126,7 @@ def without_onnx(root: Path, dest: Path) -> Path:
 
 
 @contextlib.contextmanager
-def server(root: Path, model: str, workers: int):
+def server(root: Path, model: str, workers: int, args: tuple[str, ...] = ("--source", "local")):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -139,8 +139,7 @@ def server(root: Path, model: str, workers: int):
                 "modelmill.serve",
                 "--model",
                 model,
-                "--source",
-                "local",
+                *args,
                 "--port",
                 str(port),
                 "--model-dir",

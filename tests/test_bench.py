@@ -29,6 +29,8 @@ def test_quick_benchmark_writes_a_complete_report(tmp_path):
     assert any(row[0] == "classifier test macro-F1" for row in report["seaice"])
     assert any(row[0] == "model test R²" for row in report["biomass"])
     assert any(row[0].startswith("fire, one CSV row") for row in report["serve"])
+    assert any(row[0].startswith("fire batch scoring, ONNX Runtime") for row in report["serve"])
+    assert any(row[0].startswith("requests lost during the switches") for row in report["follow"])
     pipeline = report["pipeline"]
     assert set(pipeline["stages"]) == {"params", "ingest", "verify", "train", "evaluate"}
     assert 0 <= pipeline["test_accuracy"] <= 1

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SRC, assert_one_line_error, free_port, require_e2e, run_module
+from conftest import SRC, assert_one_line_error, copy_project, edit_yaml, free_port, require_e2e, run_module
 from PIL import Image
 
 from modelmill import lines
 from modelmill.core import s3
 from modelmill.fire.features import FEATURES, read_split
 from modelmill.fire.models import load_model, predict_fire
+from modelmill.registry.aliases import promote
 from modelmill.registry.bucket import ensure_private_bucket
 from modelmill.registry.fetch import download_version
 from modelmill.registry.publish import publish
@@ -319,7 +320,7 @@ def test_a_model_describes_itself_alike_from_the_registry_and_the_workspace(publ
     """One metadata source (registry.publish.build_metadata): GET /model of the workspace's model
     and of its published version differ in the version and the publish time alone."""
     repo = request.getfixturevalue(published)
-    args = {"model": name, "version": None, "pipeline": None, "model_dir": repo / "none"}
+    args = {"model": name, "version": "latest", "pipeline": None, "model_dir": repo / "none"}
     registry, local = (
         loading.load(Namespace(source=source, **args), repo).predictor.model_info() for source in ("registry", "local")
     )
@@ -475,7 +476,7 @@ def test_start_up_fails_with_one_line(fire, tmp_path):
         "eurosat-resnet18 (landcover), fire-ensemble (fire)",
     )
     assert_one_line_error(
-        serve("--model", "fire-ensemble", "--version", "v9"), "v9 of fire-ensemble has no metadata.json"
+        serve("--model", "fire-ensemble", "--version", "v9"), "v9 of fire-ensemble was never published"
     )
 
     original = client.get_object(Bucket=reg.bucket, Key=reg.model_key(1))["Body"].read()
@@ -724,3 +725,107 @@ def test_sigterm_drains_a_request_in_flight_on_every_worker(fire, fire_expected)
         code = server.stop()
     assert code == 0, server.output()
     assert "2 workers" in server.output() and "Traceback" not in server.output()
+
+
+# --- a server following an alias -----------------------------------------------------------
+
+
+def fire_variant(fire: Path, dest: Path, temperature: float) -> Path:
+    """A copy of the fire project with its ensemble weighed again (another model file, other
+    answers): a new version to publish, in seconds."""
+    from modelmill.fire.ensemble import make_ensemble
+    from modelmill.fire.params import load_params
+
+    repo = copy_project(fire, dest)
+    folder = repo / FIRE.folder
+    edit_yaml(folder / "params.yaml", {"ensemble.temperature": temperature})
+    models = folder / "models"
+    make_ensemble(
+        load_params(folder / "params.yaml").ensemble,
+        folder / "data" / "split",
+        models,
+        folder / "data" / "samples.csv",
+        models / "fire_ensemble.skops",
+        models / "ensemble.json",
+    )
+    return repo
+
+
+def model_version(server: Server) -> str:
+    return json.loads(call(server.url, "/model")[1])["version"]
+
+
+def wait_until(condition, what: str, seconds: float = 60, failed: list | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert not failed, failed
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.1)
+
+
+def test_a_server_following_an_alias_switches_between_requests_and_keeps_a_bad_version_out(
+    fire, fire_expected, tmp_path, monkeypatch
+):
+    """Issue 25: publish v1, v2 and a v3 whose ONNX export is damaged; serve `production` with
+    FOLLOW while a client sends requests without a pause; promote v2, then v3, then roll back
+    to v1. Every answer is 200 and computed whole by one complete version (its p(fire) is that
+    version's), the switches happen in order, v3 never answers, and /metrics counts it all."""
+    monkeypatch.setenv("MODEL_NAME", "fire-follow")
+    reg, client = Registry.for_line(FIRE, fire), s3.client()
+    second = fire_variant(fire, tmp_path / "second", 100.0)
+    bad = copy_project(second, tmp_path / "bad")
+    (bad / FIRE.folder / "models" / "fire_ensemble.onnx").write_bytes(b"not onnx")
+    published = [publish(reg, repo, line=FIRE, check_pipeline=False) for repo in (fire, second, bad)]
+    assert [p.version for p in published] == [1, 2, 3] and all(p.created for p in published)
+    test, p, _ = fire_expected
+    row = test.x[:1]
+    expected = {
+        "v1": p[0],
+        "v2": loading.from_workspace(FIRE, reg, second).load().predict(row)[0]["fire_probability"],
+    }
+    assert abs(expected["v1"] - expected["v2"]) > 1e-6  # the answers tell the versions apart
+    promote(client, reg, "v1", "production")
+    args = ("--model", "fire-follow", "--pipeline", "fire", "--version", "production", "--follow", "200ms")
+    server = Server(fire, (*args, "--workers", "1", "--model-dir", str(fire / "none")))
+    answers: list[tuple[int, str, bytes]] = []
+    stop, failed = threading.Event(), []
+
+    def send() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        body = ",".join(repr(v) for v in row[0].tolist()).encode()
+        try:
+            while not stop.is_set():
+                conn.request("POST", "/invocations", body, {"Content-Type": "text/csv"})
+                response = conn.getresponse()
+                answers.append((response.status, response.getheader("X-Model-Version"), response.read()))
+        except Exception as exc:  # a request that fails is what this test is about: keep it
+            failed.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        wait_until(lambda: len(answers) > 20, "answers from v1", failed=failed)
+        promote(client, reg, "v2", "production", reason="better")
+        wait_until(lambda: model_version(server) == "v2", "the switch to v2")
+        promote(client, reg, "v3", "production")
+        wait_until(lambda: "production -> v3 was not loaded" in server.output(), "v3 refused")
+        assert model_version(server) == "v2"
+        promote(client, reg, "v1", "production", reason="roll back")
+        wait_until(lambda: model_version(server) == "v1", "the roll back to v1")
+        wait_until(lambda: answers[-1][1] == "v1", "answers from v1 again", failed=failed)
+        metrics = call(server.url, "/metrics")[1].decode()
+    finally:
+        stop.set()
+        sender.join(timeout=60)
+        code = server.stop()
+    assert code == 0, server.output()
+    assert not failed and {status for status, _, _ in answers} == {200}, failed
+    order = [version for i, (_, version, _) in enumerate(answers) if i == 0 or answers[i - 1][1] != version]
+    assert order == ["v1", "v2", "v1"], order
+    for _, version, body in answers:
+        assert abs(json.loads(body)["predictions"][0]["fire_probability"] - expected[version]) < 1e-5
+    assert 'modelmill_model_switches_total{outcome="loaded"} 2.0' in metrics
+    assert 'modelmill_model_switches_total{outcome="failed"} 1.0' in metrics
+    assert 'modelmill_model_info{line="fire",name="fire-follow",version="v1"} 1.0' in metrics
+    assert 'modelmill_model_info{line="fire",name="fire-follow",version="v2"} 0.0' in metrics
+    assert "production moved v1 -> v2" in server.output() and "Traceback" not in server.output()

@@ -121,3 +121,27 @@ def test_workers_and_port_come_from_the_environment_as_sagemaker_sets_them():
     assert default_port({"SAGEMAKER_BIND_TO_PORT": "7070", "PORT": "9000"}) == 7070
     with pytest.raises(UserError, match="port must be a number"):
         default_port({"PORT": "http"})
+
+
+def test_follow_takes_an_interval_and_an_alias_of_a_registry_model():
+    from pathlib import Path
+
+    from modelmill import lines
+    from modelmill.registry.store import Registry
+    from modelmill.serve.follow import parse_interval, plan
+    from modelmill.serve.loading import Located
+
+    assert [parse_interval(t) for t in ("30s", "2m", "500ms", "45", "0.5")] == [30, 120, 0.5, 45, 0.5]
+    for bad in ("0", "soon", "-1s", "1h", ""):
+        with pytest.raises(UserError, match="FOLLOW must be an interval such as 30s, 2m or 500ms"):
+            parse_interval(bad)
+    fire = lines.get("fire")
+    reg = Registry.for_line(fire, env={})
+    published = Located(Path("m.skops"), {}, fire, fire.model(), "s3://…", reg)
+    assert plan(published, "production", 30).registry == reg
+    assert plan(published, "latest", 30).target == "latest"
+    with pytest.raises(UserError, match="a version never changes; follow an alias"):
+        plan(published, "v3", 30)
+    workspace = Located(Path("m.skops"), {}, fire, fire.model(), "pipelines/fire/models/m.skops (workspace)")
+    with pytest.raises(UserError, match="FOLLOW needs a model from the registry; pipelines/fire"):
+        plan(workspace, "production", 30)

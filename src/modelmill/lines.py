@@ -50,6 +50,7 @@ class Predictor(Protocol):
 
     content_types: dict[str, str]  # each accepted content type: what a body of it holds
     id_column: str  # what batch predict names each answer's row by
+    metadata: dict  # the version's metadata.json (the server names the answering version from it)
 
     def decode(self, body: bytes, content_type: str, /) -> Any: ...
 

@@ -273,11 +273,11 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from modelmill.serve import __main__ as server, loading
+from modelmill.serve import __main__, loading, workers
 
-args = Namespace(model="fire-ensemble", version=None, source="local", pipeline=None, model_dir=Path("absent"))
+args = Namespace(model="fire-ensemble", version="latest", source="local", pipeline=None, model_dir=Path("absent"))
 loaded = loading.load(args, sys.argv[1])
-server.create_app(loaded.predictor, max_body=2**20)
+workers.make_app(loaded.predictor, workers.Settings(max_body=2**20, workers=2, threads=1))
 answers = loaded.predictor.predict(loaded.predictor.decode(Path(sys.argv[2]).read_bytes(), "text/csv"))
 print(len(answers), "torch" in sys.modules)
 """

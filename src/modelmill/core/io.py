@@ -10,7 +10,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -67,6 +67,17 @@ def write_csv(dest: str | Path, rows: list[dict], fields: Sequence[str] | None =
         writer = csv.DictWriter(f, fieldnames=fields or list(rows[0] if rows else ()), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def flatten(tree: Mapping, prefix: str = "") -> dict:
+    """{"a.b": leaf} for a nested mapping (a prediction as CSV columns, metrics as dotted paths)."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:

@@ -1,8 +1,8 @@
 """`make verify-download [PIPELINE=…] [VERSION=vN]`: fetch each published model of a line back and prove it is usable.
 
-Downloads a version's model (default: the one latest.json names), checks its sha256
-against the version's metadata.json, then lets the line load it the safe way (no code
-runs from the file) and predict a few samples.
+Downloads a version's model (default: the one latest.json names; VERSION=vN or an alias such
+as production picks another), checks its sha256 against the version's metadata.json, then
+lets the line load it the safe way (no code runs from the file) and predict a few samples.
 """
 
 from __future__ import annotations
@@ -16,28 +16,25 @@ from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
-from .store import COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version
+from .aliases import LATEST, NothingPublished, resolve_with_metadata
+from .store import COMPANIONS, Registry
 
 SUCCESS = "Model loaded successfully. Verification complete."
 
 
 def download_version(
-    reg: Registry, dest: str | Path, version: int | None = None, *, line: Line | None = None
+    reg: Registry, dest: str | Path, version: int | str = LATEST, *, line: Line | None = None
 ) -> tuple[dict, Path]:
-    """Download a version's model (default: latest) and its companions into folder `dest` and
-    check each sha256 against the version's metadata.json; returns (metadata, model path).
-    Loading is the caller's."""
+    """Download a version (vN, N, latest or an alias name) of the model, with its companions, into
+    folder `dest` and check each sha256 against the version's metadata.json; returns (metadata,
+    model path). Loading is the caller's."""
     line = line or lines.get(None)
     client = s3.client(reg.region)
-    if version is None:
-        version = latest_version(client, reg)
-        if version is None:
-            raise UserError(
-                f"nothing published yet: {reg.uri(reg.latest_key)} does not exist; run `{line.make('publish')}`"
-            )
-    metadata = get_json(client, reg, reg.metadata_key(version))
-    if metadata is None:
-        raise UserError(f"v{version} of {reg.model_name} has no {METADATA_OBJECT} (incomplete or never published)")
+    try:
+        number, metadata = resolve_with_metadata(client, reg, str(version))
+    except NothingPublished as exc:
+        raise UserError(f"{exc}; run `{line.make('publish')}`") from None
+    version = number
     local = Path(dest) / reg.model_object
     _download_checked(reg, reg.model_key(version), local, metadata["sha256"])
     for name, entry in metadata.get(COMPANIONS, {}).items():
@@ -59,7 +56,7 @@ def _download_checked(reg: Registry, key: str, local: Path, expected: str) -> No
 
 def fetch(
     reg: Registry,
-    version: int | None = None,
+    version: int | str = LATEST,
     *,
     line: Line | None = None,
     model: Model | None = None,
@@ -86,7 +83,9 @@ def fetch(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     lines.add_argument(parser)
-    parser.add_argument("--version", type=lambda v: int(v.lstrip("v")), help="version to check (default: latest)")
+    parser.add_argument(
+        "--version", metavar="vN|latest|ALIAS", help="the version to check, or an alias naming it (default: latest)"
+    )
     args = parser.parse_args()
     targets = Registry.each_for_line(args.pipeline)
     if args.version is not None and len(targets) > 1:
@@ -96,7 +95,7 @@ def main() -> None:
             "leave it out to check each one's latest"
         )
     for model, reg in targets:
-        fetch(reg, args.version, line=args.pipeline, model=model)
+        fetch(reg, args.version or LATEST, line=args.pipeline, model=model)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from ..core.config import PublishConfig
 from ..lines import Line, Model
 
 METADATA_OBJECT = "metadata.json"
-COMPANIONS = "companion_files"  # metadata.json's {file name: {sha256, size_bytes}} beside the model
+COMPANIONS = "companion_files"
+VERSION_TEXT = re.compile(r"[vV]?(\d+)")  # metadata.json's {file name: {sha256, size_bytes}} beside the model
 LATEST_OBJECT = "latest.json"
 
 
@@ -110,13 +111,43 @@ def list_versions(client, reg: Registry) -> list[int]:
     return sorted(versions)
 
 
-def get_json(client, reg: Registry, key: str) -> dict | None:
-    """The JSON object at `key`, or None when there is none."""
+class BadObject(UserError):
+    """A registry object that is not what the registry wrote (edited by hand, truncated)."""
+
+
+def read_json_object(client, reg: Registry, key: str) -> tuple[dict, str] | None:
+    """(the JSON object at `key`, its ETag), or None when there is none."""
     with s3.errors("read", reg.bucket, key):
         found = s3.or_none(client.get_object, Bucket=reg.bucket, Key=key)
-        return None if found is None else json.loads(found["Body"].read())
+        if found is None:
+            return None
+        body = found["Body"].read()
+    try:
+        value = json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        value = None
+    if not isinstance(value, dict):
+        raise BadObject(
+            f"{reg.uri(key)} is not a JSON object (edited by hand?); restore it from its earlier S3 version"
+        )
+    return value, found["ETag"]
+
+
+def get_json(client, reg: Registry, key: str) -> dict | None:
+    """The JSON object at `key`, or None when there is none."""
+    found = read_json_object(client, reg, key)
+    return None if found is None else found[0]
 
 
 def latest_version(client, reg: Registry) -> int | None:
+    """The version latest.json names, or None before the first publish."""
     latest = get_json(client, reg, reg.latest_key)
-    return None if latest is None else int(latest["version"])
+    if latest is not None and not isinstance(latest.get("version"), int):
+        raise BadObject(f"{reg.uri(reg.latest_key)} names no version; run publish again to restore it")
+    return None if latest is None else latest["version"]
+
+
+def parse_version(text: str) -> int | None:
+    """N for `vN` or `N`; None for anything else (`latest`, an alias name)."""
+    match = VERSION_TEXT.fullmatch(text.strip())
+    return int(match.group(1)) if match else None

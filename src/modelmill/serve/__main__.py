@@ -9,6 +9,8 @@ Defaults from the environment: PORT (or SAGEMAKER_BIND_TO_PORT), HOST, and the w
 from WORKERS or SAGEMAKER_MODEL_SERVER_WORKERS, else one per core. SIGTERM or Ctrl-C stops it
 after the requests in flight are answered, with exit code 0. As a SageMaker model container:
 run it with HOST=0.0.0.0; `serve`, the argument SageMaker passes, is accepted.
+With --follow INTERVAL and an alias as --version (production, or latest), every worker switches to
+the version the alias moves to, between requests, once it has loaded and checked it (follow.py).
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import sys
 import tempfile
 
 from ..core.cli import UserError, cli
-from . import loading, workers
-from .app import create_app
+from . import follow, loading, workers
 
 PROG = "python -m modelmill.serve"
 
@@ -75,12 +76,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--workers", help="server processes (default: WORKERS, SAGEMAKER_MODEL_SERVER_WORKERS, else one per core)"
     )
+    parser.add_argument(
+        "--follow",
+        metavar="INTERVAL",
+        help="poll the alias --version names every INTERVAL (30s, 2m) and switch to the version it moves to",
+    )
     parser.add_argument("--max-body-mb", type=float, default=16, help="larger request bodies get 413 (default: 16)")
     args = parser.parse_args()
     if args.max_body_mb <= 0:
         raise UserError(f"--max-body-mb must be > 0, got {args.max_body_mb:g}")
     args.workers = worker_count() if args.workers is None else positive_int(args.workers)
     args.port = default_port() if args.port is None else args.port
+    args.follow = None if args.follow is None else follow.parse_interval(args.follow)
     return args
 
 
@@ -88,19 +95,25 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     sock = listen_socket(args.host, args.port)
-    settings = workers.Settings(
-        max_body=int(args.max_body_mb * 2**20), workers=args.workers, threads=max(1, workers.cores() // args.workers)
-    )
     with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
         located = loading.locate(args, tmp)
+        following = follow.plan(located, args.version, args.follow) if args.follow else None
+        settings = workers.Settings(
+            max_body=int(args.max_body_mb * 2**20),
+            workers=args.workers,
+            threads=max(1, workers.cores() // args.workers),
+            follow=following,
+        )
         host, port = sock.getsockname()[:2]
         meta = located.metadata
         started = (
             f"serve: {meta['model_name']} {meta['version']} ({located.line.name}) from {located.source}; "
             f"{args.workers} worker{'s' if args.workers > 1 else ''}; listening on http://{host}:{port}"
         )
+        if following:
+            started += f"; following {args.version} every {args.follow:g} s"
         if args.workers == 1:  # in this process: no second interpreter to start
-            app = create_app(located.load(), max_body=settings.max_body)
+            app = workers.make_app(located.load(), settings)
             print(started, file=sys.stderr, flush=True)
             workers.serve(app, sock)
         else:

@@ -7,6 +7,8 @@ import csv
 import io
 import json
 
+from ..core.io import flatten
+
 JSON = "application/json"
 CSV = "text/csv"
 
@@ -41,15 +43,9 @@ def negotiate(accept: str, offered: tuple[str, ...]) -> str | None:
     return None
 
 
-def flatten(prediction: dict, prefix: str = "") -> dict:
+def flat_row(prediction: dict) -> dict:
     """{"class": …, "probabilities": {"Forest": …}} -> {"class": …, "probabilities.Forest": …}; bools as 0/1."""
-    out = {}
-    for key, value in prediction.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = int(value) if isinstance(value, bool) else value
-    return out
+    return {key: int(value) if isinstance(value, bool) else value for key, value in flatten(prediction).items()}
 
 
 def encode(predictions: list[dict], media: str) -> bytes:
@@ -59,6 +55,6 @@ def encode(predictions: list[dict], media: str) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         for prediction in predictions:
-            writer.writerow(flatten(prediction).values())
+            writer.writerow(flat_row(prediction).values())
         return out.getvalue().encode()
     return json.dumps({"predictions": predictions}).encode()

@@ -2,7 +2,8 @@
 
     GET  /ping                  200 once a model is loaded, 503 before
     POST /invocations           the body in one of the predictor's content types -> {"predictions": [...]}
-                                (Accept: text/csv for a tabular model: one CSV line per input row)
+                                (Accept: text/csv for a tabular model: one CSV line per input row);
+                                the X-Model-Version header names the version that answered
     GET  /execution-parameters  what SageMaker batch transform asks first: concurrency, batch
                                 strategy and payload limit, from this server's settings
     GET  /model                 what answers: name, version, input content types, metrics
@@ -65,10 +66,22 @@ class Metrics:
         )
         self.model = Gauge(
             "modelmill_model_info",
-            "The model being served (value 1)",
+            "The model being served (value 1; 0 once another version replaced it)",
             ("name", "version", "line"),
             registry=self.registry,
             multiprocess_mode="livemax",
+        )
+        self.answered = Counter(
+            "modelmill_predictions",
+            "Successful invocations, by the model version that answered",
+            ("version",),
+            registry=self.registry,
+        )
+        self.switches = Counter(
+            "modelmill_model_switches",
+            "Versions a following server tried to switch to (outcome: loaded, or failed: the old one kept serving)",
+            ("outcome",),
+            registry=self.registry,
         )
 
     def exposition(self) -> bytes:
@@ -105,6 +118,7 @@ class _Measure:
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
+VERSION_HEADER = "X-Model-Version"  # on every answer: the version that computed it
 # Bodies that hold several records: batch transform may pack several per request.
 MULTI_RECORD_TYPES = ("text/csv", "application/x-npy")
 
@@ -124,9 +138,15 @@ def create_app(
     app.state.metrics = metrics
 
     def set_predictor(p) -> None:
-        app.state.predictor = p
+        """Answer with `p` from the next request on (one assignment: a request in flight keeps the
+        predictor it started with, so no answer mixes two versions)."""
+        old, app.state.predictor = app.state.predictor, p
         info = p.model_info()
         metrics.model.labels(info["name"], info["version"], info["line"]).set(1)
+        if old is not None:
+            was = old.model_info()
+            if was["version"] != info["version"]:
+                metrics.model.labels(was["name"], was["version"], was["line"]).set(0)
 
     app.state.set_predictor = set_predictor
     if predictor is not None:
@@ -228,7 +248,9 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
         if status != 200:
             return error(status, payload)
         metrics.batch.observe(len(payload))
-        return Response(encode(payload, answer_type), media_type=answer_type)
+        version = p.metadata.get("version", "")
+        metrics.answered.labels(version).inc()
+        return Response(encode(payload, answer_type), media_type=answer_type, headers={VERSION_HEADER: version})
 
 
 def _invoke(p, body: bytes, content_type: str, lock: threading.Lock) -> tuple[int, object]:

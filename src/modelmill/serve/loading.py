@@ -26,7 +26,7 @@ from ..core.io import file_digest
 from ..lines import Line, Model, Predictor
 from ..registry.fetch import download_version
 from ..registry.publish import build_metadata
-from ..registry.store import COMPANIONS, METADATA_OBJECT, Registry
+from ..registry.store import COMPANIONS, METADATA_OBJECT, Registry, parse_version
 
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 
@@ -41,6 +41,7 @@ class Located:
     line: Line
     model: Model
     source: str  # where the model came from, for the start-up line
+    registry: Registry | None = None  # the registry it came from (None: a workspace or model folder)
 
     def load(self) -> Predictor:
         return self.model.predictor().load(self.model_path, self.metadata)
@@ -53,16 +54,6 @@ class Loaded:
     source: str  # where the model came from, for the start-up line
 
 
-def parse_version(text: str) -> int | None:
-    """`latest` -> None; `v3` or `3` -> 3."""
-    if text == "latest":
-        return None
-    digits = text[1:] if text.startswith("v") else text
-    if not digits.isdigit() or int(digits) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a version: use vN (v1, v2, ...) or latest")
-    return int(digits)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
@@ -70,7 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "e.g. eurosat-resnet18, fire-ensemble",
     )
     parser.add_argument(
-        "--version", type=parse_version, default=None, metavar="vN|latest", help="the version to load (default: latest)"
+        "--version",
+        default="latest",
+        metavar="vN|latest|ALIAS",
+        help="the version to load, or an alias naming it, e.g. production (default: latest)",
     )
     parser.add_argument(
         "--source",
@@ -113,7 +107,7 @@ def locate(args: argparse.Namespace, dest: str | Path, repo: str | Path = ".") -
         return from_workspace(line, reg, repo, model)
     metadata, path = download_version(reg, dest, args.version, line=line)
     version = int(str(metadata["version"]).lstrip("v"))
-    return Located(path, metadata, line, model, reg.uri(reg.model_key(version)))
+    return Located(path, metadata, line, model, reg.uri(reg.model_key(version)), reg)
 
 
 def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, Model, Registry]:
@@ -160,7 +154,7 @@ def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | N
     return Located(path, metadata, line, model, f"{path} (workspace)")
 
 
-def from_model_dir(folder: Path, model: str | None, version: int | None) -> Located:
+def from_model_dir(folder: Path, model: str | None, version: str) -> Located:
     meta_path = folder / METADATA_OBJECT
     try:
         metadata = json.loads(meta_path.read_text())
@@ -171,8 +165,9 @@ def from_model_dir(folder: Path, model: str | None, version: int | None) -> Loca
         raise UserError(f"{meta_path} is not a registry metadata.json ({type(exc).__name__}: {exc})") from None
     if model and metadata.get("model_name") != model:
         raise UserError(f"--model {model} but {folder} holds {metadata.get('model_name')!r}")
-    if version is not None and metadata.get("version") != f"v{version}":
-        raise UserError(f"--version v{version} but {folder} holds {metadata.get('version')}")
+    number = parse_version(version)
+    if number is not None and metadata.get("version") != f"v{number}":  # an alias can't be checked here
+        raise UserError(f"--version v{number} but {folder} holds {metadata.get('version')}")
     found = line.model_named(next(iter(expected)))
     for name, sha256 in expected.items():
         path = folder / name

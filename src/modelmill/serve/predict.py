@@ -20,7 +20,7 @@ from ..core.cli import cli
 from ..core.io import atomic_output
 from ..core.progress import bar
 from . import loading
-from .answers import flatten
+from .answers import flat_row
 
 PROG = "python -m modelmill.serve.predict"
 
@@ -36,7 +36,7 @@ def predict_file(predictor, source: Path, dest: Path) -> int:
         writer = None
         for ids, inputs in batches:
             for name, prediction in zip(ids, predictor.predict(inputs)):
-                row = {predictor.id_column: name, **flatten(prediction)}
+                row = {predictor.id_column: name, **flat_row(prediction)}
                 if writer is None:
                     writer = csv.DictWriter(f, list(row), lineterminator="\n")
                     writer.writeheader()

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from ..core.cli import UserError
+from . import follow
+from .follow import Follow
 from .loading import Located
 
 log = logging.getLogger("modelmill.serve")
@@ -37,6 +39,17 @@ class Settings:
     max_body: int
     workers: int
     threads: int  # OpenMP (torch) threads per worker: the cores shared out, never oversubscribed
+    follow: Follow | None = None  # an alias each worker follows
+
+
+def make_app(predictor, settings: Settings, metrics_dir: str | None = None):
+    """The app every server process runs, following its alias if asked to."""
+    from .app import create_app  # imported here: in a worker, PROMETHEUS_MULTIPROC_DIR is set by now
+
+    app = create_app(predictor, max_body=settings.max_body, workers=settings.workers, metrics_dir=metrics_dir)
+    if settings.follow:
+        follow.start(app, settings.follow)
+    return app
 
 
 def cores() -> int:
@@ -60,8 +73,6 @@ def _stopped(signum, frame) -> None:
 
 
 def _worker(located: Located, settings: Settings, sock: socket.socket, conn: Connection) -> None:
-    from .app import create_app  # imported here: PROMETHEUS_MULTIPROC_DIR is set by now
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which passes SIGTERM on
     try:
         predictor = located.load()
@@ -71,12 +82,7 @@ def _worker(located: Located, settings: Settings, sock: socket.socket, conn: Con
     except Exception as exc:
         conn.send(f"error: the model failed to load ({type(exc).__name__}: {exc})")
         raise
-    app = create_app(
-        predictor,
-        max_body=settings.max_body,
-        workers=settings.workers,
-        metrics_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"],
-    )
+    app = make_app(predictor, settings, os.environ["PROMETHEUS_MULTIPROC_DIR"])
     conn.send("ready")
     conn.close()
     serve(app, sock)
