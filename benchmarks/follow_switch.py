@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -159,6 +160,16 @@ def measure(repo: Path, reg, client, workers: int, promote, row) -> list[tuple[s
         finally:
             sender.stop.set()
             sender.thread.join()
+    loads = [
+        float(t) for t in re.findall(r"checked and loaded in ([\d.]+) s", (repo / "serve-fire-follow.log").read_text())
+    ]
+    out.append(
+        (
+            "… each worker's download, checks and load of the new version (from its log)",
+            f"{min(loads):.2f}-{max(loads):.2f} s ({len(loads)} loads)" if loads else "none logged",
+            "",
+        )
+    )
     lost = [a for a in sender.answers if a[1] != 200 or a[2] not in ("v1", "v2")]
     out.append((f"requests lost during the switches ({len(sender.answers)} sent)", str(len(lost)), "0"))
     return out
