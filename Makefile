@@ -30,7 +30,7 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote serve predict examples s3-local clean
+.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve predict examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -143,8 +143,13 @@ SERVE_ARGS = --model $(MODEL) $(if $(VERSION),--version $(VERSION)) $(if $(SOURC
 # PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
 SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8080)
 
-serve: setup ## Serve a published model over HTTP: MODEL=eurosat-resnet18|fire-ensemble|… VERSION=vN|alias PORT=8080 WORKERS=N FOLLOW=30s SOURCE=local
-	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FOLLOW),--follow $(FOLLOW))
+serve: setup ## Serve a published model over HTTP: MODEL=… VERSION=vN|alias PORT=8080 WORKERS=N FOLLOW=30s CAPTURE=dir|s3://… CAPTURE_RATE=0.1 SOURCE=local
+	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FOLLOW),--follow $(FOLLOW)) \
+	  $(if $(CAPTURE),--capture $(CAPTURE)) $(if $(CAPTURE_RATE),--capture-rate $(CAPTURE_RATE))
+
+monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|alias] CAPTURE=dir|s3://… [SINCE=24h]; exits 3 on drift
+	$(if $(and $(MODEL_GIVEN),$(CAPTURE)),,$(error make monitor needs MODEL=… and CAPTURE=… (what make serve CAPTURE= wrote)))
+	python -m modelmill.monitor --model $(MODEL) $(if $(VERSION),--version $(VERSION)) --capture $(CAPTURE) --out monitor $(if $(SINCE),--since $(SINCE))
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)

@@ -4,7 +4,8 @@
     python benchmarks/serve_load.py --quick    # fewer requests, a smaller fire training set
 
 Old and new paths side by side, in one run: the fire ensemble answered by scikit-learn (as
-before its ONNX export) and by ONNX Runtime, with one worker process and with one per core;
+before its ONNX export) and by ONNX Runtime, with one worker process and with one per core, and
+with every request captured (CAPTURE_RATE=1, into a scratch folder);
 the EuroSAT server with one worker and with one per core. Workloads: one fire CSV row, one
 EuroSAT JPEG tile, a batch of 256 EuroSAT tiles as .npy, each at concurrency 1 and 8; and fire
 batch scoring in process (what `make predict` runs per 10,000-row chunk). The models are made
@@ -244,12 +245,14 @@ def fire_rows(root: Path, scale: float, workers: int) -> list[tuple[str, str, st
     row = ",".join(f"{v:.7g}" for v in generate(1, seed=7).x[0]).encode()
     assert row.count(b",") == len(FEATURES) - 1
     out = []
-    for label, folder, n in (
-        ("scikit-learn (before), 1 worker", old, 1),
-        ("ONNX Runtime, 1 worker", root, 1),
-        (f"ONNX Runtime, {workers} workers", root, workers),
+    local, capture = ("--source", "local"), ("--capture", str(root / "capture"), "--capture-rate", "1")
+    for label, folder, n, args in (
+        ("scikit-learn (before), 1 worker", old, 1, local),
+        ("ONNX Runtime, 1 worker", root, 1, local),
+        (f"ONNX Runtime, {workers} workers", root, workers, local),
+        (f"ONNX Runtime, {workers} workers, CAPTURE_RATE=1", root, workers, (*local, *capture)),
     ):
-        with server(folder, "fire-ensemble", n) as port:
+        with server(folder, "fire-ensemble", n, args) as port:
             for c, target in zip(CONCURRENCY, FIRE_ROW_TARGET):
                 m = load(port, row, "text/csv", c, int(3000 * scale), 20 * scale)
                 out.append((f"fire, one CSV row, {label}, concurrency {c}", _value(m), target))

@@ -42,6 +42,13 @@ def test_fire_publishes_while_the_eurosat_line_has_never_run(fire_project, fire_
     assert meta["framework"].startswith("scikit-learn")
     assert meta["dvc_md5"]  # from pipelines/fire/dvc.lock
     assert meta["git_commit"] == git(fire_project, "rev-parse", "HEAD").strip()
+    baseline = client.get_object(Bucket=fire_registry.bucket, Key=fire_registry.key(1, "baseline.json"))["Body"].read()
+    assert meta["baseline"] == {
+        "file": "baseline.json",
+        "sha256": __import__("hashlib").sha256(baseline).hexdigest(),
+        "size_bytes": len(baseline),
+    }
+    assert json.loads(baseline)["model"] == {"name": "fire-ensemble", "version": "v1", "sha256": meta["sha256"]}
 
     again = publish(fire_registry, fire_project, line=FIRE)
     assert (again.version, again.created) == (1, False)

@@ -829,3 +829,55 @@ def test_a_server_following_an_alias_switches_between_requests_and_keeps_a_bad_v
     assert 'modelmill_model_info{line="fire",name="fire-follow",version="v1"} 1.0' in metrics
     assert 'modelmill_model_info{line="fire",name="fire-follow",version="v2"} 0.0' in metrics
     assert "production moved v1 -> v2" in server.output() and "Traceback" not in server.output()
+
+
+# --- watching what the served model sees ---------------------------------------------------
+
+
+def serve_and_capture(fire: Path, capture: Path, body: bytes, requests: int) -> str:
+    """Serve fire-ensemble v1 with two workers capturing every request into `capture`, send `body`
+    `requests` times, and return /metrics as the server saw it before it stopped (and flushed)."""
+    args = ("--model", "fire-ensemble", "--model-dir", str(fire / "none"), "--workers", "2")
+    server = Server(fire, (*args, "--capture", str(capture), "--capture-rate", "1"))
+    try:
+        for _ in range(requests):
+            invoke(server.url, body, "text/csv")
+        time.sleep(1)  # the live window is fed off the request path
+        metrics = call(server.url, "/metrics")[1].decode()
+    finally:
+        code = server.stop()
+    assert code == 0 and "Traceback" not in server.output(), server.output()
+    return metrics
+
+
+def test_captured_traffic_is_reported_against_the_published_baseline(fire, tmp_path):
+    """Issue 26 end to end: traffic like the test split is captured, shows in the live gauges and
+    passes make monitor (exit 0); the same rows with the CO2 sensor reading 200 ppm high are
+    flagged on co2_ppm (exit 3), with a report.json and a report.png."""
+    test_csv = fire / FIRE.folder / "data" / "split" / "test.csv"
+    rows = test_csv.read_text().splitlines()
+    header, co2 = rows[0].split(","), rows[0].split(",").index("co2_ppm")
+    shifted = [rows[0]]
+    for line in rows[1:]:
+        cells = line.split(",")
+        cells[co2] = repr(float(cells[co2]) + 200)
+        shifted.append(",".join(cells))
+    assert len(header) > co2 and len(rows) > 300
+
+    metrics = serve_and_capture(fire, tmp_path / "same", test_csv.read_bytes(), 2)
+    assert f'modelmill_capture_records_total{{outcome="sampled"}} {2.0 * (len(rows) - 1)}' in metrics
+    assert 'modelmill_feature_drift{feature="co2_ppm"}' in metrics
+    serve_and_capture(fire, tmp_path / "shifted", "\n".join(shifted).encode(), 2)
+
+    def monitor(capture: Path, out: Path) -> subprocess.CompletedProcess:
+        args = ("--model", "fire-ensemble", "--version", "v1", "--capture", str(capture), "--out", str(out))
+        return run_module("modelmill.monitor", fire, args=args, timeout=300)
+
+    same = monitor(tmp_path / "same", tmp_path / "report-same")
+    assert same.returncode == 0, same.stderr
+    report = json.loads((tmp_path / "report-same" / "report.json").read_text())
+    assert report["drifted"] is False and (tmp_path / "report-same" / "report.png").stat().st_size > 0
+    drifted = monitor(tmp_path / "shifted", tmp_path / "report-shifted")
+    assert drifted.returncode == 3, drifted.stderr
+    report = json.loads((tmp_path / "report-shifted" / "report.json").read_text())
+    assert report["drifted"] is True and "co2_ppm" in report["drifted_features"], report["drifted_features"]

@@ -145,3 +145,12 @@ def test_follow_takes_an_interval_and_an_alias_of_a_registry_model():
     workspace = Located(Path("m.skops"), {}, fire, fire.model(), "pipelines/fire/models/m.skops (workspace)")
     with pytest.raises(UserError, match="FOLLOW needs a model from the registry; pipelines/fire"):
         plan(workspace, "production", 30)
+
+
+def test_capture_settings_are_checked():
+    from modelmill.serve.watch import parse_rate
+
+    assert [parse_rate(t) for t in ("0", "0.1", "1", "1.0")] == [0.0, 0.1, 1.0, 1.0]
+    for bad in ("1.5", "-0.1", "most", ""):
+        with pytest.raises(UserError, match="CAPTURE_RATE must be a share between 0 and 1"):
+            parse_rate(bad)

@@ -10,6 +10,7 @@ Two modules of the line's package serve a model, imported only when one is used:
   metadata.json and a check of a downloaded copy. A line with several models exports
   `ARTIFACTS`, objects with a `name` each; a line with one model is the module itself.
 - `<line>.predictor`: what serving needs (`PredictorModule`): load a file, answer requests.
+- `<line>.baseline` (optional): what monitoring compares served traffic to (monitor/baseline.py).
 
 The `publish` section comes from the line's own `params` module (`load_params`, `PARAMS_FILE`),
 which imports only the standard library and the core.
@@ -95,6 +96,16 @@ class Model:
         if not self.key:
             return module
         return next(artifact for artifact in module.ARTIFACTS if artifact.name == self.key)
+
+    def baseline(self, folder: Path) -> dict | None:
+        """The model's monitoring baseline, from the line's outputs in `folder`, made by the line's
+        `baseline` module for this model's `key`; None for a line without that module, or a model
+        its module makes none for (the sea-ice change detector)."""
+        try:
+            module: Any = importlib.import_module(f"{self.package}.baseline")
+        except ModuleNotFoundError:
+            return None
+        return module.baseline(Path(folder), self.key)
 
     def predictor(self) -> PredictorModule:
         """The module that serves this model; the metadata its `load` takes is what metadata.json

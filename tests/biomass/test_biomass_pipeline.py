@@ -130,6 +130,8 @@ def test_biomass_publishes_and_verify_download_loads_it_safely(project, s3_env, 
     assert meta["architecture"] == "resnet18" and meta["image_size"] == TINY["verify.image_size"]
     assert set(meta["test_metrics"]["model"]) == {"mse_g2", "rmse_g", "mae_g", "r2"}
     assert meta["git_commit"] == git(project, "rev-parse", "HEAD").strip()
+    baseline = s3.client().get_object(Bucket=reg.bucket, Key=reg.key(1, meta["baseline"]["file"]))["Body"].read()
+    assert json.loads(baseline)["prediction"]["fields"] == ["biomass_g"]  # the monitoring baseline
     capsys.readouterr()
     assert fetch(reg, line=BIOMASS, repo=project)["version"] == "v1"
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 import json
 
+import boto3
 import numpy as np
 import pytest
 import yaml
@@ -106,6 +107,16 @@ def test_each_model_publishes_under_its_own_name_and_verifies_after_download(pro
     assert fetched.stdout.count(SUCCESS) == 3, fetched.stdout
     for found in ("test tile", "test 30-day history", "test pair"):
         assert found in fetched.stdout, fetched.stdout
+    client = boto3.client("s3")
+    kinds = {}
+    for name in ("classifier", "forecaster", "change"):
+        key = f"models/seaice-{name}/v1/metadata.json"
+        meta = json.loads(client.get_object(Bucket=s3_env["bucket"], Key=key)["Body"].read())
+        baseline = meta.get("baseline")
+        if baseline:
+            found = client.get_object(Bucket=s3_env["bucket"], Key=key.replace("metadata.json", baseline["file"]))
+        kinds[name] = json.loads(found["Body"].read())["kind"] if baseline else None
+    assert kinds == {"classifier": "image", "forecaster": "sequence", "change": None}  # monitoring baselines
 
 
 def test_batch_predict_through_the_serving_code(project, tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..core.cli import cli
 from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, section, span
+from ..monitor.params import DriftParams
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("forest", "boosting", "logistic")
@@ -74,6 +75,7 @@ class Params:
     ensemble: EnsembleConfig
     evaluate: EvaluateConfig
     publish: PublishConfig
+    monitor: DriftParams  # make monitor's drift thresholds (monitor/drift.py)
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

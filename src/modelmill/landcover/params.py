@@ -15,6 +15,7 @@ from ..core.config import (
     section,
     span,
 )
+from ..monitor.params import DriftParams
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -78,6 +79,7 @@ class Params:
     train: TrainConfig
     evaluate: EvaluateConfig
     publish: PublishConfig
+    monitor: DriftParams  # make monitor's drift thresholds (monitor/drift.py)
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

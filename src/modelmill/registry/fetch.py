@@ -17,7 +17,7 @@ from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
 from .aliases import LATEST, NothingPublished, resolve_with_metadata
-from .store import COMPANIONS, Registry
+from .store import Registry, checked_files
 
 SUCCESS = "Model loaded successfully. Verification complete."
 
@@ -36,13 +36,13 @@ def download_version(
         raise UserError(f"{exc}; run `{line.make('publish')}`") from None
     version = number
     local = Path(dest) / reg.model_object
-    _download_checked(reg, reg.model_key(version), local, metadata["sha256"])
-    for name, entry in metadata.get(COMPANIONS, {}).items():
-        _download_checked(reg, reg.key(version, name), Path(dest) / name, entry["sha256"])
+    download_checked(reg, reg.model_key(version), local, metadata["sha256"])
+    for name, entry in checked_files(metadata).items():
+        download_checked(reg, reg.key(version, name), Path(dest) / name, entry)
     return metadata, local
 
 
-def _download_checked(reg: Registry, key: str, local: Path, expected: str) -> None:
+def download_checked(reg: Registry, key: str, local: Path, expected: str) -> None:
     uri = reg.uri(key)
     s3.download(uri, local)
     digest = file_digest(local)

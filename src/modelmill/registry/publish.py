@@ -25,8 +25,10 @@ from ..core import s3
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
+from ..monitor.baseline import FILE_NAME as BASELINE_FILE
+from ..monitor.baseline import stamp, write_baseline
 from .bucket import require_private
-from .store import COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version, list_versions
+from .store import BASELINE, COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version, list_versions
 
 
 @dataclass(frozen=True)
@@ -133,16 +135,7 @@ def publish(
         )
         return Published(same[0], False, reg.uri(reg.model_key(same[0])), reg.uri(reg.metadata_key(same[0])))
 
-    expected = s3.expected_checksum(model_path)
-    version = max(versions, default=0) + 1
-    resume = (
-        bool(versions)
-        and versions[-1] not in complete
-        and s3.same_checksum(s3.stored_checksum(client, reg.bucket, reg.model_key(versions[-1])), expected)
-    )
-    if resume:  # a failed run uploaded this very model but not its metadata: finish that version
-        version = versions[-1]
-        print(f"publish: completing v{version}, left without metadata by an earlier failed publish", file=sys.stderr)
+    version = _new_version(client, reg, versions, set(complete), model_path)
     metadata = build_metadata(reg, line, model, version, repo, sha256, model_path.stat().st_size)
     if metadata.get("test_metrics") is None:  # a workspace model may be served unevaluated, never published
         metrics = line.folder / "metrics" / "metrics.json"
@@ -152,12 +145,40 @@ def publish(
         for companion in model.companions
         if companion.name in companions
     ]
-    _upload_version(client, reg, version, files, metadata)
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = write_version_baseline(line, model, repo, metadata, Path(tmp))
+        if baseline is not None:
+            files.append((baseline, reg.key(version, BASELINE_FILE)))
+        _upload_version(client, reg, version, files, metadata)
     _point_latest(client, reg, version, metadata)
     for key in (reg.model_key(version), reg.metadata_key(version), reg.latest_key):
         print(reg.uri(key))
     print(f"publish: {reg.model_name} v{version} published; latest -> v{version}", file=sys.stderr)
     return Published(version, True, reg.uri(reg.model_key(version)), reg.uri(reg.metadata_key(version)))
+
+
+def _new_version(client, reg: Registry, versions: list[int], complete: set[int], model_path: Path) -> int:
+    """The next version number, or the last one when a failed run uploaded this very model but
+    not its metadata: that version is finished instead."""
+    last = versions[-1] if versions else 0
+    if last and last not in complete:
+        stored = s3.stored_checksum(client, reg.bucket, reg.model_key(last))
+        if s3.same_checksum(stored, s3.expected_checksum(model_path)):
+            print(f"publish: completing v{last}, left without metadata by an earlier failed publish", file=sys.stderr)
+            return last
+    return last + 1
+
+
+def write_version_baseline(line: Line, model: Model, repo: Path, metadata: dict, folder: Path) -> Path | None:
+    """The version's monitoring baseline (what its inputs and answers looked like on the line's own
+    splits) written into `folder`, listed with its sha256 in `metadata`; None for a line without one.
+    Not a companion: it names the version it belongs to, so it differs from one version to the next."""
+    baseline = model.baseline(repo / line.folder)
+    if baseline is None:
+        return None
+    path = write_baseline(folder / BASELINE_FILE, stamp(baseline, metadata))
+    metadata[BASELINE] = {"file": BASELINE_FILE, "sha256": file_digest(path), "size_bytes": path.stat().st_size}
+    return path
 
 
 def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path, str]], metadata: dict) -> None:

@@ -2,6 +2,7 @@
 
     s3://<bucket>/<prefix>/<model_name>/v<N>/<model file>    (satellite_model.pt, fire_ensemble.skops, ...)
     s3://<bucket>/<prefix>/<model_name>/v<N>/<companion>     (fire_ensemble.onnx: what serving loads)
+    s3://<bucket>/<prefix>/<model_name>/v<N>/baseline.json   (what monitoring compares traffic to)
     s3://<bucket>/<prefix>/<model_name>/v<N>/metadata.json
     s3://<bucket>/<prefix>/<model_name>/latest.json      -> {"version": N, ...}
 
@@ -24,8 +25,9 @@ from ..core.config import PublishConfig
 from ..lines import Line, Model
 
 METADATA_OBJECT = "metadata.json"
-COMPANIONS = "companion_files"
-VERSION_TEXT = re.compile(r"[vV]?(\d+)")  # metadata.json's {file name: {sha256, size_bytes}} beside the model
+COMPANIONS = "companion_files"  # metadata.json's {file name: {sha256, size_bytes}} beside the model
+BASELINE = "baseline"  # metadata.json's {file, sha256, size_bytes} of the version's monitoring baseline
+VERSION_TEXT = re.compile(r"[vV]?(\d+)")  # vN or N
 LATEST_OBJECT = "latest.json"
 
 
@@ -151,3 +153,11 @@ def parse_version(text: str) -> int | None:
     """N for `vN` or `N`; None for anything else (`latest`, an alias name)."""
     match = VERSION_TEXT.fullmatch(text.strip())
     return int(match.group(1)) if match else None
+
+
+def checked_files(metadata: dict) -> dict[str, str]:
+    """{file name: sha256} of the files a version holds beside its model (companions, baseline)."""
+    files = {name: entry["sha256"] for name, entry in metadata.get(COMPANIONS, {}).items()}
+    if metadata.get(BASELINE):
+        files[metadata[BASELINE]["file"]] = metadata[BASELINE]["sha256"]
+    return files

@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 from ..core.cli import UserError, cli
-from . import follow, loading, workers
+from . import follow, loading, watch, workers
 
 PROG = "python -m modelmill.serve"
 
@@ -81,6 +81,17 @@ def parse_args() -> argparse.Namespace:
         metavar="INTERVAL",
         help="poll the alias --version names every INTERVAL (30s, 2m) and switch to the version it moves to",
     )
+    parser.add_argument(
+        "--capture",
+        default=os.environ.get("CAPTURE") or None,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="record a sample of requests and answers there as JSON Lines (default: CAPTURE; off)",
+    )
+    parser.add_argument(
+        "--capture-rate",
+        default=os.environ.get("CAPTURE_RATE") or "1",
+        help="the share of requests recorded, 0..1 (default: CAPTURE_RATE or 1)",
+    )
     parser.add_argument("--max-body-mb", type=float, default=16, help="larger request bodies get 413 (default: 16)")
     args = parser.parse_args()
     if args.max_body_mb <= 0:
@@ -88,6 +99,7 @@ def parse_args() -> argparse.Namespace:
     args.workers = worker_count() if args.workers is None else positive_int(args.workers)
     args.port = default_port() if args.port is None else args.port
     args.follow = None if args.follow is None else follow.parse_interval(args.follow)
+    args.capture = watch.CaptureSettings(args.capture, watch.parse_rate(args.capture_rate)) if args.capture else None
     return args
 
 
@@ -103,6 +115,7 @@ def main() -> None:
             workers=args.workers,
             threads=max(1, workers.cores() // args.workers),
             follow=following,
+            capture=args.capture,
         )
         host, port = sock.getsockname()[:2]
         meta = located.metadata
@@ -112,8 +125,10 @@ def main() -> None:
         )
         if following:
             started += f"; following {args.version} every {args.follow:g} s"
+        if args.capture:
+            started += f"; capturing {args.capture.rate:g} of requests to {args.capture.destination}"
         if args.workers == 1:  # in this process: no second interpreter to start
-            app = workers.make_app(located.load(), settings)
+            app = workers.make_app(located.load(), settings, baseline=located.baseline)
             print(started, file=sys.stderr, flush=True)
             workers.serve(app, sock)
         else:

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .answers import answer_types, encode, negotiate
+from .watch import CaptureSettings, Watch
 
 log = logging.getLogger("modelmill.serve")
 
@@ -76,6 +77,20 @@ class Metrics:
             "Successful invocations, by the model version that answered",
             ("version",),
             registry=self.registry,
+        )
+        self.capture = Counter(
+            "modelmill_capture_records",
+            "Captured input rows (CAPTURE=) by outcome: sampled, written, dropped (writer behind), failures",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.drift = Gauge(
+            "modelmill_feature_drift",
+            "KS statistic of the last requests' rows against the version's baseline, per feature "
+            "(prediction: of the answers)",
+            ("feature",),
+            registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.switches = Counter(
             "modelmill_model_switches",
@@ -128,18 +143,31 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(
-    predictor=None, *, max_body: int = 16 << 20, workers: int = 1, metrics_dir: str | None = None
+    predictor=None,
+    *,
+    max_body: int = 16 << 20,
+    workers: int = 1,
+    metrics_dir: str | None = None,
+    baseline: dict | None = None,
+    capture: CaptureSettings | None = None,
 ) -> FastAPI:
     """The app around `predictor` (None: still loading; set `app.state.predictor` once loaded),
-    in one of `workers` processes that share `metrics_dir` (None: this process alone)."""
+    in one of `workers` processes that share `metrics_dir` (None: this process alone), watching
+    its traffic against `baseline` and capturing it as `capture` says (watch.py)."""
     metrics = Metrics(metrics_dir)
     app = FastAPI(title="modelmill", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.predictor = None
     app.state.metrics = metrics
+    app.state.watch = None
 
-    def set_predictor(p) -> None:
+    def set_predictor(p, baseline: dict | None = None) -> None:
         """Answer with `p` from the next request on (one assignment: a request in flight keeps the
         predictor it started with, so no answer mixes two versions)."""
+        if app.state.watch is None and (baseline or capture):
+            info = p.model_info()
+            app.state.watch = Watch(metrics, info["line"], capture, key=info.get("model", ""))
+        if app.state.watch is not None:
+            app.state.watch.start(p.metadata, baseline)
         old, app.state.predictor = app.state.predictor, p
         info = p.model_info()
         metrics.model.labels(info["name"], info["version"], info["line"]).set(1)
@@ -150,7 +178,7 @@ def create_app(
 
     app.state.set_predictor = set_predictor
     if predictor is not None:
-        set_predictor(predictor)
+        set_predictor(predictor, baseline)
     _add_error_handlers(app)
     _add_status_routes(app, metrics)
     _add_execution_parameters(app, workers, max_body)
@@ -244,7 +272,7 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
             )
         if not body:
             return error(400, f"empty body; send {p.content_types[content_type]}")
-        status, payload = await run_in_threadpool(_invoke, p, bytes(body), content_type, lock)
+        status, payload = await run_in_threadpool(_invoke, p, bytes(body), content_type, lock, app.state.watch)
         if status != 200:
             return error(status, payload)
         metrics.batch.observe(len(payload))
@@ -253,7 +281,7 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
         return Response(encode(payload, answer_type), media_type=answer_type, headers={VERSION_HEADER: version})
 
 
-def _invoke(p, body: bytes, content_type: str, lock: threading.Lock) -> tuple[int, object]:
+def _invoke(p, body: bytes, content_type: str, lock: threading.Lock, watch: Watch | None) -> tuple[int, object]:
     """(200, predictions), or (status, message) for a body the model can't take."""
     try:
         inputs = p.decode(body, content_type)
@@ -263,7 +291,10 @@ def _invoke(p, body: bytes, content_type: str, lock: threading.Lock) -> tuple[in
         return 400, f"body could not be read as {content_type} ({type(exc).__name__})"
     try:
         with lock:
-            return 200, p.predict(inputs)
+            predictions = p.predict(inputs)
     except Exception:
         log.exception("prediction failed")
         return 500, "prediction failed; see the server log"
+    if watch is not None:
+        watch.record(inputs, predictions)
+    return 200, predictions

@@ -25,6 +25,7 @@ from ..registry.aliases import resolve
 from ..registry.fetch import download_version
 from ..registry.store import Registry, parse_version
 from .loading import Located
+from .watch import baseline_beside
 
 INTERVAL = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 _SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
@@ -95,12 +96,13 @@ def _switch(app, follow: Follow, version: int, current: str) -> bool:
         with tempfile.TemporaryDirectory(prefix="modelmill-follow-") as tmp:
             metadata, path = download_version(follow.registry, tmp, version, line=located.line)
             predictor = located.model.predictor().load(path, metadata)
+            baseline = baseline_beside(path, metadata)
     except Exception as exc:  # whatever is wrong with the new version, the old one keeps serving
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         app.state.metrics.switches.labels("failed").inc()
         _log(f"{follow.target} -> v{version} was not loaded ({reason}); still answering with {current}")
         return False
-    app.state.set_predictor(predictor)
+    app.state.set_predictor(predictor, baseline)
     app.state.metrics.switches.labels("loaded").inc()
     _log(
         f"{follow.target} moved {current} -> v{version}; answering with v{version} "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,11 @@ from .. import lines
 from ..core.cli import UserError
 from ..core.io import file_digest
 from ..lines import Line, Model, Predictor
+from ..monitor.baseline import stamp
 from ..registry.fetch import download_version
 from ..registry.publish import build_metadata
-from ..registry.store import COMPANIONS, METADATA_OBJECT, Registry, parse_version
+from ..registry.store import METADATA_OBJECT, Registry, checked_files, parse_version
+from .watch import baseline_beside
 
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 
@@ -42,6 +45,7 @@ class Located:
     model: Model
     source: str  # where the model came from, for the start-up line
     registry: Registry | None = None  # the registry it came from (None: a workspace or model folder)
+    baseline: dict | None = None  # what monitoring compares its traffic to (None: the version has none)
 
     def load(self) -> Predictor:
         return self.model.predictor().load(self.model_path, self.metadata)
@@ -107,7 +111,7 @@ def locate(args: argparse.Namespace, dest: str | Path, repo: str | Path = ".") -
         return from_workspace(line, reg, repo, model)
     metadata, path = download_version(reg, dest, args.version, line=line)
     version = int(str(metadata["version"]).lstrip("v"))
-    return Located(path, metadata, line, model, reg.uri(reg.model_key(version)), reg)
+    return Located(path, metadata, line, model, reg.uri(reg.model_key(version)), reg, baseline_beside(path, metadata))
 
 
 def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, Model, Registry]:
@@ -151,7 +155,20 @@ def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | N
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
     metadata = build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size)
-    return Located(path, metadata, line, model, f"{path} (workspace)")
+    return Located(
+        path, metadata, line, model, f"{path} (workspace)", baseline=workspace_baseline(model, folder, metadata)
+    )
+
+
+def workspace_baseline(model: Model, folder: Path, metadata: dict) -> dict | None:
+    """The baseline publish would write for the workspace's model; None (said once) when the
+    outputs it is made from are missing: the model still serves, without drift gauges."""
+    try:
+        baseline = model.baseline(folder)
+    except UserError as exc:
+        print(f"serve: no drift baseline for the workspace's model ({exc})", file=sys.stderr)
+        return None
+    return None if baseline is None else stamp(baseline, metadata)
 
 
 def from_model_dir(folder: Path, model: str | None, version: str) -> Located:
@@ -160,7 +177,7 @@ def from_model_dir(folder: Path, model: str | None, version: str) -> Located:
         metadata = json.loads(meta_path.read_text())
         line = lines.get(metadata["line"])
         expected = {metadata["artifact_key"].rpartition("/")[2]: metadata["sha256"]}
-        expected.update({name: entry["sha256"] for name, entry in metadata.get(COMPANIONS, {}).items()})
+        expected.update(checked_files(metadata))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{meta_path} is not a registry metadata.json ({type(exc).__name__}: {exc})") from None
     if model and metadata.get("model_name") != model:
@@ -179,4 +196,5 @@ def from_model_dir(folder: Path, model: str | None, version: str) -> Located:
                 f"{path}: sha256 {digest} does not match metadata {sha256}; "
                 "the file was altered or truncated, do not use it"
             )
-    return Located(folder / found.file.name, metadata, line, found, f"{folder} (model folder)")
+    path = folder / found.file.name
+    return Located(path, metadata, line, found, f"{folder} (model folder)", baseline=baseline_beside(path, metadata))

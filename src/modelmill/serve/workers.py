@@ -27,6 +27,7 @@ from ..core.cli import UserError
 from . import follow
 from .follow import Follow
 from .loading import Located
+from .watch import CaptureSettings
 
 log = logging.getLogger("modelmill.serve")
 START_TIMEOUT_S = 600  # a large model downloaded by a slow disk still loads well within this
@@ -40,13 +41,21 @@ class Settings:
     workers: int
     threads: int  # OpenMP (torch) threads per worker: the cores shared out, never oversubscribed
     follow: Follow | None = None  # an alias each worker follows
+    capture: CaptureSettings | None = None  # where each worker records what it is sent
 
 
-def make_app(predictor, settings: Settings, metrics_dir: str | None = None):
-    """The app every server process runs, following its alias if asked to."""
+def make_app(predictor, settings: Settings, metrics_dir: str | None = None, baseline: dict | None = None):
+    """The app every server process runs, watching its traffic and following its alias if asked to."""
     from .app import create_app  # imported here: in a worker, PROMETHEUS_MULTIPROC_DIR is set by now
 
-    app = create_app(predictor, max_body=settings.max_body, workers=settings.workers, metrics_dir=metrics_dir)
+    app = create_app(
+        predictor,
+        max_body=settings.max_body,
+        workers=settings.workers,
+        metrics_dir=metrics_dir,
+        baseline=baseline,
+        capture=settings.capture,
+    )
     if settings.follow:
         follow.start(app, settings.follow)
     return app
@@ -66,6 +75,8 @@ def serve(app, sock: socket.socket) -> None:
     signal.signal(signal.SIGINT, _stopped)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     server.run(sockets=[sock])
+    if app.state.watch is not None:
+        app.state.watch.close()  # the last capture file, written whole
 
 
 def _stopped(signum, frame) -> None:
@@ -82,7 +93,7 @@ def _worker(located: Located, settings: Settings, sock: socket.socket, conn: Con
     except Exception as exc:
         conn.send(f"error: the model failed to load ({type(exc).__name__}: {exc})")
         raise
-    app = make_app(predictor, settings, os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    app = make_app(predictor, settings, os.environ["PROMETHEUS_MULTIPROC_DIR"], located.baseline)
     conn.send("ready")
     conn.close()
     serve(app, sock)

@@ -1,0 +1,192 @@
+"""baseline.json: what a model saw when it was made, published beside its metadata.json so that
+what it sees in service can be compared with it (drift.py).
+
+Built by the line's own code from the line's outputs (`build_baseline(line, folder, key)`):
+
+- kind "tabular" (fire): each input feature on the training split, the prediction (p(fire) and
+  the positive rate at the published threshold) on the test split, scored by the model;
+- kind "image" (landcover, the sea-ice classifier, biomass): per-tile (per-photo) summaries
+  (channel means, brightness, contrast; see summaries.py) on the test split, and what the model
+  answered there: the predicted classes (landcover, sea ice; landcover also keeps the split's
+  per-channel pixel mean, standard deviation and histogram) or the predicted grams (biomass);
+- kind "sequence" (the sea-ice forecaster): per-history summaries of the 30-day concentration
+  inputs on the training split, and per-forecast summaries of what it forecast on the test split.
+
+A prediction is of kind "probability" (p(fire) and a threshold), "class" (counts per class) or
+"value" (continuous outputs, each summarised like a feature: `value_summary`).
+
+Each feature is kept as its range, mean, a few quantiles, a fixed-edge histogram (the report's
+figure bins captured rows on the same edges) and its CDF on a percentile grid (the KS test's
+reference; stats.py says why). Floats are rounded and keys sorted, so the same outputs always give
+the same bytes. The sea-ice change detector has no baseline (`build_baseline` gives None).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.cli import UserError
+from ..core.io import atomic_output
+from .stats import PROBABILITY_BINS, cdf_grid, histogram, histogram_edges, rounded, rounded_list
+
+FORMAT = "modelmill-baseline/1"
+FILE_NAME = "baseline.json"
+KINDS = ("tabular", "image", "sequence")
+PREDICTION_KINDS = ("probability", "class", "value")
+QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def feature_summary(values: np.ndarray, edges: Sequence[float] | np.ndarray | None = None) -> dict:
+    """One feature's reference distribution: rows, range, mean, std, quantiles, histogram, CDF grid."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise UserError("a baseline needs at least one finite value per feature; got none")
+    points, shares = cdf_grid(values)
+    return {
+        "rows": len(values),
+        "min": rounded(values.min()),
+        "max": rounded(values.max()),
+        "mean": rounded(values.mean()),
+        "std": rounded(values.std()),
+        "quantiles": {f"{q:g}": v for q, v in zip(QUANTILE_LEVELS, rounded_list(np.quantile(values, QUANTILE_LEVELS)))},
+        "histogram": histogram(values, histogram_edges(values) if edges is None else edges),
+        "cdf": {"points": rounded_list(points), "shares": rounded_list(shares)},
+    }
+
+
+def probability_summary(
+    p: np.ndarray, threshold: float, field: str = "fire_probability", decision: str = "fire"
+) -> dict:
+    """The distribution of a predicted probability `field`, and the share at or over `threshold`
+    (the `decision` each answer carries)."""
+    p = np.asarray(p, dtype=np.float64)
+    return {
+        "kind": "probability",
+        "field": field,
+        "decision": decision,
+        "threshold": rounded(threshold),
+        "positive_rate": rounded(float((p >= threshold).mean())) if len(p) else 0.0,
+        **feature_summary(p, np.linspace(0.0, 1.0, PROBABILITY_BINS + 1)),
+    }
+
+
+def class_summary(predicted: Sequence[str], classes: Sequence[str], field: str = "class") -> dict:
+    """How often each of `classes` was predicted."""
+    unknown = sorted(set(predicted) - set(classes))
+    if unknown:
+        raise UserError(f"predicted class(es) {', '.join(map(repr, unknown[:4]))} not among the model's classes")
+    if not predicted:
+        raise UserError("a baseline needs at least one prediction; got none")
+    counts = {name: 0 for name in classes}
+    for name in predicted:
+        counts[name] += 1
+    return {
+        "kind": "class",
+        "field": field,
+        "classes": list(classes),
+        "rows": len(predicted),
+        "counts": counts,
+        "shares": {name: rounded(count / len(predicted)) for name, count in counts.items()},
+    }
+
+
+def value_summary(outputs: dict[str, np.ndarray]) -> dict:
+    """Continuous outputs (biomass grams; a forecast's mean and ice share), each summarised like a
+    feature, and tested like one (KS): {"kind": "value", "fields": [...], "outputs": {field: summary}}."""
+    if not outputs:
+        raise ValueError("a value prediction needs at least one output")
+    return {
+        "kind": "value",
+        "fields": list(outputs),  # the keys below are sorted in the file
+        "outputs": {name: feature_summary(values) for name, values in outputs.items()},
+    }
+
+
+def prediction_tests(prediction: dict) -> int:
+    """How many tests the prediction takes in a drift report (for the Bonferroni correction)."""
+    return {"probability": 2, "class": 1}.get(prediction["kind"], len(prediction.get("fields", ())))
+
+
+def make_baseline(
+    *, kind: str, line: str, features: dict[str, np.ndarray], prediction: dict, reference: dict, **extra
+) -> dict:
+    """A baseline of `kind` for `line`: each feature's summary, the prediction's, where they came from.
+    Its "model" is filled in by `stamp` once publish knows the version."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "line": line,
+        "model": None,
+        "reference": reference,
+        "feature_order": list(features),  # the keys below are sorted in the file
+        "features": {name: feature_summary(values) for name, values in features.items()},
+        "prediction": prediction,
+        **extra,
+    }
+
+
+def build_baseline(line_name: str, folder: str | Path, key: str = "") -> dict | None:
+    """The baseline of `line_name`'s model `key` ("" or absent: its first) from its outputs in
+    `folder` (the line's folder), or None for a model that has none (the sea-ice change
+    detector): the line's `baseline` module makes it."""
+    from .. import lines
+
+    models = lines.get(line_name).models
+    model = next((m for m in models if m.key == key), None) if key else models[0]
+    if model is None:
+        raise UserError(f"the {line_name} line publishes no model {key!r}; one of {', '.join(m.key for m in models)}")
+    return model.baseline(Path(folder))
+
+
+def stamp(baseline: dict, metadata: dict) -> dict:
+    """`baseline` naming the published model it belongs to (metadata.json's name, version, sha256)."""
+    model = {key: metadata.get(field) for key, field in (("name", "model_name"), ("version", "version"))}
+    return {**baseline, "model": {**model, "sha256": metadata.get("sha256")}}
+
+
+def dumps(baseline: dict) -> str:
+    """The canonical text: sorted keys, so the same baseline is always the same bytes."""
+    return json.dumps(baseline, sort_keys=True, indent=1, allow_nan=False) + "\n"
+
+
+def write_baseline(dest: str | Path, baseline: dict) -> Path:
+    with atomic_output(dest) as tmp:
+        tmp.write_text(dumps(baseline))
+    return Path(dest)
+
+
+def read_baseline(path: str | Path) -> dict:
+    """A baseline.json, checked to be one; a UserError (one line) otherwise."""
+    path = Path(path)
+    try:
+        baseline = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(
+            f"baseline {path} not found; it is published beside metadata.json (make publish writes it)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"baseline {path} cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"baseline {path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    check_baseline(baseline, str(path))
+    return baseline
+
+
+def check_baseline(baseline: object, where: str) -> None:
+    if not isinstance(baseline, dict) or baseline.get("format") != FORMAT:
+        found = baseline.get("format") if isinstance(baseline, dict) else type(baseline).__name__
+        raise UserError(f"{where} is not a monitoring baseline (format {found!r}; expected {FORMAT!r})")
+    missing = [key for key in ("kind", "line", "features", "prediction", "feature_order") if key not in baseline]
+    if missing or baseline["kind"] not in KINDS:
+        raise UserError(f"{where} is a damaged baseline (missing: {', '.join(missing) or 'a known kind'})")
+    prediction = baseline["prediction"]
+    if not isinstance(prediction, dict) or prediction.get("kind") not in PREDICTION_KINDS:
+        found = prediction.get("kind") if isinstance(prediction, dict) else type(prediction).__name__
+        raise UserError(f"{where} is a damaged baseline (prediction of unknown kind {found!r})")

@@ -1,0 +1,103 @@
+"""The sea-ice line's monitoring baselines (monitor/baseline.py), one per published model:
+
+- forecaster (kind "sequence"): per 30-day history, its mean concentration, standard deviation,
+  ice share (cells over 0.15) and the last day's mean and ice share, over the training windows
+  (what the model was fit on, spread over the whole year: the test windows are the last weeks
+  of each year only); and per forecast, its mean concentration and ice share over the test
+  windows, forecast by the model as the predictor does (evaluate keeps no per-window forecast);
+- classifier (kind "image"): per test tile, channel means, brightness and contrast, and the class
+  evaluate predicted for it (metrics/confusion.csv, read rather than recomputed);
+- change detector: none (None).
+
+Read from the line's folder (pipelines/seaice) after evaluate: data/daily.npz,
+data/sets/<model>/{train,test}.npz, models/<model>.{pt,json} and metrics/confusion.csv. Publish
+writes each as baseline.json beside the model's metadata.json.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..core.cli import UserError
+from ..core.io import read_json, require
+from ..monitor.baseline import class_summary, make_baseline, value_summary
+from ..monitor.summaries import forecast_columns, history_columns, tile_columns
+from .data import CLASSES, forecast_arrays, load_daily, load_set
+from .paths import CONFUSION_FILE, DAILY, DATASETS, card_file, model_file
+
+
+def baseline(folder: Path, key: str = "") -> dict | None:
+    folder = Path(folder)
+    if key == "forecaster":
+        return forecaster_from_folder(folder)
+    if key == "classifier":
+        return classifier_from_folder(folder)
+    return None
+
+
+def forecaster_from_folder(folder: Path) -> dict:
+    daily = load_daily(folder / DAILY)
+    train = load_set("forecaster", "train", folder / DATASETS)["starts"]
+    test = load_set("forecaster", "test", folder / DATASETS)["starts"]
+    if len(train) == 0 or len(test) == 0:
+        raise UserError("the forecaster's train or test split holds no window; check the split fractions")
+    card = read_json(folder / card_file("forecaster"), "train@forecaster")
+    histories, _ = forecast_arrays(daily, train)
+    test_histories, _ = forecast_arrays(daily, test)
+    return forecaster_baseline(histories, forecast(folder / model_file("forecaster"), card, test_histories))
+
+
+def forecast(model_path: Path, card: dict, histories: np.ndarray) -> np.ndarray:
+    """(n, 7, H, W) forecasts of (n, 30, H, W) histories, as the served forecaster answers them:
+    fp32, clipped to 0-1, 0 on land."""
+    import torch
+
+    from ..core.torchkit import predict
+    from .models import load_trained
+    from .tasks import EVAL_BATCH
+
+    net = load_trained(model_path, card, "train@forecaster")
+    with torch.inference_mode():
+        out = predict(net, torch.from_numpy(np.ascontiguousarray(histories)), lambda b: b, EVAL_BATCH, "fp32", 0)
+    land = np.array(card["land"], dtype=bool)
+    return np.where(land, 0.0, np.clip(out.cpu().numpy(), 0, 1)).astype(np.float32)
+
+
+def forecaster_baseline(histories: np.ndarray, forecasts: np.ndarray) -> dict:
+    """The baseline of (n, 30, H, W) training `histories` and (m, 7, H, W) test `forecasts`."""
+    return make_baseline(
+        kind="sequence",
+        line="seaice",
+        features=history_columns(histories),
+        prediction=value_summary(forecast_columns(forecasts)),
+        reference={"features": "train split windows", "prediction": "test split windows, forecast by the model"},
+    )
+
+
+def classifier_from_folder(folder: Path) -> dict:
+    tiles = load_set("classifier", "test", folder / DATASETS)["x"]
+    predicted = read_predicted(folder / CONFUSION_FILE)
+    if len(predicted) != len(tiles):
+        raise UserError(
+            f"{folder / CONFUSION_FILE} has {len(predicted)} rows but the classifier's test split {len(tiles)} "
+            "tiles; they are from different runs: run the evaluate stage again (dvc repro)"
+        )
+    return make_baseline(
+        kind="image",
+        line="seaice",
+        features=tile_columns(tiles),
+        prediction=class_summary(predicted, CLASSES),
+        reference={"features": "test split", "prediction": "test split, as evaluate predicted it"},
+    )
+
+
+def read_predicted(path: Path) -> list[str]:
+    """The `predicted` column of evaluate's confusion.csv, one class name per test tile."""
+    with open(require(path, "evaluate"), newline="") as f:
+        reader = csv.DictReader(f)
+        if "predicted" not in (reader.fieldnames or []):
+            raise UserError(f"{path} has no 'predicted' column; run the evaluate stage again (dvc repro)")
+        return [row["predicted"] for row in reader]
