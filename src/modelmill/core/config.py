@@ -120,6 +120,16 @@ def load(path: str | Path, schema: type[T], checks: typing.Iterable[Check] = ())
     return params
 
 
+def build_section(schema: type[T], raw: object, where: str) -> T:
+    """One section, `raw` (a mapping read from a params file), built into `schema` and checked as
+    `load` checks a whole file; `where` names it in the one-line error."""
+    problems: list[str] = []
+    section_value = _build(schema, raw, f"{where}.", problems)
+    if problems:
+        raise UserError("; ".join(problems))
+    return section_value
+
+
 def check_fractions(
     key: str, split: object, *, exact: bool = False, parts: tuple[str, ...] = ("train", "val", "test")
 ) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.cli import UserError
-from ..core.config import _build, read_yaml
+from ..core.config import build_section, read_yaml
 
 
 def _rule(default: Any, low: float | None = None, high: float | None = None, *, open_low: bool = False) -> Any:
@@ -32,11 +32,7 @@ class DriftParams:
     @classmethod
     def from_mapping(cls, raw: object, where: str = "monitor") -> DriftParams:
         """Built from a params.yaml section, every key required, checked as every section is."""
-        problems: list[str] = []
-        params = _build(cls, raw, f"{where}.", problems)
-        if problems:
-            raise UserError("; ".join(problems))
-        return params
+        return build_section(cls, raw, where)
 
 
 def load_drift_params(path: str | Path) -> DriftParams:

@@ -15,6 +15,7 @@ watch starts over on the new version's baseline and capture files.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class Watch:
         self.live: LiveDrift | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE)
         self._lock = threading.Lock()
+        self._failed = False
         threading.Thread(target=self._feed_live, name="modelmill-live-drift", daemon=True).start()
 
     def start(self, metadata: dict, baseline: dict | None) -> None:
@@ -113,4 +115,6 @@ class Watch:
                 for feature, score in live.scores().items():
                     self.metrics.drift.labels(feature).set(score)
             except Exception as exc:  # a gauge going wrong must never reach a request
-                print(f"serve: live drift update failed ({type(exc).__name__}: {exc})", flush=True)
+                if not self._failed:  # said once: the same fault would repeat on every request
+                    print(f"serve: live drift update failed ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+                self._failed = True
