@@ -237,6 +237,23 @@ def fire_batch_rate(root: Path) -> float:
     return FIRE_BATCH_ROWS / best
 
 
+def capture_overhead(root: Path, row: bytes, workers: int, scale: float, plain: tuple, capture: tuple, pairs: int = 3):
+    """p50 at concurrency 1 without and with CAPTURE_RATE=1, in alternating runs: this machine's
+    run-to-run spread is larger than the difference, so one pair would say little."""
+    p50 = {False: [], True: []}
+    for _ in range(pairs):
+        for captured in (False, True):
+            with server(root, "fire-ensemble", workers, (*plain, *capture) if captured else plain) as port:
+                p50[captured].append(load(port, row, "text/csv", 1, int(2000 * scale), 10 * scale)["p50"])
+    off, on = float(np.median(p50[False])), float(np.median(p50[True]))
+    return (
+        f"fire capture overhead, one CSV row, concurrency 1, {pairs} alternating pairs",
+        f"p50 {on:.2f} ms captured vs {off:.2f} ms not ({(on / off - 1) * 100:+.0f}%; medians; "
+        f"runs {', '.join(f'{a:.2f}/{b:.2f}' for a, b in zip(p50[True], p50[False]))})",
+        "<= +5%",
+    )
+
+
 def fire_rows(root: Path, scale: float, workers: int) -> list[tuple[str, str, str]]:
     from modelmill.fire.features import FEATURES
     from modelmill.fire.simulate import generate
@@ -256,6 +273,7 @@ def fire_rows(root: Path, scale: float, workers: int) -> list[tuple[str, str, st
             for c, target in zip(CONCURRENCY, FIRE_ROW_TARGET):
                 m = load(port, row, "text/csv", c, int(3000 * scale), 20 * scale)
                 out.append((f"fire, one CSV row, {label}, concurrency {c}", _value(m), target))
+    out.append(capture_overhead(root, row, workers, scale, local, capture, pairs=3 if scale >= 1 else 1))
     for label, folder in (("scikit-learn (before)", old), ("ONNX Runtime", root)):
         rate = fire_batch_rate(folder)
         out.append((f"fire batch scoring, {label}, {CHUNK:,}-row chunks", f"{rate:,.0f} rows/s", FIRE_BATCH_TARGET))

@@ -604,9 +604,11 @@ def test_sea_ice_baselines_from_the_lines_outputs(tmp_path):
     text = baselines.dumps(baselines.build_baseline("seaice", tmp_path, "forecaster"))
     assert baselines.dumps(baselines.build_baseline("seaice", tmp_path, "forecaster")) == text
     baseline = json.loads(text)
-    assert baseline["kind"] == "sequence" and baseline["features"]["history_mean"]["rows"] == 20
+    assert (
+        baseline["kind"] == "sequence" and baseline["features"]["history_mean"]["rows"] == 25
+    )  # train and test windows
     outputs = baseline["prediction"]["outputs"]
-    assert outputs["forecast_mean"]["rows"] == 5 and 0 <= outputs["forecast_mean"]["min"] <= 1
+    assert outputs["forecast_mean"]["rows"] == 25 and 0 <= outputs["forecast_mean"]["min"] <= 1
     assert outputs["forecast_ice_fraction"]["max"] <= (64 - 3) / 64  # land is never ice
 
     classifier = baselines.build_baseline("seaice", tmp_path, "classifier")

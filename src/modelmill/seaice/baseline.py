@@ -1,10 +1,10 @@
 """The sea-ice line's monitoring baselines (monitor/baseline.py), one per published model:
 
 - forecaster (kind "sequence"): per 30-day history, its mean concentration, standard deviation,
-  ice share (cells over 0.15) and the last day's mean and ice share, over the training windows
-  (what the model was fit on, spread over the whole year: the test windows are the last weeks
-  of each year only); and per forecast, its mean concentration and ice share over the test
-  windows, forecast by the model as the predictor does (evaluate keeps no per-window forecast);
+  ice share (cells over 0.15) and the last day's mean and ice share; and per forecast, its mean
+  concentration and ice share, forecast by the model as the predictor does (evaluate keeps no
+  per-window forecast); both over the train and test windows, so that every season is in it
+  (the test windows alone are the last weeks of each year);
 - classifier (kind "image"): per test tile, channel means, brightness and contrast, and the class
   evaluate predicted for it (metrics/confusion.csv, read rather than recomputed);
 - change detector: none (None).
@@ -45,9 +45,10 @@ def forecaster_from_folder(folder: Path) -> dict:
     if len(train) == 0 or len(test) == 0:
         raise UserError("the forecaster's train or test split holds no window; check the split fractions")
     card = read_json(folder / card_file("forecaster"), "train@forecaster")
-    histories, _ = forecast_arrays(daily, train)
-    test_histories, _ = forecast_arrays(daily, test)
-    return forecaster_baseline(histories, forecast(folder / model_file("forecaster"), card, test_histories))
+    histories, _ = forecast_arrays(daily, np.concatenate([train, test]))
+    # Both over every season: the test windows alone are the last weeks of each year, and served
+    # forecasts in any other season would read as drift against them.
+    return forecaster_baseline(histories, forecast(folder / model_file("forecaster"), card, histories))
 
 
 def forecast(model_path: Path, card: dict, histories: np.ndarray) -> np.ndarray:
@@ -67,13 +68,13 @@ def forecast(model_path: Path, card: dict, histories: np.ndarray) -> np.ndarray:
 
 
 def forecaster_baseline(histories: np.ndarray, forecasts: np.ndarray) -> dict:
-    """The baseline of (n, 30, H, W) training `histories` and (m, 7, H, W) test `forecasts`."""
+    """The baseline of (n, 30, H, W) `histories` and the model's (n, 7, H, W) `forecasts` of them."""
     return make_baseline(
         kind="sequence",
         line="seaice",
         features=history_columns(histories),
         prediction=value_summary(forecast_columns(forecasts)),
-        reference={"features": "train split windows", "prediction": "test split windows, forecast by the model"},
+        reference={"features": "train and test windows", "prediction": "the same windows, forecast by the model"},
     )
 
 
