@@ -9,15 +9,13 @@ Publish writes it as baseline.json beside metadata.json.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..core.cli import UserError
-from ..core.io import require
-from ..monitor.baseline import class_summary, make_baseline
+from ..monitor.baseline import class_summary, make_baseline, read_predicted
 from ..monitor.stats import rounded
 from ..monitor.summaries import CHANNELS, tile_columns
 from .data import CLASSES, load_tensors
@@ -36,15 +34,6 @@ def baseline(folder: Path, key: str = "") -> dict:
             "they are from different runs: run the evaluate stage again (dvc repro)"
         )
     return image_baseline(tiles.numpy(), predicted, CLASSES)
-
-
-def read_predicted(path: Path) -> list[str]:
-    """The `predicted` column of evaluate's test_predictions.csv, one class name per test tile."""
-    with open(require(path, "evaluate"), newline="") as f:
-        reader = csv.DictReader(f)
-        if "predicted" not in (reader.fieldnames or []):
-            raise UserError(f"{path} has no 'predicted' column; run the evaluate stage again (dvc repro)")
-        return [row["predicted"] for row in reader]
 
 
 def image_baseline(tiles: np.ndarray, predicted: Sequence[str], classes: Sequence[str]) -> dict:

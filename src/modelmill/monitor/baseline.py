@@ -23,6 +23,7 @@ the same bytes. The sea-ice change detector has no baseline (`build_baseline` gi
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cli import UserError
-from ..core.io import atomic_output
+from ..core.io import atomic_output, require
 from .stats import PROBABILITY_BINS, cdf_grid, histogram, histogram_edges, rounded, rounded_list
 
 FORMAT = "modelmill-baseline/1"
@@ -143,6 +144,15 @@ def build_baseline(line_name: str, folder: str | Path, key: str = "") -> dict | 
     if model is None:
         raise UserError(f"the {line_name} line publishes no model {key!r}; one of {', '.join(m.key for m in models)}")
     return model.baseline(Path(folder))
+
+
+def read_predicted(path: Path) -> list[str]:
+    """The `predicted` column of a CSV that a line's evaluate wrote, one class name per test sample."""
+    with open(require(path, "evaluate"), newline="") as f:
+        reader = csv.DictReader(f)
+        if "predicted" not in (reader.fieldnames or []):
+            raise UserError(f"{path} has no 'predicted' column; run the evaluate stage again (dvc repro)")
+        return [row["predicted"] for row in reader]
 
 
 def stamp(baseline: dict, metadata: dict) -> dict:

@@ -16,14 +16,13 @@ writes each as baseline.json beside the model's metadata.json.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from ..core.cli import UserError
-from ..core.io import read_json, require
-from ..monitor.baseline import class_summary, make_baseline, value_summary
+from ..core.io import read_json
+from ..monitor.baseline import class_summary, make_baseline, read_predicted, value_summary
 from ..monitor.summaries import forecast_columns, history_columns, tile_columns
 from .data import CLASSES, forecast_arrays, load_daily, load_set
 from .paths import CONFUSION_FILE, DAILY, DATASETS, card_file, model_file
@@ -93,12 +92,3 @@ def classifier_from_folder(folder: Path) -> dict:
         prediction=class_summary(predicted, CLASSES),
         reference={"features": "test split", "prediction": "test split, as evaluate predicted it"},
     )
-
-
-def read_predicted(path: Path) -> list[str]:
-    """The `predicted` column of evaluate's confusion.csv, one class name per test tile."""
-    with open(require(path, "evaluate"), newline="") as f:
-        reader = csv.DictReader(f)
-        if "predicted" not in (reader.fieldnames or []):
-            raise UserError(f"{path} has no 'predicted' column; run the evaluate stage again (dvc repro)")
-        return [row["predicted"] for row in reader]
