@@ -117,20 +117,28 @@ class _Measure:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start, status = time.perf_counter(), 500
+        start, status, counted = time.perf_counter(), 500, False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            route = scope["path"] if scope["path"] in ROUTES else "other"  # bounded label values
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
         async def sending(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                count()  # before the last byte leaves: a client never sees /metrics lag its own answer
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope["path"] if scope["path"] in ROUTES else "other"  # bounded label values
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            if not counted:  # no complete answer went out
+                count()
 
 
 VERSION_HEADER = "X-Model-Version"  # on every answer: the version that computed it
