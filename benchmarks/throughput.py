@@ -19,6 +19,7 @@ sys.path.insert(0, str(REPO / "src"))
 import torch  # noqa: E402
 
 from modelmill.core import distributed  # noqa: E402
+from modelmill.core.averaging import WeightAverage  # noqa: E402
 from modelmill.core.hardware import place  # noqa: E402
 from modelmill.core.torchkit import Run, memory_format, set_threads, train_one_epoch  # noqa: E402
 from modelmill.core.vision import Preprocess  # noqa: E402
@@ -57,6 +58,7 @@ def train_throughput(x: torch.Tensor, y: torch.Tensor, overrides: dict, steps: i
         torch.Generator().manual_seed(0),
         placement.precision,
         group,
+        WeightAverage(model, cfg.ema) if cfg.ema else None,  # its per-step update is part of the step
     )
     kwargs = {
         "batch_size": cfg.batch_size,

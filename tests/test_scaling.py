@@ -145,7 +145,7 @@ def workdir_factory(synthetic_zip, tmp_path_factory):
 
 @pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_bytes(workdir_factory):
-    settings = {**TINY_TRAIN, "train.epochs": 3}
+    settings = {**TINY_TRAIN, "train.epochs": 3, "train.ema": 0.9}  # the weight average resumes too
     whole = workdir_factory("whole", settings)
     assert run_module("modelmill.landcover.train", whole).returncode == 0
 

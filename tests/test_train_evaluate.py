@@ -88,6 +88,15 @@ def test_progressive_resizing_grows_to_the_input_size(make_params, prepared, tmp
         assert [int(row["input_size"]) for row in csv.DictReader(f)] == [32, 64]
 
 
+def test_progressive_steps_set_the_sizes_trained_at(make_params):
+    # Steps of 32 px keep every map a power of two (32 px, then 64 px): the odd-sized maps of
+    # 40-56 px ran slower per pixel here than either (README: the recipe).
+    cfg = make_params(train__epochs=8, train__progressive_epochs=6, train__progressive_step=32).train
+    assert [epoch_input_size(cfg, e) for e in range(1, 9)] == [32, 32, 32, 64, 64, 64, 64, 64]
+    cfg = make_params(train__progressive_min_size=40, train__progressive_step=32).train
+    assert epoch_input_size(cfg, 1) == 40  # never below the smallest size asked for
+
+
 def test_progressive_epochs_must_leave_full_size_epochs(make_params):
     with pytest.raises(UserError, match="train.progressive_epochs \\(5\\) must be below train.epochs \\(5\\)"):
         make_params(train__epochs=5, train__progressive_epochs=5)
@@ -194,3 +203,8 @@ def test_model_card_holds_what_is_needed_to_use_the_model(make_params, prepared,
     assert ModelCard.read(tmp_path / "model.json") == card
     assert on_disk["classes"][0] == "AnnualCrop" and on_disk["input_size"] == TINY_TRAIN["train.input_size"]
     assert len(on_disk["mean"]) == len(on_disk["std"]) == 3
+
+
+def test_a_whitened_stem_needs_training_from_scratch(make_params):
+    with pytest.raises(UserError, match="train.whiten_stem .* needs train.pretrained: none"):
+        make_params(train__whiten_stem=True, train__pretrained="imagenet")

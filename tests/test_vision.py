@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from modelmill.core.cli import UserError
-from modelmill.core.vision import Preprocess, backbone, flips_and_turns, freeze_backbone
+from modelmill.core.vision import Preprocess, backbone, flips_and_turns, freeze_backbone, whiten_first_conv
 
 
 def test_an_architecture_outside_the_line_choices_is_one_clear_error():
@@ -53,3 +53,22 @@ def test_flips_and_turns_move_an_image_and_its_map_alike():
         assert any(torch.equal(after, v) for v in views)
     same, _ = flips_and_turns(images, torch.Generator().manual_seed(1), flip=False, rotate=False)
     assert torch.equal(same, images)
+
+
+def test_a_whitened_first_convolution_gives_uncorrelated_unit_variance_features():
+    torch.manual_seed(0)
+    images = nn.functional.avg_pool2d(torch.randn(32, 3, 24, 24), 3, 1, 1)  # neighbouring pixels correlate
+    conv = backbone("resnet18", ("resnet18",)).conv1
+    whiten_first_conv(conv, images)
+    features = conv(images).detach()
+    first_half = features[:, :32].permute(0, 2, 3, 1).reshape(-1, 32)
+    assert torch.allclose(first_half.var(0), torch.ones(32), atol=0.02)
+    assert (torch.corrcoef(first_half.T) - torch.eye(32)).abs().max() < 1e-3
+    assert torch.equal(features[:, 32:], -features[:, :32])  # each component with both signs
+
+
+def test_whitening_needs_pairs_of_filters_within_the_patch_size():
+    with pytest.raises(ValueError, match="cannot whiten"):
+        whiten_first_conv(nn.Conv2d(3, 7, 3), torch.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="cannot whiten"):
+        whiten_first_conv(nn.Conv2d(1, 4, 1), torch.randn(2, 1, 8, 8))

@@ -171,7 +171,8 @@ def fit(
     """Train `model` (wrapped for DDP in `run.model`) for `epochs` epochs, resuming from
     `checkpoint` when it holds this very run; rank 0 returns what it kept, other ranks None.
 
-    `validate(model)` scores the bare model on val; `correct` counts the training batch's
+    `validate(model)` scores the bare model on val (its weight average, when `run.average` keeps
+    one: then that is what the best epoch keeps); `correct` counts the training batch's
     correct answers (a classifier's training accuracy). `timed`: the history holds each epoch's
     seconds (then it differs between otherwise byte-identical reruns); the log always says them."""
     fitted = resume(checkpoint, run, model)
@@ -195,10 +196,11 @@ def fit(
             raise UserError(f"{log}: the training loss became {loss} in epoch {epoch}; lower the learning rate")
         if not run.group.is_main:
             continue  # rank 0 alone validates, keeps the best epoch and writes
-        scores = {k: round(float(v), DIGITS) for k, v in validate(model).items()}
+        scored = run.average.averaged if run.average is not None else model  # the weights the stage would save
+        scores = {k: round(float(v), DIGITS) for k, v in validate(scored).items()}
         row = epoch_row(epoch, step, loss, accuracy, scores, run.optimizer.param_groups[0]["lr"])
         seconds = round(time.perf_counter() - start, 2)
-        keep(fitted, {**row, "seconds": seconds} if timed else row, scores, model, best)
+        keep(fitted, {**row, "seconds": seconds} if timed else row, scores, scored, best)
         save(checkpoint, run, model, fitted)
         # Printed once the epoch is saved: a run stopped after this line resumes after this epoch.
         print(f"{log}: epoch {epoch}/{epochs}{step.note} {describe(row)} | {seconds:.0f}s", file=sys.stderr)
@@ -243,6 +245,7 @@ def save(checkpoint: Checkpoint, run: Run, model: nn.Module, fitted: Fitted) -> 
             "optimizer": run.optimizer.state_dict(),
             "schedule": run.schedule.state_dict(),
             "rng": rng_state(run.generator),
+            "average": run.average.state_dict() if run.average is not None else None,
             "history": fitted.history,
             "best_epoch": fitted.best_epoch,
             "best_scores": fitted.best_scores,
@@ -261,6 +264,8 @@ def resume(checkpoint: Checkpoint, run: Run, model: nn.Module) -> Fitted:
     run.optimizer.load_state_dict(state["optimizer"])
     run.schedule.load_state_dict(state["schedule"])
     restore_rng(state["rng"], run.generator)
+    if run.average is not None:
+        run.average.load_state_dict(state["average"])
     return Fitted(state["history"], state["best_epoch"], state["best_scores"], state["best_state"])
 
 

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .averaging import WeightAverage
 from .cli import UserError
 from .distributed import SINGLE, Group
 from .hardware import cpu_bf16_supported
@@ -132,6 +133,7 @@ class Run:
     generator: torch.Generator  # on the CPU: draws the epoch order and the augmentations
     precision: str = "fp32"
     group: Group = SINGLE
+    average: WeightAverage | None = None  # an EMA of the weights, updated after every step
 
 
 def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -184,6 +186,8 @@ def train_one_epoch(
             scaled.backward()
             run.optimizer.step()
             run.schedule.step()
+            if run.average is not None:
+                run.average.update()
             loss_sum += loss.detach().double() * len(labels)
             if correct is not None:
                 matched += correct(logits, labels)

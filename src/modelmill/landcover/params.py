@@ -45,10 +45,12 @@ class TrainConfig:
     arch: str = choice("resnet18", "resnet34")
     pretrained: str = choice("imagenet", "none")
     freeze_backbone: bool
+    whiten_stem: bool
     input_size: int = span(32, 512)
     epochs: int = span(1, 10_000)
     progressive_epochs: int = span(0, 10_000)
     progressive_min_size: int = span(16, 512)
+    progressive_step: int = span(1, 512)
     batch_size: int = span(1, 65_536)
     optimizer: str = choice("sgd", "adamw")
     lr: float = span(0.0, 10.0, open_low=True)
@@ -56,6 +58,7 @@ class TrainConfig:
     weight_decay: float = span(0.0, 1.0)
     schedule: str = choice("onecycle", "cosine", "constant")
     label_smoothing: float = span(0.0, 0.99)
+    ema: float = span(0.0, 0.9999)
     augment: bool
     translate: int = span(0, 16)
     device: str = choice("auto", "cpu", "cuda")
@@ -83,7 +86,7 @@ class Params:
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
-    return load(path, Params, (_check_split, _check_progressive))
+    return load(path, Params, (_check_split, _check_progressive, _check_whitening))
 
 
 def _check_split(params: Params) -> list[str]:
@@ -103,6 +106,12 @@ def _check_progressive(params: Params) -> list[str]:
             f"train.input_size ({train.input_size})"
         )
     return problems
+
+
+def _check_whitening(params: Params) -> list[str]:
+    if params.train.whiten_stem and params.train.pretrained != "none":
+        return ["train.whiten_stem starts the first convolution from the data, so it needs train.pretrained: none"]
+    return []
 
 
 @cli

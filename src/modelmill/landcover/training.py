@@ -25,12 +25,13 @@ import torch
 from torch import nn
 
 from ..core import distributed
+from ..core.averaging import WeightAverage
 from ..core.checkpoint import CHECKPOINT_DIR
 from ..core.cli import UserError
 from ..core.fit import Best, EpochPlan, Fitted, Setup, constant, fit, one_cycle, save_outputs, set_up
 from ..core.hardware import Placement, check_placement
 from ..core.torchkit import Run, count_correct, memory_format
-from ..core.vision import Preprocess, freeze_backbone
+from ..core.vision import Preprocess, freeze_backbone, whiten_first_conv
 from .card import ModelCard
 from .data import load_meta, load_tensors
 from .model import build_model, predict
@@ -41,12 +42,13 @@ from .transforms import augment
 
 def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
     """Progressive resizing: the size grows from progressive_min_size to input_size over the
-    first progressive_epochs epochs (in steps of 8 pixels); later epochs use input_size."""
+    first progressive_epochs epochs, in steps of progressive_step pixels; later epochs use input_size."""
     if epoch > cfg.progressive_epochs:
         return cfg.input_size
     fraction = (epoch - 1) / cfg.progressive_epochs
     size = cfg.progressive_min_size + (cfg.input_size - cfg.progressive_min_size) * fraction
-    return min(cfg.input_size, 8 * round(size / 8))
+    step = cfg.progressive_step
+    return min(cfg.input_size, max(cfg.progressive_min_size, step * round(size / step)))
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -90,7 +92,8 @@ def train(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         x_train, y_train = x_train.to(device), y_train.to(device)  # once: ~330 MB for EuroSAT
-    model, run = make_run(cfg, setup, len(meta["classes"]), len(x_train))
+    stem = whitening_sample(cfg, meta, x_train) if cfg.whiten_stem else None
+    model, run = make_run(cfg, setup, len(meta["classes"]), len(x_train), stem)
     setup.announce(
         "train",
         f"{cfg.arch} ({cfg.pretrained} init) on {len(x_train)} images, val {len(x_val)}, "
@@ -124,24 +127,38 @@ def train(
     return card
 
 
-def make_run(cfg: TrainConfig, setup: Setup, num_classes: int, train_images: int) -> tuple[nn.Module, Run]:
-    """The model (bare, as validate and the saved weights see it) and the run training it."""
+def make_run(
+    cfg: TrainConfig, setup: Setup, num_classes: int, train_images: int, stem: torch.Tensor | None = None
+) -> tuple[nn.Module, Run]:
+    """The model (bare, as validate and the saved weights see it) and the run training it;
+    `stem`: preprocessed training images whose patches start the first convolution as a whitening."""
     model = build_model(cfg.arch, num_classes, cfg.pretrained)
+    if stem is not None:
+        whiten_first_conv(model.conv1, stem)
     if cfg.freeze_backbone:
         freeze_backbone(model)
     device = setup.placement.device
     model = model.to(device, memory_format=memory_format(cfg.channels_last))
     optimizer = make_optimizer(cfg, model)
+    wrapped = distributed.wrap(model, setup.group, device, cfg.sync_batchnorm)
     run = Run(
-        distributed.wrap(model, setup.group, device, cfg.sync_batchnorm),
+        wrapped,
         optimizer,
         make_schedule(cfg, optimizer, cfg.epochs * -(-train_images // cfg.batch_size)),
         nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
         torch.Generator().manual_seed(cfg.seed),
         setup.placement.precision,
         setup.group,
+        WeightAverage(model, cfg.ema) if cfg.ema else None,  # after wrap: it copies the weights rank 0 broadcast
     )
     return model, run
+
+
+def whitening_sample(cfg: TrainConfig, meta: dict, x_train: torch.Tensor, images: int = 256) -> torch.Tensor:
+    """A seeded sample of training images (never val or test) as the network sees them at input_size."""
+    pick = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(cfg.seed))[:images]
+    pre = Preprocess(meta["mean"], meta["std"], input_size=cfg.input_size, channels_last=False)
+    return pre(x_train[pick.to(x_train.device)].cpu())
 
 
 def epoch_plan(cfg: TrainConfig, meta: dict, device: torch.device, epoch: int) -> EpochPlan:
