@@ -89,8 +89,6 @@ def test_progressive_resizing_grows_to_the_input_size(make_params, prepared, tmp
 
 
 def test_progressive_steps_set_the_sizes_trained_at(make_params):
-    # Steps of 32 px keep every map a power of two (32 px, then 64 px): the odd-sized maps of
-    # 40-56 px ran slower per pixel here than either (README: the recipe).
     cfg = make_params(train__epochs=8, train__progressive_epochs=6, train__progressive_step=32).train
     assert [epoch_input_size(cfg, e) for e in range(1, 9)] == [32, 32, 32, 64, 64, 64, 64, 64]
     cfg = make_params(train__progressive_min_size=40, train__progressive_step=32).train
