@@ -12,12 +12,13 @@ from torchvision.models import get_model_weights
 from modelmill.core.cli import UserError
 from modelmill.core.hardware import cpu_bf16_supported
 from modelmill.core.torchkit import load_weights
+from modelmill.core.vision import Preprocess
 from modelmill.landcover.card import ModelCard
 from modelmill.landcover.data import load_tensors
 from modelmill.landcover.evaluation import class_scores, evaluate
-from modelmill.landcover.model import build_model
+from modelmill.landcover.model import build_model, load_model
 from modelmill.landcover.params import load_params
-from modelmill.landcover.training import epoch_input_size, train
+from modelmill.landcover.training import epoch_input_size, scores, train
 from modelmill.landcover.transforms import augment, shift
 from modelmill.landcover.verify import verify
 
@@ -77,6 +78,18 @@ def test_bf16_channels_last_and_frozen_backbone_run(make_params, prepared, tmp_p
     )
     assert 0 <= metrics["accuracy"] <= 1
     assert card.precision == precision
+
+
+@pytest.mark.e2e  # trains: seconds to minutes
+def test_a_whitened_stem_and_a_weight_average_train_and_are_what_is_saved(make_params, prepared, tmp_path):
+    card, metrics = run_training(make_params, prepared, tmp_path, train__whiten_stem=True, train__ema=0.9)
+    assert 0 <= metrics["accuracy"] <= 1
+    assert card.train_params["whiten_stem"] is True and card.train_params["ema"] == 0.9
+    # The saved weights are the ones validated (the average): they score the card's val loss again.
+    model = load_model(tmp_path / "model.pt", card.arch, card.classes)
+    x_val, y_val = load_tensors(prepared, "val")
+    pre = Preprocess(card.mean, card.std, input_size=card.input_size)
+    assert scores(model, x_val, y_val, pre, card.precision, 64)["loss"] == pytest.approx(card.val_loss, abs=1e-5)
 
 
 @pytest.mark.e2e  # trains: seconds to minutes
