@@ -94,7 +94,9 @@ def test_a_whitened_stem_and_a_weight_average_train_and_are_what_is_saved(make_p
 
 @pytest.mark.e2e  # trains: seconds to minutes
 def test_progressive_resizing_grows_to_the_input_size(make_params, prepared, tmp_path):
-    cfg = make_params(train__epochs=6, train__progressive_epochs=4, train__progressive_min_size=32).train
+    cfg = make_params(
+        train__epochs=6, train__progressive_epochs=4, train__progressive_min_size=32, train__progressive_step=8
+    ).train
     assert [epoch_input_size(cfg, e) for e in range(1, 7)] == [32, 40, 48, 56, 64, 64]
     run_training(make_params, prepared, tmp_path, train__epochs=2, train__progressive_epochs=1, train__input_size=64)
     with open(tmp_path / "history.csv") as f:
