@@ -119,7 +119,7 @@ def _as_arrays(answers: list[dict]) -> tuple[list[str], torch.Tensor]:
     return [a["class"] for a in answers], torch.tensor([[a["probabilities"][c] for c in CLASSES] for a in answers])
 
 
-@pytest.mark.parametrize("input_size, channels_last", [(64, True), (64, False), (32, True), (32, False)])
+@pytest.mark.parametrize("input_size, channels_last", [(64, True), (64, False), (32, True), (32, False), (96, True)])
 def test_answers_as_evaluate_bit_for_bit_and_as_the_straightforward_reference(weights, input_size, channels_last):
     served = predictor.load(weights["path"], _metadata(input_size, channels_last))
     assert served.precision == "fp32"

@@ -103,16 +103,25 @@ def test_progressive_resizing_grows_to_the_input_size(make_params, prepared, tmp
         assert [int(row["input_size"]) for row in csv.DictReader(f)] == [32, 64]
 
 
-def test_progressive_steps_set_the_sizes_trained_at(make_params):
+def test_progressive_sizes_share_the_progressive_epochs_equally(make_params):
     cfg = make_params(train__epochs=8, train__progressive_epochs=6, train__progressive_step=32).train
-    assert [epoch_input_size(cfg, e) for e in range(1, 9)] == [32, 32, 32, 64, 64, 64, 64, 64]
+    assert [epoch_input_size(cfg, e) for e in range(1, 9)] == [32] * 6 + [64] * 2
+    cfg = make_params(train__input_size=96, train__epochs=17, train__progressive_epochs=14).train
+    assert [epoch_input_size(cfg, e) for e in range(1, 18)] == [32] * 7 + [64] * 7 + [96] * 3
     cfg = make_params(train__progressive_min_size=40, train__progressive_step=32).train
     assert epoch_input_size(cfg, 1) == 40  # never below the smallest size asked for
+    cfg = make_params(train__progressive_min_size=64, train__progressive_epochs=3).train
+    assert epoch_input_size(cfg, 1) == 64  # no size below input_size: nothing to grow from
 
 
 def test_progressive_epochs_must_leave_full_size_epochs(make_params):
     with pytest.raises(UserError, match="train.progressive_epochs \\(5\\) must be below train.epochs \\(5\\)"):
         make_params(train__epochs=5, train__progressive_epochs=5)
+
+
+def test_every_progressive_size_gets_an_epoch(make_params):
+    with pytest.raises(UserError, match="train.progressive_epochs \\(3\\) leaves some of the 4 progressive sizes"):
+        make_params(train__epochs=6, train__progressive_epochs=3, train__progressive_step=8)
 
 
 def test_augment_only_moves_pixels():

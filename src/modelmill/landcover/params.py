@@ -105,6 +105,13 @@ def _check_progressive(params: Params) -> list[str]:
             f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
             f"train.input_size ({train.input_size})"
         )
+    sizes = len(range(train.progressive_min_size, train.input_size, train.progressive_step))
+    if 0 < train.progressive_epochs < sizes:
+        problems.append(
+            f"train.progressive_epochs ({train.progressive_epochs}) leaves some of the {sizes} progressive sizes "
+            f"({train.progressive_min_size} px up to train.input_size in steps of {train.progressive_step}) "
+            "without an epoch: give it at least one epoch a size, or a larger train.progressive_step"
+        )
     return problems
 
 

@@ -41,14 +41,19 @@ from .transforms import augment
 
 
 def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
-    """Progressive resizing: the size grows from progressive_min_size to input_size over the
-    first progressive_epochs epochs, in steps of progressive_step pixels; later epochs use input_size."""
-    if epoch > cfg.progressive_epochs:
+    """Progressive resizing: the first progressive_epochs epochs are shared equally, in order, among
+    the sizes from progressive_min_size up to (not including) input_size in steps of progressive_step;
+    later epochs use input_size."""
+    sizes = progressive_sizes(cfg)
+    if epoch > cfg.progressive_epochs or not sizes:
         return cfg.input_size
-    fraction = (epoch - 1) / cfg.progressive_epochs
-    size = cfg.progressive_min_size + (cfg.input_size - cfg.progressive_min_size) * fraction
-    step = cfg.progressive_step
-    return min(cfg.input_size, max(cfg.progressive_min_size, step * round(size / step)))
+    return sizes[(epoch - 1) * len(sizes) // cfg.progressive_epochs]
+
+
+def progressive_sizes(cfg: TrainConfig) -> list[int]:
+    if not cfg.progressive_epochs:
+        return []
+    return list(range(cfg.progressive_min_size, cfg.input_size, cfg.progressive_step))
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
