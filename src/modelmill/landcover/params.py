@@ -105,14 +105,21 @@ def _check_progressive(params: Params) -> list[str]:
             f"train.progressive_min_size ({train.progressive_min_size}) must not exceed "
             f"train.input_size ({train.input_size})"
         )
-    sizes = len(range(train.progressive_min_size, train.input_size, train.progressive_step))
-    if 0 < train.progressive_epochs < sizes:
+    sizes = len(progressive_sizes(train))
+    if train.progressive_epochs < sizes:
         problems.append(
             f"train.progressive_epochs ({train.progressive_epochs}) leaves some of the {sizes} progressive sizes "
             f"({train.progressive_min_size} px up to train.input_size in steps of {train.progressive_step}) "
-            "without an epoch: give it at least one epoch a size, or a larger train.progressive_step"
+            f"without an epoch: raise it to {sizes} or more, or take a larger train.progressive_step"
         )
     return problems
+
+
+def progressive_sizes(train: TrainConfig) -> list[int]:
+    """The sizes that share the first progressive_epochs epochs, in order, before input_size (none when off)."""
+    if not train.progressive_epochs:
+        return []
+    return list(range(train.progressive_min_size, train.input_size, train.progressive_step))
 
 
 def _check_whitening(params: Params) -> list[str]:

@@ -35,7 +35,7 @@ from ..core.vision import Preprocess, freeze_backbone, whiten_first_conv
 from .card import ModelCard
 from .data import load_meta, load_tensors
 from .model import build_model, predict
-from .params import TrainConfig
+from .params import TrainConfig, progressive_sizes
 from .paths import HISTORY_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
 from .transforms import augment
 
@@ -48,12 +48,6 @@ def epoch_input_size(cfg: TrainConfig, epoch: int) -> int:
     if epoch > cfg.progressive_epochs or not sizes:
         return cfg.input_size
     return sizes[(epoch - 1) * len(sizes) // cfg.progressive_epochs]
-
-
-def progressive_sizes(cfg: TrainConfig) -> list[int]:
-    if not cfg.progressive_epochs:
-        return []
-    return list(range(cfg.progressive_min_size, cfg.input_size, cfg.progressive_step))
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
