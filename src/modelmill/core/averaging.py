@@ -5,6 +5,7 @@ average smooths that out (what it bought on EuroSAT: the README's recipe table) 
 validate scores, the best epoch keeps and the stage saves (the same architecture and
 state_dict keys as the trained model). BatchNorm's running statistics are averaged alike, so
 the averaged model needs no extra pass over the data.
+
 The average is bias-corrected as Adam's moments are: after n updates it weighs the n weights seen
 by decay**age, normalised to sum to one, so it never remembers the random initialisation and
 `decay` means the same from the first step to the last (a TensorFlow-style warm-up, min(decay,
