@@ -154,7 +154,7 @@ monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)
 
-examples: setup ## Write tiny inputs to try serve and predict on into examples/ (tiles, fire rows, sea-ice arrays)
+examples: setup ## Write tiny inputs to try serve and predict on into examples/ (one or more for every model of every line)
 	python -m modelmill.examples
 
 s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand

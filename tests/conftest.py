@@ -211,6 +211,28 @@ def s3_env(s3_server, monkeypatch, tmp_path):
     return {"endpoint": s3_server, "bucket": f"test-{uuid.uuid4().hex[:12]}"}
 
 
+@pytest.fixture(scope="module")
+def registry_env(s3_server, tmp_path_factory):
+    """The loopback registry for the whole module (servers outlive one test, so s3_env's
+    per-test monkeypatch won't do): dummy credentials, no profiles, a fresh bucket name."""
+    empty = tmp_path_factory.mktemp("aws") / "config"
+    empty.write_text("")
+    env = {
+        **DUMMY_CREDENTIALS,
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "BUCKET_NAME": f"test-{uuid.uuid4().hex[:12]}",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "MODEL_NAME", "REGISTRY_PREFIX"):
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield env
+
+
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 

@@ -19,12 +19,13 @@ import pytest
 from conftest import SRC
 
 from modelmill.core.cli import UserError
+from modelmill.core.summaries import IMAGE_FEATURES, tile_rows
 from modelmill.fire.simulate import generate
+from modelmill.fire.summaries import fire_rows
 from modelmill.landcover.synthetic import synthetic_image
 from modelmill.monitor import capture as capture_module
 from modelmill.monitor.capture import Capture
 from modelmill.monitor.records import parse_since, read_records
-from modelmill.monitor.summaries import IMAGE_FEATURES, fire_rows, tile_rows
 
 LAYOUT = re.compile(r"^fire-ensemble/v3/\d{4}/\d{2}/\d{2}/\d{2}/\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{32}\.jsonl$")
 X = generate(200, seed=5).x

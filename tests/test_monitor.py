@@ -12,37 +12,54 @@ import sys
 
 import numpy as np
 import pytest
+from capture_cost import capture_overhead
 from conftest import SRC, assert_one_line_error
 
+from modelmill import lines
+from modelmill.core import baseline as baselines
 from modelmill.core.cli import UserError
+from modelmill.core.drift_params import DriftParams, load_drift_params
+from modelmill.core.summaries import IMAGE_FEATURES, IMAGES, Summaries, tile_rows
 from modelmill.fire import simulate
 from modelmill.fire.baseline import tabular_baseline
 from modelmill.fire.features import FEATURES, write_table
+from modelmill.fire.summaries import SUMMARIES as FIRE_SUMMARIES
+from modelmill.fire.summaries import fire_rows
 from modelmill.landcover.baseline import image_baseline
 from modelmill.landcover.data import CLASSES, write_prepared
 from modelmill.landcover.synthetic import synthetic_image
-from modelmill.monitor import baseline as baselines
 from modelmill.monitor.__main__ import DRIFT_EXIT, run
-from modelmill.monitor.drift import compare
+from modelmill.monitor.drift import compare, outside_range
 from modelmill.monitor.live import PREDICTION, LiveDrift
-from modelmill.monitor.overhead import capture_overhead
-from modelmill.monitor.params import DriftParams, load_drift_params
-from modelmill.monitor.summaries import (
-    FORECAST_OUTPUTS,
-    HISTORY_FEATURES,
-    IMAGE_FEATURES,
-    SUMMARISE,
-    answer_summariser,
-    fire_rows,
-    summariser,
-    tile_rows,
-)
+from modelmill.seaice.summaries import FORECAST_OUTPUTS, HISTORY_FEATURES
 
 THRESHOLD = 0.5
 WINDOW = 1000  # fire rows in a report: a camera answering every few seconds for an hour or so
 TILE_WINDOW = 500
 TEMPERATURES = ("t_max_c", "t_mean_c", "t_p95_c", "t_background_c", "scd41_temperature_c")
 MODEL = {"model_name": "fire-ensemble", "version": "v3", "sha256": "0" * 64}
+
+
+def build_baseline(line: str, folder, key: str = "") -> dict | None:
+    """The baseline publish would write for `line`'s model `key` from the outputs in `folder`."""
+    return lines.get(line).model_keyed(key).baseline(folder)
+
+
+def summaries_of(line: str, key: str = "") -> Summaries | None:
+    """What the predictor of `line`'s model `key` summarises traffic with (a class attribute: no
+    model is loaded)."""
+    module = lines.get(line).model_keyed(key).predictor()
+    return module.PREDICTORS[key].summaries if key else module.Predictor.summaries  # type: ignore[attr-defined]
+
+
+def summariser(line: str, key: str = ""):
+    summaries = summaries_of(line, key)
+    return summaries.inputs if summaries else None
+
+
+def answer_summariser(line: str, key: str = ""):
+    summaries = summaries_of(line, key)
+    return summaries.answers if summaries else None
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +272,8 @@ def test_fire_baseline_from_the_lines_outputs_is_deterministic(tmp_path):
     tree = fit(DecisionTreeClassifier(max_depth=3, random_state=0), train.x, train.y)
     save_model(with_threshold(tree, 0.4, train.x, train.y), tmp_path / "models" / "fire_ensemble.skops")
 
-    first = baselines.dumps(baselines.build_baseline("fire", tmp_path))
-    assert baselines.dumps(baselines.build_baseline("fire", tmp_path)) == first
+    first = baselines.dumps(build_baseline("fire", tmp_path))
+    assert baselines.dumps(build_baseline("fire", tmp_path)) == first
     baseline = json.loads(first)
     assert baseline["kind"] == "tabular" and baseline["feature_order"] == list(FEATURES)
     assert baseline["features"]["co2_ppm"]["rows"] == 800
@@ -266,7 +283,7 @@ def test_fire_baseline_from_the_lines_outputs_is_deterministic(tmp_path):
 
 def test_fire_baseline_says_which_stage_to_run(tmp_path):
     with pytest.raises(UserError, match="train.csv not found; run the split stage first"):
-        baselines.build_baseline("fire", tmp_path)
+        build_baseline("fire", tmp_path)
 
 
 def test_landcover_baseline_reads_evaluates_predictions(tmp_path):
@@ -280,22 +297,22 @@ def test_landcover_baseline_reads_evaluates_predictions(tmp_path):
     csv_text = "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in zip(classes, predicted))
     (tmp_path / "metrics" / "test_predictions.csv").write_text(csv_text)
 
-    baseline = baselines.build_baseline("landcover", tmp_path)
+    baseline = build_baseline("landcover", tmp_path)
     assert baseline is not None and baseline["kind"] == "image"
     assert baseline["feature_order"] == list(IMAGE_FEATURES)
     assert baseline["prediction"]["counts"]["Forest"] == predicted.count("Forest")
     assert baseline["channels"]["red"]["mean"] == pytest.approx(tiles[..., 0].mean(), rel=1e-6)
-    assert baselines.dumps(baseline) == baselines.dumps(baselines.build_baseline("landcover", tmp_path))
+    assert baselines.dumps(baseline) == baselines.dumps(build_baseline("landcover", tmp_path))
 
     (tmp_path / "metrics" / "test_predictions.csv").write_text("actual,predicted\nForest,Forest\n")
     with pytest.raises(UserError, match="has 1 rows but the test split 40 tiles"):
-        baselines.build_baseline("landcover", tmp_path)
+        build_baseline("landcover", tmp_path)
 
 
 def test_the_sea_ice_change_detector_has_no_baseline(tmp_path):
-    assert baselines.build_baseline("seaice", tmp_path, "change") is None
+    assert build_baseline("seaice", tmp_path, "change") is None
     with pytest.raises(UserError, match="publishes no model 'nope'"):
-        baselines.build_baseline("seaice", tmp_path, "nope")
+        build_baseline("seaice", tmp_path, "nope")
 
 
 def test_a_baseline_is_json_with_rounded_floats(fire_baseline):
@@ -473,15 +490,15 @@ def test_biomass_baseline_reads_evaluates_predictions(tmp_path):
     lines = "".join(f"{n},{n.split('/')[0]},{g:.6f},{g * 0.9:.6f}\n" for n, g in zip(names, grams))
     (tmp_path / "metrics" / "predictions.csv").write_text("image,plant,actual_g,predicted_g\n" + lines)
 
-    baseline = baselines.build_baseline("biomass", tmp_path)
+    baseline = build_baseline("biomass", tmp_path)
     assert baseline is not None and baseline["line"] == "biomass" and baseline["prediction"]["kind"] == "value"
     assert baseline["prediction"]["outputs"]["biomass_g"]["mean"] == pytest.approx((grams * 0.9).mean(), rel=1e-4)
     assert baseline["features"]["brightness"]["rows"] == 30
-    assert baselines.dumps(baseline) == baselines.dumps(baselines.build_baseline("biomass", tmp_path))
+    assert baselines.dumps(baseline) == baselines.dumps(build_baseline("biomass", tmp_path))
 
     (tmp_path / "metrics" / "predictions.csv").write_text("image,plant,actual_g,predicted_g\nx.png,p,1,1\n")
     with pytest.raises(UserError, match="has 1 rows but the test split 30 photos"):
-        baselines.build_baseline("biomass", tmp_path)
+        build_baseline("biomass", tmp_path)
 
 
 GRID = (8, 8)
@@ -601,8 +618,8 @@ def write_seaice_folder(folder, days: int = 120) -> None:
 
 def test_sea_ice_baselines_from_the_lines_outputs(tmp_path):
     write_seaice_folder(tmp_path)
-    text = baselines.dumps(baselines.build_baseline("seaice", tmp_path, "forecaster"))
-    assert baselines.dumps(baselines.build_baseline("seaice", tmp_path, "forecaster")) == text
+    text = baselines.dumps(build_baseline("seaice", tmp_path, "forecaster"))
+    assert baselines.dumps(build_baseline("seaice", tmp_path, "forecaster")) == text
     baseline = json.loads(text)
     assert (
         baseline["kind"] == "sequence" and baseline["features"]["history_mean"]["rows"] == 25
@@ -611,12 +628,12 @@ def test_sea_ice_baselines_from_the_lines_outputs(tmp_path):
     assert outputs["forecast_mean"]["rows"] == 25 and 0 <= outputs["forecast_mean"]["min"] <= 1
     assert outputs["forecast_ice_fraction"]["max"] <= (64 - 3) / 64  # land is never ice
 
-    classifier = baselines.build_baseline("seaice", tmp_path, "classifier")
+    classifier = build_baseline("seaice", tmp_path, "classifier")
     assert classifier is not None and classifier["kind"] == "image"
     assert classifier["prediction"]["counts"] == {"open_water": 4, "thin_ice": 4, "thick_ice": 4}
     (tmp_path / "metrics" / "confusion.csv").write_text("actual,predicted\nthin_ice,thin_ice\n")
     with pytest.raises(UserError, match="has 1 rows but the classifier's test split 12 tiles"):
-        baselines.build_baseline("seaice", tmp_path, "classifier")
+        build_baseline("seaice", tmp_path, "classifier")
 
 
 # -- summarisers: what each predictor's decode gives ------------------------------------------
@@ -638,8 +655,9 @@ def test_summarisers_by_line_and_model():
     assert rows[2]["last_day_ice_fraction"] == pytest.approx(float((histories[2, -1] > 0.15).mean()))
     tiles = np.zeros((2, 16, 16, 3), np.uint8)  # classifier decode: (n, px, px, 3) uint8
     assert len(summariser("seaice", "classifier")(tiles)) == 2
-    assert summariser("seaice", "change") is None and summariser("seaice") is None
-    assert summariser("fire") is SUMMARISE["fire"] is fire_rows and summariser("landcover") is tile_rows
+    assert summaries_of("seaice", "change") is None and summaries_of("seaice", "classifier") is IMAGES
+    assert summaries_of("fire") is FIRE_SUMMARIES and FIRE_SUMMARIES.inputs is fire_rows
+    assert summaries_of("landcover") is IMAGES and IMAGES.inputs is tile_rows and summaries_of("biomass") is IMAGES
 
     forecast = np.zeros((7, *GRID))
     forecast[:, :4] = 0.5
@@ -667,3 +685,14 @@ def test_capture_keeps_the_forecasters_answers_as_summaries(tmp_path):
     rows = read_records(tmp_path).rows
     assert len(rows) == 2 and set(rows[0]["prediction"]) == {"lead_days", *FORECAST_OUTPUTS}
     assert rows[0]["prediction"]["forecast_mean"] == pytest.approx(float(histories[0, -1].mean()), rel=1e-5)
+
+
+def test_the_reference_samples_own_extremes_are_in_its_range():
+    """baseline.json keeps min and max rounded to 7 significant digits; the values they were
+    rounded from are inside the range, not out of it (the contract test's tiny EuroSAT run saw
+    1 tile of 20 flagged as out of range against its own baseline)."""
+    values = np.array([91.12345678, 100.0, 112.9876432] * 100)
+    summary = baselines.feature_summary(values)
+    assert summary["min"] > values.min() and summary["max"] < values.max()  # rounded inwards
+    assert outside_range(values, summary) == 0.0
+    assert outside_range(np.array([91.1233, 100.0, 112.9878]), summary) == pytest.approx(2 / 3)

@@ -9,6 +9,7 @@ a fraction of a second, where publishing real models would need a trained pipeli
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import signal
@@ -43,7 +44,6 @@ from modelmill.registry.s3local import DUMMY_CREDENTIALS
 from modelmill.registry.store import Registry
 
 MODEL = "eurosat-resnet18"  # the name the landcover line's params.yaml publishes under
-STUB = "lifecycle_stub"  # the stub line's package: only its artifact module, in sys.modules
 MOTO_ARN = "arn:aws:sts::123456789012:user/moto"  # what moto's STS answers get_caller_identity
 LANDCOVER = [  # what the stub line says of each version it publishes
     {
@@ -73,13 +73,17 @@ FIRE = {
 }
 
 
-def stub_line(monkeypatch: pytest.MonkeyPatch, name: str, file: str) -> lines.Line:
-    """A line whose artifact describes its model from describe.json beside it (lines.Artifact)."""
-    artifact = types.ModuleType(f"{STUB}.artifact")
-    artifact.describe = lambda folder: json.loads((Path(folder) / "describe.json").read_text())  # type: ignore[attr-defined]
-    artifact.check = lambda path, metadata, folder: []  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, artifact.__name__, artifact)
-    return lines.Line(name, Path("."), (lines.Model(STUB, Path("models") / file),))
+def stub_line(name: str, file: str) -> lines.Line:
+    """Line `name` whose artifact describes its model from describe.json beside it (lines.Artifact)
+    and which makes no baseline."""
+    artifact = types.SimpleNamespace(
+        describe=lambda folder: json.loads((Path(folder) / "describe.json").read_text()),
+        check=lambda path, metadata, folder: [],
+    )
+    no_baseline = types.SimpleNamespace(baseline=lambda folder, key="": None)
+    real = lines.get(name)
+    modules = dataclasses.replace(real.models[0].modules, artifact=lambda: artifact, baseline=lambda: no_baseline)
+    return dataclasses.replace(real, folder=Path("."), models=(lines.Model(modules, Path("models") / file),))
 
 
 def publish_version(repo: Path, reg: Registry, line: lines.Line, described: dict, content: str) -> int:
@@ -115,13 +119,13 @@ def published(s3_server, tmp_path_factory) -> dict:
         env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(work.parent / "aws-config"))
         reg = Registry.for_line(lines.get("landcover"), REPO, env={"BUCKET_NAME": f"lifecycle-{uuid.uuid4().hex[:12]}"})
         ensure_private_bucket(s3.client(reg.region), reg)
-        landcover = stub_line(env, "landcover", reg.model_object)
+        landcover = stub_line("landcover", reg.model_object)
         for number, described in enumerate(LANDCOVER, start=1):
             assert publish_version(work, reg, landcover, described, f"weights {number}") == number
         s3.client().put_object(Bucket=reg.bucket, Key=reg.model_key(4), Body=b"weights 4")
         mixed = Registry(reg.bucket, reg.region, reg.prefix, "mixed-model", "model.bin")
-        assert publish_version(work, mixed, stub_line(env, "landcover", "model.bin"), LANDCOVER[0], "mixed 1") == 1
-        assert publish_version(work, mixed, stub_line(env, "fire", "model.bin"), FIRE, "mixed 2") == 2
+        assert publish_version(work, mixed, stub_line("landcover", "model.bin"), LANDCOVER[0], "mixed 1") == 1
+        assert publish_version(work, mixed, stub_line("fire", "model.bin"), FIRE, "mixed 2") == 2
     return {"bucket": reg.bucket, "commits": git(work, "log", "--format=%H", "--reverse").split()}
 
 
@@ -448,7 +452,10 @@ def test_headline_metrics_follow_the_line():
         "ensemble.f1": 0.7,
     }
     biomass = {"model": {"rmse_g": 1.5}, "rmse_ratio_to_baseline": 0.4, "test_images": 80}
-    assert headline_metrics({"line": "biomass", "test_metrics": biomass}) == {"rmse_ratio_to_baseline": 0.4}
+    assert headline_metrics({"line": "biomass", "test_metrics": biomass}) == {
+        "model.rmse_g": 1.5,
+        "rmse_ratio_to_baseline": 0.4,
+    }
     assert headline_metrics({"line": "landcover", "test_metrics": None}) == {}
 
 

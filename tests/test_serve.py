@@ -7,7 +7,6 @@ import csv
 import http.client
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -16,14 +15,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SRC, assert_one_line_error, copy_project, edit_yaml, free_port, require_e2e, run_module
+from conftest import assert_one_line_error, copy_project, edit_yaml, free_port, run_module
 from PIL import Image
+from serving import HTTP, Server, call, invoke
 
 from modelmill import lines
 from modelmill.core import s3
@@ -33,73 +32,15 @@ from modelmill.registry.aliases import promote
 from modelmill.registry.bucket import ensure_private_bucket
 from modelmill.registry.fetch import download_version
 from modelmill.registry.publish import publish
-from modelmill.registry.s3local import DUMMY_CREDENTIALS
 from modelmill.registry.store import Registry
 from modelmill.serve import loading
 
 pytestmark = pytest.mark.e2e  # every test here talks to a real server subprocess
 
 LANDCOVER, FIRE = lines.get("landcover"), lines.get("fire")
-# No proxy, whatever the environment says: every request here goes to 127.0.0.1.
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def call(url: str, path: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url + path, data=body)
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with HTTP.open(request, timeout=120) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def invoke(url: str, body: bytes, content_type: str) -> list[dict]:
-    status, answer = call(url, "/invocations", body, content_type)
-    assert status == 200, answer
-    return json.loads(answer)["predictions"]
-
-
-class Server:
-    """`python -m modelmill.serve …` in the background; its output goes to a file (a pipe could fill)."""
-
-    def __init__(self, cwd: Path, args: tuple[str, ...], env: dict | None = None):
-        require_e2e("starts a server")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(cwd).parent / f"serve-{uuid.uuid4().hex[:6]}.log"
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelmill.serve", *args, "--port", str(self.port)],
-                cwd=cwd,
-                env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if call(self.url, "/ping")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"the server did not answer /ping:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
 
 
 def png(array: np.ndarray) -> bytes:
@@ -126,28 +67,6 @@ def read_csv(path: Path) -> list[dict]:
 
 
 # --- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def registry_env(s3_server, tmp_path_factory):
-    """The loopback registry for the whole module (servers outlive one test, so s3_env's
-    per-test monkeypatch won't do): dummy credentials, no profiles, a fresh bucket name."""
-    empty = tmp_path_factory.mktemp("aws") / "config"
-    empty.write_text("")
-    env = {
-        **DUMMY_CREDENTIALS,
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(empty),
-        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
-        "BUCKET_NAME": f"test-{uuid.uuid4().hex[:12]}",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "MODEL_NAME", "REGISTRY_PREFIX"):
-            patch.delenv(name, raising=False)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        yield env
 
 
 @pytest.fixture(scope="module")

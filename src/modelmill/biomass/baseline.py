@@ -1,5 +1,5 @@
-"""The biomass line's monitoring baseline (monitor/baseline.py), all on the test split: per-photo
-channel means, brightness and contrast (monitor/summaries.py, on the photos as verify resized them,
+"""The biomass line's monitoring baseline (core/baseline.py), all on the test split: per-photo
+channel means, brightness and contrast (core/summaries.py, on the photos as verify resized them,
 which is what the predictor's decode gives the model too), and the grams evaluate predicted for
 each photo (metrics/predictions.csv: what the model answered, read rather than recomputed).
 
@@ -15,14 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.baseline import make_baseline, value_summary
 from ..core.cli import UserError
 from ..core.io import require
-from ..monitor.baseline import make_baseline, value_summary
-from ..monitor.summaries import tile_columns
+from ..core.summaries import tile_columns
 from .data import load_arrays
 from .paths import PREDICTIONS_FILE, PREPARED_DIR
 
 FIELD = "biomass_g"  # the predictor's answer
+
+
+def reference_inputs(folder: Path, key: str = ""):
+    """The test split's photos, a uint8 (n, S, S, 3) tensor as verify resized them and the
+    predictor's decode gives them: what the baseline's features describe."""
+    import torch  # only where a batch for the predictor is wanted; the baseline itself needs numpy
+
+    return torch.from_numpy(load_arrays(Path(folder) / PREPARED_DIR, "test")["x"])
 
 
 def baseline(folder: Path, key: str = "") -> dict:

@@ -13,9 +13,14 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    run_device,
+    run_precision,
+    run_processes,
+    run_threads,
     section,
     span,
 )
+from ..core.drift_params import DriftParams
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -65,10 +70,10 @@ class TrainConfig:
     rotate: bool  # 90-degree turns: a photo taken from above has no "up"
     color_jitter: float = span(0.0, 1.0)  # brightness/contrast/saturation strength; 0: off
     seed: int
-    threads: int = span(0, 1024)  # 0: every core
-    processes: int = span(1, 1024)  # data-parallel ranks under torchrun on this machine
-    device: str = choice("auto", "cpu", "cuda")
-    precision: str = choice("auto", "fp32", "bf16")
+    threads: int = run_threads()
+    processes: int = run_processes()
+    device: str = run_device()
+    precision: str = run_precision()
 
 
 @section
@@ -86,6 +91,7 @@ class Params:
     train: TrainConfig
     evaluate: EvaluateConfig
     publish: PublishConfig
+    monitor: DriftParams  # make monitor's drift thresholds (monitor/drift.py)
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

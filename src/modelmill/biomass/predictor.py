@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device
+from ..core.io import image_bytes
 from ..core.metadata import identity
+from ..core.summaries import IMAGES
 from ..core.torchkit import predict
 from . import imaging
 from .card import ModelCard
@@ -32,6 +35,7 @@ BATCH = 256
 class Predictor:
     content_types = CONTENT_TYPES
     id_column = "file"
+    summaries = IMAGES  # decode gives a (1, S, S, 3) uint8 photo
 
     def __init__(self, model: torch.nn.Module, metadata: dict, device: torch.device):
         self.model, self.metadata = model.to(device).eval(), metadata
@@ -44,6 +48,9 @@ class Predictor:
         if content_type not in CONTENT_TYPES:
             raise ValueError(f"content type {content_type} is not accepted; send one of {', '.join(CONTENT_TYPES)}")
         return torch.from_numpy(imaging.decode(body, self.image_size))[None]
+
+    def encode(self, photos, content_type: str) -> bytes:
+        return image_bytes(np.asarray(photos)[0], content_type)
 
     def predict(self, images: torch.Tensor) -> list[dict]:
         z = predict(self.model, images, self.preprocess, BATCH, INFERENCE_PRECISION, 1).reshape(-1).cpu()

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 try:
     from typing import dataclass_transform
@@ -44,7 +44,54 @@ def span(low: float | None = None, high: float | None = None, *, open_low: bool 
     return field(metadata={"low": low, "high": high, "open_low": open_low})
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(field, span, choice))
+# Where and how a torch line trains: every such section (EuroSAT's train, biomass's, each sea-ice
+# model's) declares these fields with these rules, and core.fit reads them (`RunRequest`). They are
+# declared once here and placed by each section among its own fields, not inherited from a base
+# class: a base class would put them first, and the `train_params` each model card records (in
+# field order) would change its bytes.
+def run_device() -> Any:
+    """train.device: auto (a GPU when there is one), cpu or cuda."""
+    return choice("auto", "cpu", "cuda")
+
+
+def run_precision() -> Any:
+    """train.precision: auto (bf16 where this CPU or GPU runs it natively and faster), fp32 or bf16."""
+    return choice("auto", "fp32", "bf16")
+
+
+def run_threads() -> Any:
+    """Intra-op threads per process; 0: every core this process may use."""
+    return span(0, 1024)
+
+
+def run_processes() -> Any:
+    """Data-parallel ranks under torchrun on this machine."""
+    return span(1, 1024)
+
+
+# The rules of each shared field (seed has none: any integer); the contract test holds every torch
+# line's training sections to them.
+RUN_FIELDS = {"device": run_device, "precision": run_precision, "threads": run_threads, "processes": run_processes}
+
+
+class RunRequest(Protocol):
+    """The params every torch line's training section holds about where and how it runs (RUN_FIELDS)."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def processes(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
+@dataclass_transform(
+    frozen_default=True, field_specifiers=(field, span, choice, run_device, run_precision, run_threads, run_processes)
+)
 def section(cls: type[T]) -> type[T]:
     """A params.yaml section: a frozen dataclass whose fields carry their checks (`span`,
     `choice`); declared so that a type checker reads those fields as having no default."""

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from torch import nn
@@ -24,6 +23,7 @@ from torch import nn
 from . import distributed
 from .checkpoint import Checkpoint, fingerprint, restore_rng, rng_state
 from .cli import UserError
+from .config import RunRequest
 from .distributed import Group
 from .hardware import Placement, check_placement
 from .io import write_csv, write_json
@@ -66,22 +66,7 @@ class Setup:
         }
 
 
-class TrainRequest(Protocol):
-    """The params every torch line's train section holds about where and how it runs."""
-
-    @property
-    def device(self) -> str: ...
-    @property
-    def precision(self) -> str: ...
-    @property
-    def threads(self) -> int: ...
-    @property
-    def processes(self) -> int: ...
-    @property
-    def seed(self) -> int: ...
-
-
-def set_up(cfg: TrainRequest, *, min_side: int | None, sync_batchnorm: bool = False) -> Setup:
+def set_up(cfg: RunRequest, *, min_side: int | None, sync_batchnorm: bool = False) -> Setup:
     """Place the run (a request this machine cannot honour fails here, before any work), join
     torchrun's group when there is one, size the threads and seed torch. `min_side`: the smallest
     image side trained at (the CPU bf16 floor)."""

@@ -56,6 +56,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def write_bytes(dest: str | Path, data: bytes) -> Path:
+    """`data` at `dest`, written whole or not at all."""
+    with atomic_output(dest) as tmp:
+        tmp.write_bytes(data)
+    return Path(dest)
+
+
 def write_json(dest: str | Path, data: object) -> None:
     with atomic_output(dest) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
@@ -125,6 +132,18 @@ def npy_bytes(array: np.ndarray) -> bytes:
     """`array` as the bytes of a .npy file, in C order and without pickles: the same array, the same bytes."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}  # the image content types the lines accept
+
+
+def image_bytes(pixels: np.ndarray, content_type: str) -> bytes:
+    """One uint8 HxWx3 image as a file of `content_type` (a key of IMAGE_FORMATS)."""
+    from PIL import Image  # only where an image is written
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format=IMAGE_FORMATS[content_type])
     return buffer.getvalue()
 
 

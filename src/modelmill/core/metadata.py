@@ -1,6 +1,43 @@
-"""What every published model's metadata.json holds, whatever its line."""
+"""What every published model's metadata.json holds, whatever its line: `Metadata`, which
+registry.publish.build_metadata writes and fetch, serve and the monitor read (a line's own fields,
+from its Artifact.describe, come beside these)."""
 
-from __future__ import annotations
+from typing import TypedDict
+
+try:
+    from typing import NotRequired
+except ImportError:  # Python 3.10
+    from typing_extensions import NotRequired
+
+
+class FileEntry(TypedDict):
+    """A file published beside the model (a companion such as the fire ensemble's ONNX export)."""
+
+    sha256: str
+    size_bytes: int
+
+
+class BaselineEntry(FileEntry):
+    """The version's baseline.json (core/baseline.py)."""
+
+    file: str
+
+
+class Metadata(TypedDict):
+    model_name: str
+    version: str  # vN; "local" for a workspace's model served unpublished
+    line: str  # the line that made it (lines.LINES)
+    artifact_key: str | None  # the model object's key in the bucket (None: unpublished)
+    sha256: str  # of the model file: what names the version's content
+    size_bytes: int
+    companion_files: dict[str, FileEntry]
+    framework: str
+    test_metrics: dict | None  # None: evaluate has not run (a workspace model)
+    params: dict  # the sections of the line's params.yaml the model was made with
+    dvc_md5: str | None
+    git_commit: str | None
+    published_at_utc: str | None
+    baseline: NotRequired[BaselineEntry]  # absent: published before monitoring, or not monitored
 
 
 def identity(metadata: dict, line: str) -> dict:

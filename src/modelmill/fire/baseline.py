@@ -1,4 +1,4 @@
-"""The fire line's monitoring baseline (monitor/baseline.py): the 18 features on the training split,
+"""The fire line's monitoring baseline (core/baseline.py): the 18 features on the training split,
 p(fire) and the positive rate at the published threshold on the test split, scored by the ensemble.
 
 Read from the line's folder (pipelines/fire) after the ensemble stage: data/split/{train,test}.csv
@@ -11,11 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..monitor.baseline import make_baseline, probability_summary
-from ..monitor.summaries import fire_columns
+from ..core.baseline import make_baseline, probability_summary
 from .features import read_split
 from .models import load_model, predict_fire
 from .paths import ENSEMBLE_FILE, SPLIT_DIR
+from .summaries import fire_columns
+
+
+def reference_inputs(folder: Path, key: str = "") -> np.ndarray:
+    """The test split's rows, (n, 18) in FEATURES order as the predictor's decode gives them: the
+    rows whose p(fire) the baseline holds, their features drawn as the training split's are."""
+    return read_split(Path(folder) / SPLIT_DIR, "test").x
 
 
 def baseline(folder: Path, key: str = "") -> dict:

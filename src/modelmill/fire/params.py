@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.cli import cli
 from ..core.config import PublishConfig, SplitConfig, check_fractions, choice, load, mark_checked, section, span
-from ..monitor.params import DriftParams
+from ..core.drift_params import DriftParams
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("forest", "boosting", "logistic")

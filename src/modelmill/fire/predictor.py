@@ -10,6 +10,7 @@ existed have none and are answered by scikit-learn, as before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .json_rows import rows_from_json
 from .models import check_features, load_model, predict_fire
 from .paths import ONNX_FILE
 from .simulate import generate
+from .summaries import SUMMARIES
 
 CONTENT_TYPES = {
     "text/csv": f"rows of the {len(FEATURES)} features in the published order; an optional header row "
@@ -38,6 +40,7 @@ CHUNK = 10_000
 class Predictor:
     content_types = CONTENT_TYPES
     id_column = "row"
+    summaries = SUMMARIES
 
     def __init__(self, model, metadata: dict, onnx_session=None):
         self.model, self.metadata = model, metadata
@@ -68,6 +71,13 @@ class Predictor:
         if not rows:
             raise ValueError("no rows in the body")
         return np.array(rows, dtype=np.float64)
+
+    def encode(self, x: np.ndarray, content_type: str) -> bytes:
+        """CSV rows under a header, or JSON objects keyed by feature name; floats in full (repr)."""
+        rows = np.asarray(x, dtype=np.float64).tolist()
+        if content_type == "text/csv":
+            return "\n".join([",".join(FEATURES)] + [",".join(map(repr, row)) for row in rows]).encode() + b"\n"
+        return json.dumps([dict(zip(FEATURES, row)) for row in rows]).encode()
 
     def predict(self, x: np.ndarray) -> list[dict]:
         p = self.fire_probability(x)

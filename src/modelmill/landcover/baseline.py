@@ -1,5 +1,5 @@
-"""The EuroSAT line's monitoring baseline (monitor/baseline.py), all on the test split: per-tile
-channel means, brightness and contrast (monitor/summaries.py), the split's per-channel pixel
+"""The EuroSAT line's monitoring baseline (core/baseline.py), all on the test split: per-tile
+channel means, brightness and contrast (core/summaries.py), the split's per-channel pixel
 statistics, and the class evaluate predicted for each tile (metrics/test_predictions.csv: what the
 model answered, read rather than recomputed).
 
@@ -14,19 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.baseline import class_summary, make_baseline, read_predicted
 from ..core.cli import UserError
-from ..monitor.baseline import class_summary, make_baseline, read_predicted
-from ..monitor.stats import rounded
-from ..monitor.summaries import CHANNELS, tile_columns
+from ..core.stats import rounded
+from ..core.summaries import CHANNELS, tile_columns
 from .data import CLASSES, load_tensors
 from .paths import PREDICTIONS_FILE, PREPARED_DIR
 
 PIXEL_BINS = 32  # of 8 grey levels each
 
 
+def reference_inputs(folder: Path, key: str = ""):
+    """The test split's tiles, uint8 NHWC as the predictor's decode gives them: what the baseline's
+    features describe."""
+    tiles, _ = load_tensors(Path(folder) / PREPARED_DIR, "test")
+    return tiles
+
+
 def baseline(folder: Path, key: str = "") -> dict:
     folder = Path(folder)
-    tiles, _ = load_tensors(folder / PREPARED_DIR, "test")
+    tiles = reference_inputs(folder)
     predicted = read_predicted(folder / PREDICTIONS_FILE)
     if len(predicted) != len(tiles):
         raise UserError(

@@ -12,10 +12,14 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    run_device,
+    run_precision,
+    run_processes,
+    run_threads,
     section,
     span,
 )
-from ..monitor.params import DriftParams
+from ..core.drift_params import DriftParams
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -61,11 +65,11 @@ class TrainConfig:
     ema: float = span(0.0, 0.9999)
     augment: bool
     translate: int = span(0, 16)
-    device: str = choice("auto", "cpu", "cuda")
-    precision: str = choice("auto", "bf16", "fp32")
+    device: str = run_device()
+    precision: str = run_precision()
     channels_last: bool
-    threads: int = span(0, 1024)
-    processes: int = span(1, 1024)
+    threads: int = run_threads()
+    processes: int = run_processes()
     sync_batchnorm: bool
     seed: int
 

@@ -26,8 +26,9 @@ from torch import nn
 
 from ..core.cli import UserError
 from ..core.hardware import pick_device, place
-from ..core.io import read_npy
+from ..core.io import IMAGE_FORMATS, image_bytes, npy_bytes, read_npy
 from ..core.metadata import identity
+from ..core.summaries import IMAGES
 from ..core.torchkit import load_into, memory_format
 from ..core.vision import Preprocess
 from .data import IMAGE_SIZE
@@ -41,13 +42,13 @@ CONTENT_TYPES = {
     "application/x-npy": f"a .npy uint8 array of N tiles, shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), RGB",
 }
 IMAGE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
-_PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG"}
 BATCH = 256
 
 
 class Predictor:
     content_types = CONTENT_TYPES
     id_column = "file"
+    summaries = IMAGES  # decode gives uint8 NHWC tiles
 
     def __init__(self, model: torch.nn.Module, metadata: dict, device: torch.device, precision: str):
         # A copy whose small-map convolutions keep their matrices (`answering`); `model` is left as it was.
@@ -64,7 +65,11 @@ class Predictor:
         """uint8 NHWC tiles from a request body."""
         if content_type == "application/x-npy":
             return torch.from_numpy(_decode_npy(body))
-        return torch.from_numpy(_decode_image(body, _PIL_FORMAT[content_type]))[None]
+        return torch.from_numpy(_decode_image(body, IMAGE_FORMATS[content_type]))[None]
+
+    def encode(self, tiles, content_type: str) -> bytes:
+        tiles = np.asarray(tiles, dtype=np.uint8)
+        return npy_bytes(tiles) if content_type == "application/x-npy" else image_bytes(tiles[0], content_type)
 
     def predict(self, images: torch.Tensor) -> list[dict]:
         logits = predict(self.model, images, self.preprocess, BATCH, self.precision)

@@ -1,13 +1,16 @@
 """Watching a served model: what it sees against what it was made from.
 
-- baseline.py: baseline.json, built by each line (fire/baseline.py, landcover/baseline.py) from
-  its outputs and published beside metadata.json;
-- summaries.py: what is kept of a request's inputs (a fire row's features, a tile's summary);
+The baseline.json format, its statistics, the drift thresholds and the shared image summaries live
+in the core (core/baseline.py, stats.py, drift_params.py, summaries.py), where each line builds its
+baseline and says how its traffic is summarised; this package imports the core only:
+
 - capture.py: the server's sampled, asynchronous JSON Lines capture (a folder or S3);
-- records.py: reading a capture back; drift.py: the tests; params.py: their thresholds;
+- records.py: reading a capture back; drift.py: the tests;
 - live.py: rolling scores for the server's gauges;
-- report.py, figure.py and __main__.py: `python -m modelmill.monitor`;
-- overhead.py: what capture costs a request (for the benchmark table).
+- report.py and figure.py: report.json and report.png.
+
+`python -m modelmill.monitor` (__main__.py) is the command above them all, beside the registry's:
+it alone reaches the registry, for a version's published baseline.
 
 Nothing is imported here, so the server takes only the modules it uses.
 """

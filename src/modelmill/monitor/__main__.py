@@ -5,7 +5,8 @@
                                 [--out monitor/] [--since 24h|2025-05-01T12:00] [--params params.yaml]
 
 With --model, the baseline is the one published with that version (downloaded from the registry and
-checked against its metadata.json) and the thresholds are the model's line's `monitor:` params.
+checked against its metadata.json) and the thresholds are the model's line's `monitor:` params; a
+model its line does not monitor (the sea-ice change detector) is refused in one line saying why.
 
 Reads every captured record of the baseline's model version (capture.py's files; unreadable lines
 are skipped and counted), tests each feature and the prediction (drift.py, thresholds from the
@@ -19,10 +20,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core.baseline import read_baseline
 from ..core.cli import cli
-from .baseline import read_baseline
-from .params import DriftParams, load_drift_params
-from .published import published_baseline
+from ..core.drift_params import DriftParams, load_drift_params
+from ..registry.fetch import fetch_baseline
 from .records import parse_since, read_records
 from .report import make_report, summary_line, write_report
 
@@ -50,7 +51,7 @@ def run(argv: list[str] | None = None) -> int:
     since = parse_since(args.since) if args.since else None
     params_file = args.params
     if args.model:
-        baseline, line = published_baseline(args.model, args.version, args.pipeline)
+        baseline, line = fetch_baseline(args.model, args.version, args.pipeline)
         params_file = params_file or str(line.folder / "params.yaml")
     else:
         baseline = read_baseline(args.baseline)

@@ -8,10 +8,11 @@ A request is kept with probability `rate`; each of its input rows becomes one li
      "request": "5f0c9a1e-17", "features": {"t_max_c": 41.2, ...},
      "prediction": {"fire_probability": 0.12, "fire": false}}
 
-`features` is the line's summary of the row (summaries.py: a fire row's 18 features, a tile's
-channel means, brightness and contrast, never its pixels); `prediction` keeps the answer's plain
-values (a tile's class, not its ten probabilities), after `summarise_answers` where one is given
-(the sea-ice forecaster's maps become their mean and ice share).
+`features` is the line's summary of the row (its predictor's `summaries`, core/summaries.py: a
+fire row's 18 features, a tile's channel means, brightness and contrast, never its pixels);
+`prediction` keeps the answer's plain values (a tile's class, not its ten probabilities), after
+`summarise_answers` where one is given (the sea-ice forecaster's maps become their mean and ice
+share).
 
 Nothing is written on the request path: `record` puts the request on a bounded queue and a
 background thread encodes and writes. When the queue is full the request is dropped and counted.

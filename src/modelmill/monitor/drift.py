@@ -4,7 +4,7 @@ what the model answered.
     report = compare(baseline, records, DriftParams())
 
 Each input feature gets a two-sample Kolmogorov-Smirnov test against the baseline's CDF grid
-(stats.py says why KS on a grid) and the share of rows outside the training range. A feature has
+(core/stats.py says why KS on a grid) and the share of rows outside the training range. A feature has
 drifted when the test is significant after a Bonferroni correction over every test in the report
 (`alpha` is the false-alarm rate of a whole report) AND its statistic is at least
 `min_statistic`: with thousands of rows a shift too small to matter is still significant, and the
@@ -26,10 +26,10 @@ from dataclasses import asdict
 
 import numpy as np
 
+from ..core.baseline import check_baseline, prediction_tests
 from ..core.cli import UserError
-from .baseline import check_baseline, prediction_tests
-from .params import DriftParams
-from .stats import class_test, ks_critical, ks_on_grid, ks_p_value, positive_rate_test, rounded
+from ..core.drift_params import DriftParams
+from ..core.stats import SIGNIFICANT, class_test, ks_critical, ks_on_grid, ks_p_value, positive_rate_test, rounded
 
 REPORT_FORMAT = "modelmill-drift/1"
 DIGITS = 4  # significant digits of the statistics in a report
@@ -119,7 +119,7 @@ def _number(value: object) -> float:
 def feature_drift(summary: dict, values: np.ndarray, params: DriftParams, alpha: float) -> dict:
     """One feature's KS test against its baseline summary, and its share of rows outside the training range."""
     result = ks_result(summary, values, params, alpha)
-    outside = float(((values < summary["min"]) | (values > summary["max"])).mean())
+    outside = outside_range(values, summary)
     reasons = (["distribution"] if result["drifted"] else []) + (
         ["out_of_range"] if outside > params.max_out_of_range else []
     )
@@ -131,6 +131,15 @@ def feature_drift(summary: dict, values: np.ndarray, params: DriftParams, alpha:
         "drifted": bool(reasons),
         "reasons": reasons,
     }
+
+
+def outside_range(values: np.ndarray, summary: dict) -> float:
+    """The share of `values` outside the baseline's [min, max]. The baseline keeps both rounded to
+    SIGNIFICANT digits, so a bound is widened by that rounding: the reference sample's own extremes
+    are inside its range, not out of it."""
+    slack = 10.0 ** (1 - SIGNIFICANT)
+    low, high = summary["min"], summary["max"]
+    return float(((values < low - abs(low) * slack) | (values > high + abs(high) * slack)).mean())
 
 
 def ks_result(summary: dict, values: np.ndarray, params: DriftParams, alpha: float) -> dict:
@@ -197,7 +206,7 @@ def value_drift(prediction: dict, rows: Sequence[dict], params: DriftParams, alp
                 f"only {len(values)} captured rows have a {name}; a drift test needs {params.min_rows}: "
                 "were they captured for another model?"
             )
-        outside = float(((values < summary["min"]) | (values > summary["max"])).mean())
+        outside = outside_range(values, summary)
         outputs[name] = {
             **ks_result(summary, values, params, alpha),
             "out_of_range": rounded(outside, DIGITS),

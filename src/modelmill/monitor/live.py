@@ -1,7 +1,7 @@
 """Live drift scores for a server's gauges: the last `window` rows it answered against the baseline.
 
     live = LiveDrift(baseline, window=1000, every=100)
-    live.update(rows, predictions)        # the same summaries Capture takes (summaries.py)
+    live.update(rows, predictions)        # the same summaries Capture takes (core/summaries.py)
     live.scores()                         # {"t_max_c": 0.031, ..., "prediction": 0.02}
 
 Each feature's score is the KS statistic of the window against the baseline's CDF grid (as
@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from .stats import class_test, ks_on_grid
+from ..core.stats import class_test, ks_on_grid
 
 PREDICTION = "prediction"
 

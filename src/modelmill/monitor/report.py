@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.drift_params import DriftParams
 from ..core.io import write_json
 from .drift import compare, rows_for
-from .params import DriftParams
 from .records import Records
 
 REPORT_JSON = "report.json"

@@ -13,11 +13,14 @@ from pathlib import Path
 
 from .. import lines
 from ..core import s3
+from ..core.baseline import FILE_NAME as BASELINE_FILE
+from ..core.baseline import read_baseline
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
 from ..lines import Line, Model
 from .aliases import LATEST, NothingPublished, resolve_with_metadata
-from .store import Registry, checked_files
+from .find import find_line
+from .store import BASELINE, Registry, checked_files
 
 SUCCESS = "Model loaded successfully. Verification complete."
 
@@ -35,6 +38,7 @@ def download_version(
     except NothingPublished as exc:
         raise UserError(f"{exc}; run `{line.make('publish')}`") from None
     version = number
+    Path(dest).mkdir(parents=True, exist_ok=True)
     local = Path(dest) / reg.model_object
     download_checked(reg, reg.model_key(version), local, metadata["sha256"])
     for name, entry in checked_files(metadata).items():
@@ -52,6 +56,25 @@ def download_checked(reg: Registry, key: str, local: Path, expected: str) -> Non
             f"{uri}: sha256 {digest} does not match metadata {expected}; "
             "the object was altered or truncated, do not use it"
         )
+
+
+def fetch_baseline(model: str, version: str = LATEST, pipeline: str | None = None) -> tuple[dict, Line]:
+    """The baseline.json of `version` (vN, latest or an alias) of registry model `model`, downloaded
+    and checked against its metadata.json, and the line that publishes the model."""
+    line, found, reg = find_line(model, ".", pipeline)
+    if found.unmonitored:
+        raise UserError(f"{model} is not monitored: {found.unmonitored}")
+    number, metadata = resolve_with_metadata(s3.client(reg.region), reg, version)
+    entry = metadata.get(BASELINE)
+    if not entry:
+        raise UserError(
+            f"v{number} of {model} was published without a baseline.json (before monitoring existed); "
+            f"publish a new version to monitor it (`{line.make('publish')}`)"
+        )
+    with tempfile.TemporaryDirectory(prefix="modelmill-monitor-") as tmp:
+        local = Path(tmp) / entry.get("file", BASELINE_FILE)
+        download_checked(reg, reg.key(number, local.name), local, entry["sha256"])
+        return read_baseline(local), line
 
 
 def fetch(

@@ -21,9 +21,6 @@ from ..core.io import flatten
 from . import aliases
 from .store import METADATA_OBJECT, BadObject, Registry, latest_version
 
-# The few numbers each line is judged by (dotted paths into test_metrics). Other lines: every
-# top-level float there (ints are counts such as test_images, not scores).
-HEADLINE = {"landcover": ("accuracy", "macro_f1"), "fire": ("ensemble.roc_auc", "ensemble.f1")}
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -32,18 +29,21 @@ def is_number(value: object) -> TypeGuard[int | float]:
 
 
 def headline_metrics(metadata: dict) -> dict[str, float]:
-    """The version's few headline test metrics, by their dotted path in test_metrics."""
+    """The version's few headline test metrics (its line's `headline`), by their dotted path in
+    test_metrics; for a line this checkout does not know, every top-level float there (ints are
+    counts such as test_images, not scores)."""
     metrics = metadata.get("test_metrics") or {}
     flat = flatten(metrics)
-    keys = HEADLINE.get(metadata.get("line") or "") or [k for k, v in metrics.items() if isinstance(v, float)]
+    line = lines.LINES.get(metadata.get("line") or "")
+    keys = line.headline if line else [k for k, v in metrics.items() if isinstance(v, float)]
     return {key: flat[key] for key in keys if is_number(flat.get(key))}
 
 
 def data_checksum(metadata: dict) -> str | None:
-    """The sha256 of the data the version was trained on, under whichever name its line gives it."""
-    data = metadata.get("data")
-    sheet = data.get("sheet_sha256") if isinstance(data, dict) else None
-    return metadata.get("data_sha256") or metadata.get("dataset_sha256") or sheet
+    """The sha256 of the data the version was trained on, where its line's metadata keeps it."""
+    line = lines.LINES.get(metadata.get("line") or "")
+    value = flatten(metadata).get(line.data_checksum) if line else None
+    return value if isinstance(value, str) else None
 
 
 # --- where the models are ------------------------------------------------------------------

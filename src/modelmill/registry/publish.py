@@ -14,21 +14,25 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 
 from .. import lines
 from ..core import s3
+from ..core.baseline import FILE_NAME as BASELINE_FILE
+from ..core.baseline import stamp, write_baseline
 from ..core.cli import UserError, cli
 from ..core.io import file_digest
+from ..core.metadata import Metadata
+from ..core.typed import problems
 from ..lines import Line, Model
-from ..monitor.baseline import FILE_NAME as BASELINE_FILE
-from ..monitor.baseline import stamp, write_baseline
 from .bucket import require_private
-from .store import BASELINE, COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version, list_versions
+from .store import COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version, list_versions
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,11 @@ def require_pipeline_up_to_date(repo: Path, line: Line) -> None:
 
 def build_metadata(
     reg: Registry, line: Line, model: Model, version: int | None, repo: Path, sha256: str, size: int
-) -> dict:
+) -> Metadata:
     """metadata.json of `model` as version `version` of `reg`. Version None: the workspace's own,
     unpublished model, which `serve --source local` describes with these very fields."""
     folder = repo / line.folder
-    return {
+    metadata = {
         "model_name": reg.model_name,
         "version": f"v{version}" if version else "local",
         "line": line.name,
@@ -72,6 +76,10 @@ def build_metadata(
         "git_commit": _git_commit(repo),
         "published_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds") if version else None,
     }
+    wrong = problems(metadata, Metadata)
+    if wrong:  # the line's describe() broke the contract every reader relies on: never publish that
+        raise ValueError(f"the {line.name} line's metadata.json would be incomplete: {'; '.join(wrong)}")
+    return cast(Metadata, metadata)
 
 
 def companion_files(folder: Path, model: Model) -> dict[str, dict]:
@@ -169,7 +177,7 @@ def _new_version(client, reg: Registry, versions: list[int], complete: set[int],
     return last + 1
 
 
-def write_version_baseline(line: Line, model: Model, repo: Path, metadata: dict, folder: Path) -> Path | None:
+def write_version_baseline(line: Line, model: Model, repo: Path, metadata: Metadata, folder: Path) -> Path | None:
     """The version's monitoring baseline (what its inputs and answers looked like on the line's own
     splits) written into `folder`, listed with its sha256 in `metadata`; None for a line without one.
     Not a companion: it names the version it belongs to, so it differs from one version to the next."""
@@ -177,11 +185,11 @@ def write_version_baseline(line: Line, model: Model, repo: Path, metadata: dict,
     if baseline is None:
         return None
     path = write_baseline(folder / BASELINE_FILE, stamp(baseline, metadata))
-    metadata[BASELINE] = {"file": BASELINE_FILE, "sha256": file_digest(path), "size_bytes": path.stat().st_size}
+    metadata["baseline"] = {"file": BASELINE_FILE, "sha256": file_digest(path), "size_bytes": path.stat().st_size}
     return path
 
 
-def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path, str]], metadata: dict) -> None:
+def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path, str]], metadata: Metadata) -> None:
     """Upload the files (the model, its companions) that are not there yet, then metadata.json,
     which makes the version complete; confirm every checksum first. A file already there (a
     failed run's) is kept only if its checksum is this one's."""
@@ -208,7 +216,7 @@ def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path,
                 raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
 
 
-def _point_latest(client, reg: Registry, version: int, metadata: dict) -> None:
+def _point_latest(client, reg: Registry, version: int, metadata: Mapping[str, Any]) -> None:
     pointer = {
         "version": version,
         "model_key": reg.model_key(version),

@@ -1,4 +1,4 @@
-"""The sea-ice line's monitoring baselines (monitor/baseline.py), one per published model:
+"""The sea-ice line's monitoring baselines (core/baseline.py), one per published model:
 
 - forecaster (kind "sequence"): per 30-day history, its mean concentration, standard deviation,
   ice share (cells over 0.15) and the last day's mean and ice share; and per forecast, its mean
@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.baseline import class_summary, make_baseline, read_predicted, value_summary
 from ..core.cli import UserError
 from ..core.io import read_json
-from ..monitor.baseline import class_summary, make_baseline, read_predicted, value_summary
-from ..monitor.summaries import forecast_columns, history_columns, tile_columns
+from ..core.summaries import tile_columns
 from .data import CLASSES, forecast_arrays, load_daily, load_set
 from .paths import CONFUSION_FILE, DAILY, DATASETS, card_file, model_file
+from .summaries import forecast_columns, history_columns
 
 
 def baseline(folder: Path, key: str = "") -> dict | None:
@@ -37,14 +38,37 @@ def baseline(folder: Path, key: str = "") -> dict | None:
     return None
 
 
-def forecaster_from_folder(folder: Path) -> dict:
+def reference_inputs(folder: Path, key: str = "") -> np.ndarray:
+    """Inputs of model `key` from the line's data, as its predictor's decode gives them: what the
+    baseline's features describe (the forecaster's (n, 30, H, W) histories of the train and test
+    windows, the classifier's uint8 test tiles); for the change detector, which has no baseline,
+    its (n, 2, H, W, 3) test pairs."""
+    folder = Path(folder)
+    if key == "forecaster":
+        return _histories(folder)
+    if key == "classifier":
+        return _tiles(folder)
+    pairs = load_set("change", "test", folder / DATASETS)
+    return np.stack([pairs["before"], pairs["after"]], axis=1)
+
+
+def _tiles(folder: Path) -> np.ndarray:
+    return load_set("classifier", "test", folder / DATASETS)["x"]
+
+
+def _histories(folder: Path) -> np.ndarray:
     daily = load_daily(folder / DAILY)
     train = load_set("forecaster", "train", folder / DATASETS)["starts"]
     test = load_set("forecaster", "test", folder / DATASETS)["starts"]
     if len(train) == 0 or len(test) == 0:
         raise UserError("the forecaster's train or test split holds no window; check the split fractions")
-    card = read_json(folder / card_file("forecaster"), "train@forecaster")
     histories, _ = forecast_arrays(daily, np.concatenate([train, test]))
+    return histories
+
+
+def forecaster_from_folder(folder: Path) -> dict:
+    card = read_json(folder / card_file("forecaster"), "train@forecaster")
+    histories = _histories(folder)
     # Both over every season: the test windows alone are the last weeks of each year, and served
     # forecasts in any other season would read as drift against them.
     return forecaster_baseline(histories, forecast(folder / model_file("forecaster"), card, histories))
@@ -78,7 +102,7 @@ def forecaster_baseline(histories: np.ndarray, forecasts: np.ndarray) -> dict:
 
 
 def classifier_from_folder(folder: Path) -> dict:
-    tiles = load_set("classifier", "test", folder / DATASETS)["x"]
+    tiles = _tiles(folder)
     predicted = read_predicted(folder / CONFUSION_FILE)
     if len(predicted) != len(tiles):
         raise UserError(

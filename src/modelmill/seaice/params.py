@@ -13,9 +13,14 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    run_device,
+    run_precision,
+    run_processes,
+    run_threads,
     section,
     span,
 )
+from ..core.drift_params import DriftParams
 
 PARAMS_FILE = Path("params.yaml")
 HISTORY_DAYS = 30  # the forecaster's input: 30 days ...
@@ -65,10 +70,10 @@ class ClassifierConfig:
     augment: bool  # flips, 90-degree rotations, brightness
     brightness: float = span(0.0, 1.0)  # +- this fraction, with augment
     class_weights: bool  # inverse frequency in the training split
-    threads: int = span(0, 1024)  # 0: every core
-    processes: int = span(1, 1024)  # data-parallel ranks under torchrun on this machine
-    device: str = choice("auto", "cpu", "cuda")
-    precision: str = choice("auto", "fp32", "bf16")
+    threads: int = run_threads()
+    processes: int = run_processes()
+    device: str = run_device()
+    precision: str = run_precision()
     seed: int
 
 
@@ -80,10 +85,10 @@ class ForecasterConfig:
     batch_size: int = span(1, 4096)
     lr: float = span(0.0, 10.0, open_low=True)
     weight_decay: float = span(0.0, 1.0)
-    threads: int = span(0, 1024)
-    processes: int = span(1, 1024)
-    device: str = choice("auto", "cpu", "cuda")
-    precision: str = choice("auto", "fp32", "bf16")
+    threads: int = run_threads()
+    processes: int = run_processes()
+    device: str = run_device()
+    precision: str = run_precision()
     seed: int
 
 
@@ -96,10 +101,10 @@ class ChangeConfig:
     weight_decay: float = span(0.0, 1.0)
     dice_weight: float = span(0.0, 10.0)  # loss = BCE + dice_weight * Dice
     augment: bool  # the same flip/rotation for both dates and the map
-    threads: int = span(0, 1024)
-    processes: int = span(1, 1024)
-    device: str = choice("auto", "cpu", "cuda")
-    precision: str = choice("auto", "fp32", "bf16")
+    threads: int = run_threads()
+    processes: int = run_processes()
+    device: str = run_device()
+    precision: str = run_precision()
     seed: int
 
 
@@ -114,7 +119,7 @@ class TrainConfig:
 class EvaluateConfig:
     panels: int = span(0, 20)  # forecast and change-map figures drawn
     climatology_window: int = span(0, 60)  # +- days of year pooled into climatology's mean
-    threads: int = span(0, 1024)  # 0: every core
+    threads: int = run_threads()
 
 
 @section
@@ -138,6 +143,7 @@ class Params:
     train: TrainConfig
     evaluate: EvaluateConfig
     publish: SeaIcePublishConfig
+    monitor: DriftParams  # make monitor's drift thresholds (monitor/drift.py)
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

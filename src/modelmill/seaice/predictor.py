@@ -18,13 +18,15 @@ import numpy as np
 import torch
 
 from ..core.cli import UserError
-from ..core.io import read_npy
+from ..core.io import npy_bytes, read_npy
 from ..core.metadata import identity
+from ..core.summaries import IMAGES, Summaries
 from ..core.torchkit import predict as run_batches
 from ..core.vision import Preprocess
 from .models import load_trained
 from .params import HISTORY_DAYS, LEAD_DAYS
 from .paths import MODELS
+from .summaries import FORECASTS
 from .tasks import EVAL_BATCH
 
 CONTENT_TYPES = {
@@ -37,6 +39,7 @@ class Predictor:
     content_types = CONTENT_TYPES
     id_column = "sample"
     kind = ""
+    summaries: Summaries | None = None  # the change detector: not monitored (line.py says why)
 
     def __init__(self, net: torch.nn.Module, card: dict, metadata: dict):
         self.net, self.model_card, self.metadata = net, card, metadata
@@ -70,6 +73,10 @@ class Predictor:
             raise ValueError("the array must hold finite numbers")
         return self.check_values(x)
 
+    def encode(self, x, content_type: str) -> bytes:
+        x = np.asarray(x)
+        return npy_bytes(x) if content_type == "application/x-npy" else json.dumps(x.tolist()).encode()
+
     def model_info(self) -> dict:
         meta = self.metadata
         return {
@@ -98,6 +105,7 @@ class Predictor:
 
 class ClassifierPredictor(Predictor):
     kind = "classifier"
+    summaries = IMAGES
 
     def sample_shape(self):
         return (self.model_card["tile_px"], self.model_card["tile_px"], 3)
@@ -122,6 +130,7 @@ class ClassifierPredictor(Predictor):
 
 class ForecasterPredictor(Predictor):
     kind = "forecaster"
+    summaries = FORECASTS
 
     def sample_shape(self):
         return (HISTORY_DAYS, *self.model_card["grid"])

@@ -173,7 +173,7 @@ def create_app(
         predictor it started with, so no answer mixes two versions)."""
         if app.state.watch is None and (baseline or capture):
             info = p.model_info()
-            app.state.watch = Watch(metrics, info["line"], capture, key=info.get("model", ""))
+            app.state.watch = Watch(metrics, info["line"], capture, p.summaries)
         if app.state.watch is not None:
             app.state.watch.start(p.metadata, baseline)
         old, app.state.predictor = app.state.predictor, p

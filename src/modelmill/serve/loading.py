@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import lines
+from ..core.baseline import stamp
 from ..core.cli import UserError
 from ..core.io import file_digest
 from ..lines import Line, Model, Predictor
-from ..monitor.baseline import stamp
 from ..registry.fetch import download_version
+from ..registry.find import find_line, published_names
 from ..registry.publish import build_metadata
 from ..registry.store import METADATA_OBJECT, Registry, checked_files, parse_version
 from .watch import baseline_beside
@@ -114,47 +115,12 @@ def locate(args: argparse.Namespace, dest: str | Path, repo: str | Path = ".") -
     return Located(path, metadata, line, model, reg.uri(reg.model_key(version)), reg, baseline_beside(path, metadata))
 
 
-def find_line(name: str, repo: str | Path = ".", pipeline: str | None = None) -> tuple[Line, Model, Registry]:
-    """The line, and its model, whose publish config (after the environment's overrides)
-    names model `name`. Reads the lines' params files only: no model code is imported."""
-    found, unreadable = [], []
-    for line in lines.LINES.values():
-        if pipeline is None or line.name == pipeline:
-            try:
-                targets = Registry.each_for_line(line, repo)
-            except UserError as exc:  # another line's broken params must not stop this model
-                unreadable.append(f"{line.name}: {exc}")
-                continue
-            found += [(line, model, reg) for model, reg in targets if reg.model_name == name]
-    if not found:
-        raise UserError(
-            f"no line publishes a model named {name!r}; the lines publish: "
-            f"{', '.join(published_names(repo))}" + (f" (unreadable: {'; '.join(unreadable)})" if unreadable else "")
-        )
-    if len(found) > 1:
-        raise UserError(
-            f"lines {', '.join(line.name for line, _, _ in found)} all publish as {name!r} "
-            "(MODEL_NAME set?); pass --pipeline to pick one"
-        )
-    return found[0]
-
-
-def published_names(repo: str | Path = ".") -> list[str]:
-    names = []
-    for line in lines.LINES.values():
-        try:
-            names += [f"{reg.model_name} ({line.name})" for _, reg in Registry.each_for_line(line, repo)]
-        except UserError:
-            pass  # find_line names why
-    return names
-
-
 def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | None = None) -> Located:
     folder, model = Path(repo) / line.folder, model or line.model()
     path = folder / model.file
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
-    metadata = build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size)
+    metadata = dict(build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size))
     return Located(
         path, metadata, line, model, f"{path} (workspace)", baseline=workspace_baseline(model, folder, metadata)
     )

@@ -1,7 +1,7 @@
 """What the served model sees: data capture (CAPTURE=) and live drift gauges, for the version answering.
 
 Both work off the request path. A request hands its decoded inputs and answers over (a queue
-put, a few µs); a background thread summarises them (monitor/summaries.py: the features of a
+put, a few µs); a background thread summarises them (core/summaries.py: the features of a
 fire row, the channel means, brightness and contrast of a tile or photo, a forecast's input and
 output summaries; never pixels or maps), writes the
 sampled ones as JSON Lines (monitor/capture.py) and feeds a rolling window whose KS statistics
@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.baseline import FILE_NAME, read_baseline
 from ..core.cli import UserError
-from ..monitor.baseline import FILE_NAME, read_baseline
+from ..core.summaries import Summaries
 from ..monitor.capture import PAUSE_S, Capture
 from ..monitor.live import LiveDrift
-from ..monitor.summaries import answer_summariser, summariser
 
 QUEUE = 1000  # requests waiting for the live window; beyond this they are left out of it, not waited on
 
@@ -57,10 +57,12 @@ def baseline_beside(model_path: Path, metadata: dict) -> dict | None:
 class Watch:
     """The capture and the live window of the version answering (`start` moves them to another)."""
 
-    def __init__(self, metrics, line: str, capture: CaptureSettings | None, key: str = ""):
+    def __init__(self, metrics, line: str, capture: CaptureSettings | None, summaries: Summaries | None):
+        """`summaries`: the served model's (its predictor's); None: a model its line does not
+        monitor, whose traffic is neither captured nor scored."""
         self.metrics, self.line, self.settings = metrics, line, capture
-        self.summarise = summariser(line, key)  # key: which of a line's models (the sea-ice forecaster)
-        self.summarise_answers = answer_summariser(line, key)  # forecasts are maps: kept as summaries
+        self.summarise = summaries.inputs if summaries else None
+        self.summarise_answers = summaries.answers if summaries else None  # forecasts are maps: kept as summaries
         self.capture: Capture | None = None
         self.live: LiveDrift | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE)

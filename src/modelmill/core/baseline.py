@@ -1,12 +1,12 @@
 """baseline.json: what a model saw when it was made, published beside its metadata.json so that
 what it sees in service can be compared with it (drift.py).
 
-Built by the line's own code from the line's outputs (`build_baseline(line, folder, key)`):
+Built by each line's `baseline` module from the line's outputs (`Model.baseline(folder)` in lines.py):
 
 - kind "tabular" (fire): each input feature on the training split, the prediction (p(fire) and
   the positive rate at the published threshold) on the test split, scored by the model;
 - kind "image" (landcover, the sea-ice classifier, biomass): per-tile (per-photo) summaries
-  (channel means, brightness, contrast; see summaries.py) on the test split, and what the model
+  (channel means, brightness, contrast; see core/summaries.py) on the test split, and what the model
   answered there: the predicted classes (landcover, sea ice; landcover also keeps the split's
   per-channel pixel mean, standard deviation and histogram) or the predicted grams (biomass);
 - kind "sequence" (the sea-ice forecaster): per-history summaries of the 30-day concentration
@@ -18,21 +18,23 @@ A prediction is of kind "probability" (p(fire) and a threshold), "class" (counts
 Each feature is kept as its range, mean, a few quantiles, a fixed-edge histogram (the report's
 figure bins captured rows on the same edges) and its CDF on a percentile grid (the KS test's
 reference; stats.py says why). Floats are rounded and keys sorted, so the same outputs always give
-the same bytes. The sea-ice change detector has no baseline (`build_baseline` gives None).
+the same bytes. The sea-ice change detector has no baseline (its line's module gives None).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
-from ..core.cli import UserError
-from ..core.io import atomic_output, require
+from .cli import UserError
+from .io import atomic_output, require
 from .stats import PROBABILITY_BINS, cdf_grid, histogram, histogram_edges, rounded, rounded_list
+from .typed import problems
 
 FORMAT = "modelmill-baseline/1"
 FILE_NAME = "baseline.json"
@@ -41,7 +43,89 @@ PREDICTION_KINDS = ("probability", "class", "value")
 QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-def feature_summary(values: np.ndarray, edges: Sequence[float] | np.ndarray | None = None) -> dict:
+class Histogram(TypedDict):
+    edges: list[float]
+    counts: list[int]
+    below: int  # values below the first edge
+    above: int  # and above the last
+
+
+class Cdf(TypedDict):
+    points: list[float]  # rounded percentiles, distinct, ascending
+    shares: list[float]  # the exact share of the sample at or below each
+
+
+class FeatureSummary(TypedDict):
+    """One feature's (or continuous output's) reference distribution (`feature_summary`)."""
+
+    rows: int
+    min: float
+    max: float
+    mean: float
+    std: float
+    quantiles: dict[str, float]
+    histogram: Histogram
+    cdf: Cdf
+
+
+class ProbabilityPrediction(FeatureSummary):
+    """A predicted probability (`probability_summary`: p(fire))."""
+
+    kind: str
+    field: str
+    decision: str
+    threshold: float
+    positive_rate: float
+
+
+class ClassPrediction(TypedDict):
+    """Predicted classes (`class_summary`)."""
+
+    kind: str
+    field: str
+    classes: list[str]
+    rows: int
+    counts: dict[str, int]
+    shares: dict[str, float]
+
+
+class ValuePrediction(TypedDict):
+    """Continuous outputs (`value_summary`: grams, a forecast's mean and ice share)."""
+
+    kind: str
+    fields: list[str]
+    outputs: dict[str, FeatureSummary]
+
+
+PREDICTIONS: dict[str, type] = {
+    "probability": ProbabilityPrediction,
+    "class": ClassPrediction,
+    "value": ValuePrediction,
+}
+
+
+class ModelRef(TypedDict):
+    """The published version a baseline belongs to (`stamp`); null before publishing."""
+
+    name: str | None
+    version: str | None
+    sha256: str | None
+
+
+class Baseline(TypedDict):
+    """baseline.json (`make_baseline`, then `stamp`); a line may add keys of its own (EuroSAT: pixels)."""
+
+    format: str
+    kind: str  # one of KINDS
+    line: str
+    model: ModelRef | None
+    reference: dict[str, str]  # where the features and the prediction were measured
+    feature_order: list[str]
+    features: dict[str, FeatureSummary]
+    prediction: dict  # one of PREDICTIONS, by its "kind"
+
+
+def feature_summary(values: np.ndarray, edges: Sequence[float] | np.ndarray | None = None) -> FeatureSummary:
     """One feature's reference distribution: rows, range, mean, std, quantiles, histogram, CDF grid."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
@@ -55,7 +139,7 @@ def feature_summary(values: np.ndarray, edges: Sequence[float] | np.ndarray | No
         "mean": rounded(values.mean()),
         "std": rounded(values.std()),
         "quantiles": {f"{q:g}": v for q, v in zip(QUANTILE_LEVELS, rounded_list(np.quantile(values, QUANTILE_LEVELS)))},
-        "histogram": histogram(values, histogram_edges(values) if edges is None else edges),
+        "histogram": cast(Histogram, histogram(values, histogram_edges(values) if edges is None else edges)),
         "cdf": {"points": rounded_list(points), "shares": rounded_list(shares)},
     }
 
@@ -76,7 +160,7 @@ def probability_summary(
     }
 
 
-def class_summary(predicted: Sequence[str], classes: Sequence[str], field: str = "class") -> dict:
+def class_summary(predicted: Sequence[str], classes: Sequence[str], field: str = "class") -> ClassPrediction:
     """How often each of `classes` was predicted."""
     unknown = sorted(set(predicted) - set(classes))
     if unknown:
@@ -96,7 +180,7 @@ def class_summary(predicted: Sequence[str], classes: Sequence[str], field: str =
     }
 
 
-def value_summary(outputs: dict[str, np.ndarray]) -> dict:
+def value_summary(outputs: dict[str, np.ndarray]) -> ValuePrediction:
     """Continuous outputs (biomass grams; a forecast's mean and ice share), each summarised like a
     feature, and tested like one (KS): {"kind": "value", "fields": [...], "outputs": {field: summary}}."""
     if not outputs:
@@ -114,7 +198,7 @@ def prediction_tests(prediction: dict) -> int:
 
 
 def make_baseline(
-    *, kind: str, line: str, features: dict[str, np.ndarray], prediction: dict, reference: dict, **extra
+    *, kind: str, line: str, features: dict[str, np.ndarray], prediction: Mapping[str, Any], reference: dict, **extra
 ) -> dict:
     """A baseline of `kind` for `line`: each feature's summary, the prediction's, where they came from.
     Its "model" is filled in by `stamp` once publish knows the version."""
@@ -133,19 +217,6 @@ def make_baseline(
     }
 
 
-def build_baseline(line_name: str, folder: str | Path, key: str = "") -> dict | None:
-    """The baseline of `line_name`'s model `key` ("" or absent: its first) from its outputs in
-    `folder` (the line's folder), or None for a model that has none (the sea-ice change
-    detector): the line's `baseline` module makes it."""
-    from .. import lines
-
-    models = lines.get(line_name).models
-    model = next((m for m in models if m.key == key), None) if key else models[0]
-    if model is None:
-        raise UserError(f"the {line_name} line publishes no model {key!r}; one of {', '.join(m.key for m in models)}")
-    return model.baseline(Path(folder))
-
-
 def read_predicted(path: Path) -> list[str]:
     """The `predicted` column of a CSV that a line's evaluate wrote, one class name per test sample."""
     with open(require(path, "evaluate"), newline="") as f:
@@ -155,7 +226,7 @@ def read_predicted(path: Path) -> list[str]:
         return [row["predicted"] for row in reader]
 
 
-def stamp(baseline: dict, metadata: dict) -> dict:
+def stamp(baseline: dict, metadata: Mapping[str, Any]) -> dict:
     """`baseline` naming the published model it belongs to (metadata.json's name, version, sha256)."""
     model = {key: metadata.get(field) for key, field in (("name", "model_name"), ("version", "version"))}
     return {**baseline, "model": {**model, "sha256": metadata.get("sha256")}}
@@ -190,13 +261,23 @@ def read_baseline(path: str | Path) -> dict:
 
 
 def check_baseline(baseline: object, where: str) -> None:
+    """A UserError (one line) unless `baseline` is a whole baseline of this format (`Baseline`, its
+    prediction the TypedDict of its kind)."""
     if not isinstance(baseline, dict) or baseline.get("format") != FORMAT:
         found = baseline.get("format") if isinstance(baseline, dict) else type(baseline).__name__
         raise UserError(f"{where} is not a monitoring baseline (format {found!r}; expected {FORMAT!r})")
-    missing = [key for key in ("kind", "line", "features", "prediction", "feature_order") if key not in baseline]
-    if missing or baseline["kind"] not in KINDS:
-        raise UserError(f"{where} is a damaged baseline (missing: {', '.join(missing) or 'a known kind'})")
-    prediction = baseline["prediction"]
-    if not isinstance(prediction, dict) or prediction.get("kind") not in PREDICTION_KINDS:
-        found = prediction.get("kind") if isinstance(prediction, dict) else type(prediction).__name__
-        raise UserError(f"{where} is a damaged baseline (prediction of unknown kind {found!r})")
+    wrong = problems(baseline, Baseline)
+    if not wrong and baseline["kind"] not in KINDS:
+        wrong = [f"kind {baseline['kind']!r} is none of {', '.join(KINDS)}"]
+    prediction = baseline.get("prediction")
+    if not wrong:
+        kind = PREDICTIONS.get(str(_kind(prediction)))
+        unknown = [f"prediction of unknown kind {_kind(prediction)!r}"]
+        wrong = problems(prediction, kind, "prediction") if kind else unknown
+    if wrong:
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise UserError(f"{where} is a damaged baseline ({'; '.join(wrong[:3])}{more})")
+
+
+def _kind(prediction: object) -> object:
+    return prediction.get("kind") if isinstance(prediction, dict) else type(prediction).__name__

@@ -1,6 +1,6 @@
 """What capture costs a request on the server's path, for the benchmark table.
 
-    python -c "from modelmill.monitor.overhead import capture_overhead; print(capture_overhead())"
+    cd benchmarks && python -c "from capture_cost import capture_overhead; print(capture_overhead())"
 
 Measured in process: `Capture.record` of a one-row fire request at rate 1 (its summary made
 beforehand, as the server would with `fire_rows`), the summary itself, and `record_batch`, which
@@ -13,9 +13,9 @@ from __future__ import annotations
 import tempfile
 import time
 
-from ..fire.simulate import generate
-from .capture import Capture
-from .summaries import fire_rows
+from modelmill.fire.simulate import generate
+from modelmill.fire.summaries import fire_rows
+from modelmill.monitor.capture import Capture
 
 
 def capture_overhead(requests: int = 20_000, repeats: int = 3) -> dict:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.cli import UserError
-from ..core.config import build_section, read_yaml
+from .cli import UserError
+from .config import build_section, read_yaml
 
 
 def _rule(default: Any, low: float | None = None, high: float | None = None, *, open_low: bool = False) -> Any:
