@@ -606,6 +606,16 @@ def test_fire_takes_mlflow_requests_and_answers_csv_when_asked(fire_server, fire
         fire_server.url, json.dumps({"instances": rows, "inputs": rows}).encode(), "application/json"
     )
     assert status == 400 and "exactly one of dataframe_split" in json.loads(answer)["error"]
+    # issue 38: a column named twice was answered 200, scored with its second value
+    repeated = {"dataframe_split": {"columns": [*FEATURES[:-1], "co2_ppm"], "data": rows}}
+    status, _, answer = post(fire_server.url, json.dumps(repeated).encode(), "application/json")
+    assert (status, json.loads(answer)["error"]) == (
+        400,
+        "dataframe_split.columns: repeated column(s) co2_ppm; name each column once",
+    )
+    record = json.dumps({"dataframe_records": records[:1]}).replace('{"t_max_c"', '{"co2_ppm": 1, "t_max_c"', 1)
+    status, _, answer = post(fire_server.url, record.encode(), "application/json")
+    assert status == 400 and json.loads(answer)["error"].startswith("repeated key(s) 'co2_ppm' in one JSON object")
 
     body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
     status, kind, answer = post(fire_server.url, body, "text/csv", accept="text/csv")

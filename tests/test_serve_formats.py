@@ -108,6 +108,37 @@ def test_a_malformed_request_is_one_line_naming_the_problem(body, fragment):
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
 
 
+def repeat_key(body: str, key: str, value: float) -> str:
+    """`body` with `key` given a second time (json.dumps can't write that) in the object where it first is."""
+    start = body.rindex("{", 0, body.index(f'"{key}": ')) + 1
+    return f'{body[:start]}"{key}": {value}, {body[start:]}'
+
+
+def test_a_repeated_column_or_key_is_refused_naming_it():
+    """Issue 38: a name given twice was scored with one of its values (the last), silently."""
+    columns = [*FEATURES[:-1], "co2_ppm"]
+    assert "co2_ppm" in FEATURES[:-1]
+    split = {"dataframe_split": {"columns": columns, "data": ROWS}}
+    with pytest.raises(ValueError) as caught:
+        rows_from_json(json.dumps(split))
+    assert str(caught.value) == "dataframe_split.columns: repeated column(s) co2_ppm; name each column once"
+    records = [dict(zip(FEATURES, row)) for row in ROWS]
+    for body in (
+        {"dataframe_records": records},
+        {"instances": records},
+        {"inputs": records},
+        {"inputs": {name: [row[i] for row in ROWS] for i, name in enumerate(FEATURES)}},
+        records[0],
+    ):
+        text = repeat_key(json.dumps(body), "co2_ppm", 9999)
+        assert text.count('"co2_ppm"') == json.dumps(body).count('"co2_ppm"') + 1
+        with pytest.raises(ValueError) as caught:
+            rows_from_json(text)
+        assert str(caught.value) == "repeated key(s) 'co2_ppm' in one JSON object of the body; give each key once"
+    with pytest.raises(ValueError, match="repeated key\\(s\\) 'instances'"):
+        rows_from_json('{"instances": [], "instances": []}')
+
+
 def test_workers_and_port_come_from_the_environment_as_sagemaker_sets_them():
     assert worker_count({}) == cores()
     assert worker_count({"WORKERS": "3"}) == 3
