@@ -7,8 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from conftest import REPO, assert_one_line_error
 
 from modelmill.core.cli import UserError
 from modelmill.fire.features import FEATURES
@@ -185,3 +189,35 @@ def test_capture_settings_are_checked():
     for bad in ("1.5", "-0.1", "most", ""):
         with pytest.raises(UserError, match="CAPTURE_RATE must be a share between 0 and 1"):
             parse_rate(bad)
+
+
+SETTINGS = {  # make serve's settings, each bad, with what its one line says
+    ("CAPTURE_RATE=2",): "CAPTURE_RATE must be a share between 0 and 1, e.g. 0.1, got '2'",
+    ("FOLLOW=30s", "VERSION=v3"): "FOLLOW with VERSION=v3: a version never changes",
+    ("WORKERS=0",): "--workers must be a whole number >= 1, got '0'",
+    ("PORT=70000",): "port must be a number 0..65535, got '70000'",
+}
+
+
+def test_every_serve_setting_is_checked_at_start_up_whether_its_feature_is_on_or_not():
+    """Issue 38: `make serve … CAPTURE_RATE=2` without CAPTURE= started and ignored the value.
+    Each bad setting is one line before the model is looked for (MODEL names the fire line's
+    model; no bucket is reachable here, so getting as far as the registry would fail otherwise)."""
+    venv = Path(sys.executable).parent.parent
+    env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "HOME": str(REPO)}
+    runs = {
+        settings: subprocess.Popen(
+            ["make", "serve", "MODEL=fire-ensemble", *settings, f"VENV={venv}"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for settings in SETTINGS
+    }
+    for settings, proc in runs.items():
+        out, err = proc.communicate(timeout=120)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        assert_one_line_error(result, SETTINGS[settings])
+        assert not [line for line in err.splitlines() if line.startswith(("usage:", "serve:"))], err
