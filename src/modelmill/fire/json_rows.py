@@ -51,8 +51,7 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     if len(found) < len(pairs):
         repeated = sorted(name for name, n in Counter(key for key, _ in pairs).items() if n > 1)
         raise ValueError(
-            f"repeated key(s) {shorten([repr(k) for k in repeated])} in one JSON object of the body; "
-            "give each key once"
+            f"repeated key(s) {shorten([repr(k) for k in repeated])} in one JSON object of the body; give each key once"
         )
     return found
 
