@@ -8,6 +8,8 @@ import http.client
 import io
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -891,3 +893,37 @@ def test_captured_traffic_is_reported_against_the_published_baseline(fire, tmp_p
     assert drifted.returncode == 3, drifted.stderr
     report = json.loads((tmp_path / "report-shifted" / "report.json").read_text())
     assert report["drifted"] is True and "co2_ppm" in report["drifted_features"], report["drifted_features"]
+    assert_one_line_error(monitor(tmp_path / "nothing", tmp_path / "report-none"), "not found")  # exit 1
+
+    # Issue 38: through make, drift and an error both end in make's status 2; make monitor's last
+    # line says which it was, and the command it prints (the scheduler's) keeps 0, 3 and 1 apart.
+    venv = Path(sys.executable).parent.parent
+    outcomes = {
+        "same": (0, "monitor: no drift (exit 0)"),
+        "shifted": (2, "monitor: DRIFT (exit 3; make fails for it with its own status 2: "),
+        "nothing": (2, "monitor: error (exit 1)"),
+    }
+    try:
+        for capture, (status, last) in outcomes.items():
+            made = subprocess.run(
+                [
+                    "make",
+                    "monitor",
+                    "MODEL=fire-ensemble",
+                    "VERSION=v1",
+                    f"CAPTURE={tmp_path / capture}",
+                    f"VENV={venv}",
+                ],
+                cwd=fire,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert made.returncode == status, made.stdout + made.stderr
+            assert made.stdout.splitlines()[-1].startswith(last), made.stdout
+            scheduler = shlex.split(made.stdout.splitlines()[0])
+            assert scheduler[:3] == ["python", "-m", "modelmill.monitor"] and str(tmp_path / capture) in scheduler
+            again = run_module("modelmill.monitor", fire, args=tuple(scheduler[3:]), timeout=300)
+            assert again.returncode == {"same": 0, "shifted": 3, "nothing": 1}[capture], again.stderr
+    finally:
+        shutil.rmtree(fire / "monitor", ignore_errors=True)
