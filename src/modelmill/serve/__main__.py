@@ -3,8 +3,10 @@
     python -m modelmill.serve --model eurosat-resnet18 [--version v3|latest] [--port 8080] [--host 127.0.0.1]
                               [--workers N] [--source registry|local] [--max-body-mb 16] [--model-dir /opt/ml/model]
 
-Finds the version and checks its files first (against its metadata.json; any problem ends here
-with one `error:` line), then starts the workers, each of which loads the model, then listens.
+Checks every setting first, whether or not the feature it tunes is on (CAPTURE_RATE without
+CAPTURE too), then finds the version and checks its files (against its metadata.json; any
+problem ends here with one `error:` line), then starts the workers, each of which loads the
+model, then listens.
 Defaults from the environment: PORT (or SAGEMAKER_BIND_TO_PORT), HOST, and the worker count
 from WORKERS or SAGEMAKER_MODEL_SERVER_WORKERS, else one per core. SIGTERM or Ctrl-C stops it
 after the requests in flight are answered, with exit code 0. As a SageMaker model container:
