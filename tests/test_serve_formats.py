@@ -196,6 +196,7 @@ SETTINGS = {  # make serve's settings, each bad, with what its one line says
     ("FOLLOW=30s", "VERSION=v3"): "FOLLOW with VERSION=v3: a version never changes",
     ("WORKERS=0",): "--workers must be a whole number >= 1, got '0'",
     ("PORT=70000",): "port must be a number 0..65535, got '70000'",
+    ("SOURCE=nowhere",): "argument --source: invalid choice: 'nowhere' (choose from 'registry', 'local')",
 }
 
 

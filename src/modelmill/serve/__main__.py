@@ -22,6 +22,7 @@ import os
 import socket
 import sys
 import tempfile
+from typing import NoReturn
 
 from ..core.cli import UserError, cli
 from . import follow, loading, watch, workers
@@ -78,8 +79,16 @@ def body_limit(text: str) -> float:
     return megabytes
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own refusals (an unknown --source, a missing value) as the one `error:` line
+    every other bad setting gets, not its usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {PROG} --help)")
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     loading.add_arguments(parser)
     parser.add_argument(
