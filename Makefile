@@ -23,7 +23,7 @@ override PIPELINE :=
 endif
 ifneq ($(value PIPELINE),)
 ifeq ($(wildcard pipelines/$(value PIPELINE)/dvc.yaml),)
-$(error no pipeline '$(value PIPELINE)': pipelines/$(PIPELINE)/dvc.yaml does not exist (lines: landcover $(notdir $(wildcard pipelines/*))))
+$(error no pipeline '$(value PIPELINE)': pipelines/$(value PIPELINE)/dvc.yaml does not exist (lines: landcover $(notdir $(wildcard pipelines/*))))
 endif
 endif
 LINE_DIR := $(if $(PIPELINE),pipelines/$(PIPELINE),.)

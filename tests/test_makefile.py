@@ -106,6 +106,8 @@ def test_every_single_value_reaches_its_command_as_one_argument(tmp_path):
     archive = last_command(make("repro", "PIPELINE=seaice", f"ARCHIVE=my grids/{value}", "NPROC=2"), "dvc exp run")
     assert f"pipelines/seaice/params.yaml:data.archive={REPO}/my grids/{value}" in archive
     assert last_command(make("exp", f"JOBS={value}"), "dvc queue start")[-1] == value
+    unknown = make("repro", f"PIPELINE={value}")
+    assert unknown.returncode != 0 and f"no pipeline '{value}'" in unknown.stderr, unknown.stderr
     assert not (tmp_path / "pwned").exists()
 
 
