@@ -6,15 +6,24 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(abspath src)
 
+# A value as it was given (command line or environment): $(value NAME) keeps a `$(…)` in it
+# literal, where $(NAME) would have make run it before any shell saw it.
+v = $(value $(1))
+# Text as one shell word, whatever it holds (spaces, quotes, $): single-quoted, each ' as '\''.
+sq = '$(subst ','\'',$(1))'
+# A variable's value, as given, as one shell word: every single value a recipe passes on goes
+# through this (MODEL, VERSION, ALIAS, CAPTURE, INPUT, …); BENCH_ARGS and EXP_PARAMS are lists.
+q = $(call sq,$(value $(1)))
+
 PORT ?= 5555
 # PIPELINE=<line> picks a model line in pipelines/<line>/; empty or landcover: the EuroSAT line at the root.
 PIPELINE ?=
-ifeq ($(PIPELINE),landcover)
+ifeq ($(value PIPELINE),landcover)
 override PIPELINE :=
 endif
-ifneq ($(PIPELINE),)
-ifeq ($(wildcard pipelines/$(PIPELINE)/dvc.yaml),)
-$(error no pipeline '$(PIPELINE)': pipelines/$(PIPELINE)/dvc.yaml does not exist (lines: landcover $(notdir $(wildcard pipelines/*))))
+ifneq ($(value PIPELINE),)
+ifeq ($(wildcard pipelines/$(value PIPELINE)/dvc.yaml),)
+$(error no pipeline '$(value PIPELINE)': pipelines/$(value PIPELINE)/dvc.yaml does not exist (lines: landcover $(notdir $(wildcard pipelines/*))))
 endif
 endif
 LINE_DIR := $(if $(PIPELINE),pipelines/$(PIPELINE),.)
@@ -55,17 +64,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 # ARCHIVE and NPROC set params of the line PIPELINE names, for this run (`dvc exp run -S`, which
 # also writes them into that line's params.yaml, so that the run and the file agree). A line's
 # data.archive is read from its own folder, so a local ARCHIVE is written there as an absolute path.
-ifneq ($(and $(ARCHIVE),$(filter fire,$(PIPELINE))),)
+ifneq ($(and $(value ARCHIVE),$(filter fire,$(PIPELINE))),)
 $(error ARCHIVE: the fire line reads a CSV; set data.source: csv and data.csv in pipelines/fire/params.yaml)
 endif
-ifneq ($(and $(NPROC),$(filter fire,$(PIPELINE))),)
+ifneq ($(and $(value NPROC),$(filter fire,$(PIPELINE))),)
 $(error NPROC: the fire line trains scikit-learn models, not torch ranks; drop NPROC for PIPELINE=fire)
 endif
 # The params that hold each torch line's ranks: the sea-ice line has one per model.
 PROCESS_KEYS := $(if $(filter seaice,$(PIPELINE)),train.classifier.processes train.forecaster.processes train.change.processes,train.processes)
-ARCHIVE_PARAM := $(if $(and $(PIPELINE),$(if $(findstring ://,$(ARCHIVE)),,local)),$(abspath $(ARCHIVE)),$(ARCHIVE))
-SET_PARAMS := $(if $(ARCHIVE),-S $(PARAMS_PREFIX)data.source=archive -S '$(PARAMS_PREFIX)data.archive=$(ARCHIVE_PARAM)') \
-	$(if $(NPROC),$(foreach key,$(PROCESS_KEYS),-S $(PARAMS_PREFIX)$(key)=$(NPROC)))
+# (abspath splits its argument at spaces: a path with one is joined to the current folder instead.)
+abs = $(if $(word 2,$(1)),$(if $(filter /%,$(firstword $(1))),,$(CURDIR)/)$(1),$(abspath $(1)))
+ARCHIVE_PARAM := $(if $(and $(PIPELINE),$(if $(findstring ://,$(value ARCHIVE)),,local)),$(call abs,$(value ARCHIVE)),$(value ARCHIVE))
+SET_PARAMS := $(if $(value ARCHIVE),-S $(PARAMS_PREFIX)data.source=archive -S $(call sq,$(PARAMS_PREFIX)data.archive=$(ARCHIVE_PARAM))) \
+	$(if $(value NPROC),$(foreach key,$(PROCESS_KEYS),-S $(call sq,$(PARAMS_PREFIX)$(key)=$(value NPROC))))
 
 repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks
 	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS) $(DVCFILE),dvc repro $(DVCFILE))
@@ -93,10 +104,10 @@ demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (76 
 # Two pytest workers (pytest-xdist), each given whole files, so a file's module fixtures run once.
 TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (real dvc, git, torch and a loopback S3 server); prints the 15 slowest
-	pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
+	pytest -n $(call q,TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: setup ## The edit loop: every test that starts no dvc repro, training run or server (-m "not e2e")
-	pytest -m "not e2e" -n $(TEST_WORKERS) --durations=5
+	pytest -m "not e2e" -n $(call q,TEST_WORKERS) --durations=5
 
 lint: setup ## ruff check and ruff format --check over src, tests and benchmarks, mypy over src (CI runs it first)
 	ruff check src tests benchmarks
@@ -105,7 +116,7 @@ lint: setup ## ruff check and ruff format --check over src, tests and benchmarks
 
 exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
 	dvc exp run $(DVCFILE) --queue -S '$(PARAMS_PREFIX)$(EXP_PARAMS)'
-	dvc queue start --jobs $(JOBS)
+	dvc queue start --jobs $(call q,JOBS)
 	dvc queue status
 	@echo "Runs continue in the background; follow with 'dvc queue logs <name>', compare with 'dvc exp show'."
 
@@ -119,46 +130,60 @@ publish: setup ## Upload the line's model + metadata.json as a new immutable reg
 	python -m modelmill.registry.publish $(LINE_ARG)
 
 verify-download: setup ## Download a published version (VERSION=vN or an alias, default latest), check and load it
-	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(VERSION),--version $(VERSION))
+	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(call v,VERSION),--version $(call q,VERSION))
 
 # models/compare/promote: the registry's versions and aliases (VERSION=, A=, B=: vN, latest or an alias).
 MODEL_GIVEN = $(filter command line environment,$(origin MODEL))
 
 models: setup ## What the registry holds: every model; MODEL=… one model's versions, metrics, aliases and alias history; JSON=1 for scripts
-	python -m modelmill.registry.models $(if $(MODEL_GIVEN),--model $(MODEL)) $(if $(JSON),--json)
+	python -m modelmill.registry.models $(if $(MODEL_GIVEN),--model $(call q,MODEL)) $(if $(call v,JSON),--json)
 
 compare: setup ## Compare two versions of a model: MODEL=… A=v2 B=v3 (vN, latest or an alias): the metrics, params and identity that differ
-	$(if $(and $(A),$(B)),,$(error make compare needs A=… B=… (vN, latest or an alias name)))
-	python -m modelmill.registry.compare --model $(MODEL) $(A) $(B) $(if $(JSON),--json)
+	$(if $(and $(call v,A),$(call v,B)),,$(error make compare needs A=… B=… (vN, latest or an alias name)))
+	python -m modelmill.registry.compare --model $(call q,MODEL) $(call q,A) $(call q,B) $(if $(call v,JSON),--json)
 
 promote: setup ## Point an alias at a complete version: MODEL=… VERSION=v3 ALIAS=production [REASON=…]; roll back by promoting the older version
-	$(if $(and $(MODEL_GIVEN),$(VERSION),$(ALIAS)),,$(error make promote needs MODEL=… VERSION=… ALIAS=…))
-	python -m modelmill.registry.promote --model $(MODEL) --version $(VERSION) --alias $(ALIAS) $(if $(REASON),--reason '$(subst ','\'',$(REASON))')
+	$(if $(and $(MODEL_GIVEN),$(call v,VERSION),$(call v,ALIAS)),,$(error make promote needs MODEL=… VERSION=… ALIAS=…))
+	python -m modelmill.registry.promote --model $(call q,MODEL) --version $(call q,VERSION) --alias $(call q,ALIAS) \
+	  $(if $(call v,REASON),--reason $(call q,REASON))
 
 # serve/predict: a published model. MODEL: a registry name; VERSION=vN or an alias (default latest);
 # SOURCE=local: this workspace's own pipeline outputs instead of the registry.
 # WORKERS=N server processes (default: one per core); FOLLOW=30s: switch to where the alias VERSION moves.
 MODEL ?= eurosat-resnet18
-SERVE_ARGS = --model $(MODEL) $(if $(VERSION),--version $(VERSION)) $(if $(SOURCE),--source $(SOURCE))
+SERVE_ARGS = --model $(call q,MODEL) $(if $(call v,VERSION),--version $(call q,VERSION)) \
+	$(if $(call v,SOURCE),--source $(call q,SOURCE))
 # PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
-SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8080)
+SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(call q,PORT),8080)
 
 serve: setup ## Serve a published model over HTTP: MODEL=… VERSION=vN|alias PORT=8080 WORKERS=N FOLLOW=30s CAPTURE=dir|s3://… CAPTURE_RATE=0.1 SOURCE=local
-	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FOLLOW),--follow $(FOLLOW)) \
-	  $(if $(CAPTURE),--capture $(CAPTURE)) $(if $(CAPTURE_RATE),--capture-rate $(CAPTURE_RATE))
+	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(call v,WORKERS),--workers $(call q,WORKERS)) \
+	  $(if $(call v,FOLLOW),--follow $(call q,FOLLOW)) $(if $(call v,CAPTURE),--capture $(call q,CAPTURE)) \
+	  $(if $(call v,CAPTURE_RATE),--capture-rate $(call q,CAPTURE_RATE))
 
-monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|alias] CAPTURE=dir|s3://… [SINCE=24h]; exits 3 on drift
-	$(if $(and $(MODEL_GIVEN),$(CAPTURE)),,$(error make monitor needs MODEL=… and CAPTURE=… (what make serve CAPTURE= wrote)))
-	python -m modelmill.monitor --model $(MODEL) $(if $(VERSION),--version $(VERSION)) --capture $(CAPTURE) --out monitor $(if $(SINCE),--since $(SINCE))
+# A failed recipe always makes make exit 2, drift or error alike: make monitor's last line says
+# which it was, and schedulers (cron, Airflow) run the command it prints, which exits 0 (no
+# drift), 3 (drift) or 1 (an error).
+MONITOR = python -m modelmill.monitor --model $(call q,MODEL) $(if $(call v,VERSION),--version $(call q,VERSION)) \
+	--capture $(call q,CAPTURE) --out monitor $(if $(call v,SINCE),--since $(call q,SINCE))
+
+monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|alias] CAPTURE=dir|s3://… [SINCE=24h]; last line: drift or not (schedulers: python -m modelmill.monitor, exit 0/3/1)
+	$(if $(and $(MODEL_GIVEN),$(call v,CAPTURE)),,$(error make monitor needs MODEL=… and CAPTURE=… (what make serve CAPTURE= wrote)))
+	@echo $(call sq,$(MONITOR))
+	@$(MONITOR); status=$$?; case $$status in \
+	  0) echo "monitor: no drift (exit 0)";; \
+	  3) echo "monitor: DRIFT (exit 3; make fails for it with its own status 2: schedulers run the command above)";; \
+	  *) echo "monitor: error (exit $$status)";; \
+	esac; exit $$status
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
-	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(INPUT) --output $(OUTPUT)
+	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(call q,INPUT) --output $(call q,OUTPUT)
 
 examples: setup ## Write tiny inputs to try serve and predict on into examples/ (one or more for every model of every line)
 	python -m modelmill.examples
 
 s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand
-	python -m modelmill.registry.s3local --port $(PORT)
+	python -m modelmill.registry.s3local --port $(call q,PORT)
 
 clean: ## Remove the line's pipeline outputs and build/ (the DVC cache is kept: `dvc checkout` restores)
 	cd $(LINE_DIR) && rm -rf data/raw data/prepared $(if $(PIPELINE),data) models metrics

@@ -419,3 +419,66 @@ def fire_project(tmp_path_factory) -> Path:
     """A git repo of this project whose small fire line (only) has run, every stage, and been
     committed: once per session, for the fire pipeline, registry and serving tests."""
     return line_project(tmp_path_factory.mktemp("fire") / "project", "pipelines/fire", SMALL_FIRE, FIRE_STAGES)
+
+
+# The last commit before issue 38 changed what publish writes (metadata.json's s3_checksums).
+LEGACY_COMMIT = "bd15aec"
+# Run with that commit's code from the fire project's root: what a user's capture holds.
+LEGACY_CAPTURE = """
+import sys
+from modelmill.fire.features import read_split
+from modelmill.fire.models import load_model, predict_fire
+from modelmill.monitor.capture import Capture
+from modelmill.monitor.summaries import answer_summariser, summariser
+
+test = read_split("pipelines/fire/data/split", "test")
+model = load_model("pipelines/fire/models/fire_ensemble.skops")
+p, decided = predict_fire(model, test.x), model.predict(test.x) == 1
+answers = [{"fire_probability": float(q), "fire": bool(d)} for q, d in zip(p, decided)]
+capture = Capture(sys.argv[1], 1.0, "fire-ensemble", "v1", "fire",
+                  summarise=summariser("fire"), summarise_answers=answer_summariser("fire"))
+capture.record_batch(test.x, answers)
+counts = capture.close()
+assert counts["written"] == len(answers), counts
+"""
+
+
+@pytest.fixture(scope="session")
+def legacy_bucket(fire_project, s3_server, tmp_path_factory) -> dict:
+    """A bucket as users' buckets hold it: written by the code of LEGACY_COMMIT (extracted from
+    git), not today's: fire-ensemble v1 published from `fire_project` and promoted to
+    production, and the fire test split captured as its server would (fire only: no training
+    beyond the session's fire run). Today's commands must go on reading it. Returns the bucket,
+    the environment to run commands in (the loopback server, dummy credentials, BUCKET_NAME)
+    and the capture folder."""
+    if subprocess.run(["git", "cat-file", "-e", f"{LEGACY_COMMIT}^{{commit}}"], cwd=REPO).returncode != 0:
+        pytest.skip(f"commit {LEGACY_COMMIT} is not in this clone's history (a shallow clone?)")
+    root = tmp_path_factory.mktemp("legacy")
+    tree = subprocess.run(["git", "archive", LEGACY_COMMIT, "src"], cwd=REPO, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(root)], input=tree.stdout, check=True)
+    (root / "aws-config").write_text("")
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION")},
+        **DUMMY_CREDENTIALS,
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(root / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(root / "aws-config"),
+        "BUCKET_NAME": f"legacy-{uuid.uuid4().hex[:12]}",
+    }
+    for args in (
+        ("-m", "modelmill.registry.bucket", "--pipeline", "fire"),
+        ("-m", "modelmill.registry.publish", "--pipeline", "fire"),
+        ("-m", "modelmill.registry.promote", "--model", "fire-ensemble", "--version", "v1", "--alias", "production"),
+        ("-c", LEGACY_CAPTURE, str(root / "capture")),
+    ):
+        done = subprocess.run(
+            [sys.executable, *args],
+            cwd=fire_project,
+            env={**env, "PYTHONPATH": str(root / "src")},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"{args}:\n{done.stdout}\n{done.stderr}"
+    return {"bucket": env["BUCKET_NAME"], "env": env, "capture": root / "capture"}

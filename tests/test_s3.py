@@ -141,6 +141,8 @@ def test_publish_versions_and_latest(trained_project, private_bucket, second_mod
     assert meta["artifact_key"] == "models/eurosat-test/v1/satellite_model.pt"
     head = client.head_object(Bucket=reg.bucket, Key=meta["artifact_key"], ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "AES256" and head.get("ChecksumSHA256")
+    # what promote compares (issue 38): S3's own checksum of each object, composite for this multipart one
+    assert model.stat().st_size > s3.PART_SIZE and meta["s3_checksums"]["satellite_model.pt"] == head["ChecksumSHA256"]
     assert "secret" not in json.dumps(meta).lower() and "testing" not in json.dumps(meta)
 
     again = publish(reg, trained_project)

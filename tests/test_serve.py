@@ -7,6 +7,8 @@ import csv
 import http.client
 import io
 import json
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -525,6 +527,16 @@ def test_fire_takes_mlflow_requests_and_answers_csv_when_asked(fire_server, fire
         fire_server.url, json.dumps({"instances": rows, "inputs": rows}).encode(), "application/json"
     )
     assert status == 400 and "exactly one of dataframe_split" in json.loads(answer)["error"]
+    # issue 38: a column named twice was answered 200, scored with its second value
+    repeated = {"dataframe_split": {"columns": [*FEATURES[:-1], "co2_ppm"], "data": rows}}
+    status, _, answer = post(fire_server.url, json.dumps(repeated).encode(), "application/json")
+    assert (status, json.loads(answer)["error"]) == (
+        400,
+        "dataframe_split.columns: repeated column(s) co2_ppm; name each column once",
+    )
+    record = json.dumps({"dataframe_records": records[:1]}).replace('{"t_max_c"', '{"co2_ppm": 1, "t_max_c"', 1)
+    status, _, answer = post(fire_server.url, record.encode(), "application/json")
+    assert status == 400 and json.loads(answer)["error"].startswith("repeated key(s) 'co2_ppm' in one JSON object")
 
     body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
     status, kind, answer = post(fire_server.url, body, "text/csv", accept="text/csv")
@@ -800,3 +812,39 @@ def test_captured_traffic_is_reported_against_the_published_baseline(fire, tmp_p
     assert drifted.returncode == 3, drifted.stderr
     report = json.loads((tmp_path / "report-shifted" / "report.json").read_text())
     assert report["drifted"] is True and "co2_ppm" in report["drifted_features"], report["drifted_features"]
+    assert_one_line_error(monitor(tmp_path / "nothing", tmp_path / "report-none"), "not found")  # exit 1
+
+    # Issue 38: through make, drift and an error both end in make's status 2; make monitor's last
+    # line says which it was, and the command it prints (the scheduler's) keeps 0, 3 and 1 apart.
+    venv = Path(sys.executable).parent.parent
+    outcomes = {
+        "same": (0, "monitor: no drift (exit 0)"),
+        "shifted": (2, "monitor: DRIFT (exit 3; make fails for it with its own status 2: "),
+        "nothing": (2, "monitor: error (exit 1)"),
+    }
+    try:
+        for capture, (status, last) in outcomes.items():
+            made = subprocess.run(
+                [
+                    "make",
+                    "monitor",
+                    "MODEL=fire-ensemble",
+                    "VERSION=v1",
+                    f"CAPTURE={tmp_path / capture}",
+                    f"VENV={venv}",
+                ],
+                cwd=fire,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert made.returncode == status, made.stdout + made.stderr
+            assert made.stdout.splitlines()[-1].startswith(last), made.stdout
+            scheduler = shlex.split(made.stdout.splitlines()[0])
+            assert scheduler[:3] == ["python", "-m", "modelmill.monitor"] and str(tmp_path / capture) in scheduler
+        # the command make printed, run as a scheduler would (0 and 1: `monitor` above)
+        assert run_module("modelmill.monitor", fire, args=tuple(scheduler[3:]), timeout=300).returncode == 1
+        shifted = [arg.replace("nothing", "shifted") for arg in scheduler[3:]]
+        assert run_module("modelmill.monitor", fire, args=tuple(shifted), timeout=300).returncode == 3
+    finally:
+        shutil.rmtree(fire / "monitor", ignore_errors=True)

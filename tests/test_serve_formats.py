@@ -7,8 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from conftest import REPO, assert_one_line_error
 
 from modelmill.core.cli import UserError
 from modelmill.fire.features import FEATURES
@@ -108,6 +112,37 @@ def test_a_malformed_request_is_one_line_naming_the_problem(body, fragment):
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
 
 
+def repeat_key(body: str, key: str, value: float) -> str:
+    """`body` with `key` given a second time (json.dumps can't write that) in the object where it first is."""
+    start = body.rindex("{", 0, body.index(f'"{key}": ')) + 1
+    return f'{body[:start]}"{key}": {value}, {body[start:]}'
+
+
+def test_a_repeated_column_or_key_is_refused_naming_it():
+    """Issue 38: a name given twice was scored with one of its values (the last), silently."""
+    columns = [*FEATURES[:-1], "co2_ppm"]
+    assert "co2_ppm" in FEATURES[:-1]
+    split = {"dataframe_split": {"columns": columns, "data": ROWS}}
+    with pytest.raises(ValueError) as caught:
+        rows_from_json(json.dumps(split))
+    assert str(caught.value) == "dataframe_split.columns: repeated column(s) co2_ppm; name each column once"
+    records = [dict(zip(FEATURES, row)) for row in ROWS]
+    for body in (
+        {"dataframe_records": records},
+        {"instances": records},
+        {"inputs": records},
+        {"inputs": {name: [row[i] for row in ROWS] for i, name in enumerate(FEATURES)}},
+        records[0],
+    ):
+        text = repeat_key(json.dumps(body), "co2_ppm", 9999)
+        assert text.count('"co2_ppm"') == json.dumps(body).count('"co2_ppm"') + 1
+        with pytest.raises(ValueError) as caught:
+            rows_from_json(text)
+        assert str(caught.value) == "repeated key(s) 'co2_ppm' in one JSON object of the body; give each key once"
+    with pytest.raises(ValueError, match="repeated key\\(s\\) 'instances'"):
+        rows_from_json('{"instances": [], "instances": []}')
+
+
 def test_workers_and_port_come_from_the_environment_as_sagemaker_sets_them():
     assert worker_count({}) == cores()
     assert worker_count({"WORKERS": "3"}) == 3
@@ -154,3 +189,36 @@ def test_capture_settings_are_checked():
     for bad in ("1.5", "-0.1", "most", ""):
         with pytest.raises(UserError, match="CAPTURE_RATE must be a share between 0 and 1"):
             parse_rate(bad)
+
+
+SETTINGS = {  # make serve's settings, each bad, with what its one line says
+    ("CAPTURE_RATE=2",): "CAPTURE_RATE must be a share between 0 and 1, e.g. 0.1, got '2'",
+    ("FOLLOW=30s", "VERSION=v3"): "FOLLOW with VERSION=v3: a version never changes",
+    ("WORKERS=0",): "--workers must be a whole number >= 1, got '0'",
+    ("PORT=70000",): "port must be a number 0..65535, got '70000'",
+    ("SOURCE=nowhere",): "argument --source: invalid choice: 'nowhere' (choose from 'registry', 'local')",
+}
+
+
+def test_every_serve_setting_is_checked_at_start_up_whether_its_feature_is_on_or_not():
+    """Issue 38: `make serve … CAPTURE_RATE=2` without CAPTURE= started and ignored the value.
+    Each bad setting is one line before the model is looked for (MODEL names the fire line's
+    model; no bucket is reachable here, so getting as far as the registry would fail otherwise)."""
+    venv = Path(sys.executable).parent.parent
+    env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "HOME": str(REPO)}
+    runs = {
+        settings: subprocess.Popen(
+            ["make", "serve", "MODEL=fire-ensemble", *settings, f"VENV={venv}"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for settings in SETTINGS
+    }
+    for settings, proc in runs.items():
+        out, err = proc.communicate(timeout=120)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        assert_one_line_error(result, SETTINGS[settings])
+        assert not [line for line in err.splitlines() if line.startswith(("usage:", "serve:"))], err

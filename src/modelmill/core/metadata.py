@@ -38,6 +38,9 @@ class Metadata(TypedDict):
     git_commit: str | None
     published_at_utc: str | None
     baseline: NotRequired[BaselineEntry]  # absent: published before monitoring, or not monitored
+    # {file name: ChecksumSHA256 as S3 reported it} of each object of the version but metadata.json
+    # (registry.publish.record_s3_checksums); absent in versions published before promote checked them
+    s3_checksums: NotRequired[dict[str, str]]
 
 
 def identity(metadata: dict, line: str) -> dict:

@@ -11,13 +11,17 @@ a client written for an MLflow endpoint works unchanged: an object with exactly 
 
 and optionally "params", which this model takes none of. Both are answered with
 {"predictions": [...]}, which is also MLflow's answer. Any other shape raises ValueError with
-one line saying what was expected.
+one line saying what was expected. A name given twice (a key repeated inside one JSON object, a
+column repeated in dataframe_split.columns) is refused too: a JSON parser keeps the last value
+and pandas the first, so the row scored would depend on who read it; the CSV header reader
+refuses repeats for the same reason.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 
 from .features import FEATURES, LABEL_COLUMNS, shorten
 
@@ -26,7 +30,7 @@ MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 def rows_from_json(text: str) -> list[list[float]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise ValueError(f"body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     if isinstance(data, dict) and any(key in data for key in MLFLOW_KEYS):
@@ -39,6 +43,17 @@ def rows_from_json(text: str) -> list[list[float]]:
             f"or MLflow's {{{'|'.join(MLFLOW_KEYS)}: ...}}"
         )
     return [_row(item, n) for n, item in enumerate(data, 1)]
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object as a dict, refusing a key given twice (json.loads keeps the last silently)."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        repeated = sorted(name for name, n in Counter(key for key, _ in pairs).items() if n > 1)
+        raise ValueError(
+            f"repeated key(s) {shorten([repr(k) for k in repeated])} in one JSON object of the body; give each key once"
+        )
+    return found
 
 
 def _mlflow_rows(data: dict) -> list:
@@ -69,6 +84,10 @@ def _split_rows(value) -> list:
         return value["data"]
     if not isinstance(columns, list):
         raise ValueError(f"dataframe_split.columns must be a list of names, got {type(columns).__name__}")
+    counts = Counter(name for name in columns if isinstance(name, str))  # other types: unknown keys, below
+    repeated = sorted(name for name, n in counts.items() if n > 1)
+    if repeated:
+        raise ValueError(f"dataframe_split.columns: repeated column(s) {shorten(repeated)}; name each column once")
     rows = []
     for n, row in enumerate(value["data"], 1):
         if not isinstance(row, list) or len(row) != len(columns):

@@ -12,7 +12,9 @@ Reads every captured record of the baseline's model version (capture.py's files;
 are skipped and counted), tests each feature and the prediction (drift.py, thresholds from the
 `monitor:` section of --params, else the defaults), and writes <out>/report.json and report.png.
 Exit status: 0 no drift, 3 drift past the thresholds (for cron or Airflow to alert on), 1 an error
-(one `error:` line: a missing or foreign baseline, too few rows, an unreadable capture).
+(one `error:` line: a missing or foreign baseline, too few rows, an unreadable capture). This is
+the command schedulers run: `make monitor` runs it too, but make exits 2 for any failed recipe,
+drift or error alike, so it only says which on its last line.
 """
 
 from __future__ import annotations

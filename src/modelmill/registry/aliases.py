@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..core import s3
 from ..core.cli import UserError
+from .integrity import check_version_objects
 from .store import (
     LATEST_OBJECT,
     METADATA_OBJECT,
@@ -206,13 +207,15 @@ class Move:
 
 def promote(client, reg: Registry, version_text: str, alias: str, reason: str | None = None) -> Move:
     """Point `alias` at the complete version `version_text` names (vN, N, latest or another
-    alias), as one conditional write; a UserError, with nothing written, for bad input or when
-    another promote moved the alias first."""
+    alias), as one conditional write; a UserError, with nothing written, for bad input, for a
+    version whose objects are no longer the ones published (integrity.py), or when another
+    promote moved the alias first."""
     alias = check_alias_name(alias)
     version, metadata = resolve_with_metadata(client, reg, version_text)
     current = read_alias(client, reg, alias)
     if current is not None and current.record["version"] == version:
         return Move(current.record, changed=False)
+    check_version_objects(client, reg, version, metadata)
     by = caller_identity(reg.region)
     if current is not None:
         _append_history(client, reg, current.record)  # a promote that died after its alias write

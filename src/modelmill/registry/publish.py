@@ -32,7 +32,14 @@ from ..core.metadata import Metadata
 from ..core.typed import problems
 from ..lines import Line, Model
 from .bucket import require_private
-from .store import COMPANIONS, METADATA_OBJECT, Registry, get_json, latest_version, list_versions
+from .store import (
+    COMPANIONS,
+    METADATA_OBJECT,
+    Registry,
+    get_json,
+    latest_version,
+    list_versions,
+)
 
 
 @dataclass(frozen=True)
@@ -190,30 +197,42 @@ def write_version_baseline(line: Line, model: Model, repo: Path, metadata: Metad
 
 
 def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path, str]], metadata: Metadata) -> None:
-    """Upload the files (the model, its companions) that are not there yet, then metadata.json,
-    which makes the version complete; confirm every checksum first. A file already there (a
-    failed run's) is kept only if its checksum is this one's."""
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_path = Path(tmp) / METADATA_OBJECT
-        meta_path.write_text(json.dumps(metadata, indent=2) + "\n")
-        checks = [(path, key, s3.expected_checksum(path)) for path, key in files]
-        try:
-            for path, key, checksum in checks:
-                stored = s3.stored_checksum(client, reg.bucket, key)
-                if stored is None:
-                    s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
-                elif not s3.same_checksum(stored, checksum):
-                    raise UserError(
-                        f"{reg.uri(key)} already holds other content (another publish got there first?); "
-                        "run publish again"
-                    )
+    """Upload the files (the model, its companions, the baseline) that are not there yet and
+    confirm each one's checksum, then metadata.json, listing those checksums, which makes the
+    version complete. A file already there (a failed run's) is kept only if its checksum is
+    this one's."""
+    checks = [(path, key, s3.expected_checksum(path)) for path, key in files]
+    try:
+        for path, key, checksum in checks:
+            stored = s3.stored_checksum(client, reg.bucket, key)
+            if stored is None:
+                s3.upload_file(client, path, reg.bucket, key, reg.encryption_args())
+            elif not s3.same_checksum(stored, checksum):
+                raise UserError(
+                    f"{reg.uri(key)} already holds other content (another publish got there first?); run publish again"
+                )
+        record_s3_checksums(metadata, {Path(key).name: _confirmed(client, reg, key, want) for _, key, want in checks})
+        with tempfile.TemporaryDirectory() as tmp:
+            meta_path = Path(tmp) / METADATA_OBJECT
+            meta_path.write_text(json.dumps(metadata, indent=2) + "\n")
             s3.upload_file(client, meta_path, reg.bucket, reg.metadata_key(version), reg.encryption_args())
-        except s3.AlreadyExists as exc:
-            raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
-        checks.append((meta_path, reg.metadata_key(version), s3.expected_checksum(meta_path)))
-        for _, key, want in checks:
-            if not s3.same_checksum(s3.stored_checksum(client, reg.bucket, key), want):
-                raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
+            _confirmed(client, reg, reg.metadata_key(version), s3.expected_checksum(meta_path))
+    except s3.AlreadyExists as exc:
+        raise UserError(f"{exc} already exists (another publish got there first?); run publish again") from None
+
+
+def _confirmed(client, reg: Registry, key: str, want: str) -> str:
+    """The checksum S3 holds for `key`, once it is the one of what was sent."""
+    stored = s3.stored_checksum(client, reg.bucket, key)
+    if stored is None or not s3.same_checksum(stored, want):
+        raise UserError(f"checksum of {reg.uri(key)} does not match what was sent; latest not moved")
+    return stored
+
+
+def record_s3_checksums(metadata: Metadata, checksums: dict[str, str]) -> None:
+    """metadata.json's s3_checksums (store.S3_CHECKSUMS): {file name: ChecksumSHA256 as S3 reports
+    it} of the version's objects, for promote to check them with a HEAD each instead of a download."""
+    metadata["s3_checksums"] = dict(sorted(checksums.items()))
 
 
 def _point_latest(client, reg: Registry, version: int, metadata: Mapping[str, Any]) -> None:

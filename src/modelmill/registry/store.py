@@ -27,6 +27,11 @@ from ..lines import Line, Model
 METADATA_OBJECT = "metadata.json"
 COMPANIONS = "companion_files"  # metadata.json's {file name: {sha256, size_bytes}} beside the model
 BASELINE = "baseline"  # metadata.json's {file, sha256, size_bytes} of the version's monitoring baseline
+# metadata.json's {file name: ChecksumSHA256 as S3 reported it after upload} of each of the version's
+# objects but metadata.json (model, companions, baseline): what promote compares with a HEAD, no
+# download (composite, "<base64>-<parts>", for a multipart upload: not the file's sha256). Absent
+# in versions published before it was recorded (registry/integrity.py checks those by download).
+S3_CHECKSUMS = "s3_checksums"
 VERSION_TEXT = re.compile(r"[vV]?(\d+)")  # vN or N
 LATEST_OBJECT = "latest.json"
 

@@ -3,8 +3,10 @@
     python -m modelmill.serve --model eurosat-resnet18 [--version v3|latest] [--port 8080] [--host 127.0.0.1]
                               [--workers N] [--source registry|local] [--max-body-mb 16] [--model-dir /opt/ml/model]
 
-Finds the version and checks its files first (against its metadata.json; any problem ends here
-with one `error:` line), then starts the workers, each of which loads the model, then listens.
+Checks every setting first, whether or not the feature it tunes is on (CAPTURE_RATE without
+CAPTURE too), then finds the version and checks its files (against its metadata.json; any
+problem ends here with one `error:` line), then starts the workers, each of which loads the
+model, then listens.
 Defaults from the environment: PORT (or SAGEMAKER_BIND_TO_PORT), HOST, and the worker count
 from WORKERS or SAGEMAKER_MODEL_SERVER_WORKERS, else one per core. SIGTERM or Ctrl-C stops it
 after the requests in flight are answered, with exit code 0. As a SageMaker model container:
@@ -20,6 +22,7 @@ import os
 import socket
 import sys
 import tempfile
+from typing import NoReturn
 
 from ..core.cli import UserError, cli
 from . import follow, loading, watch, workers
@@ -57,22 +60,41 @@ def positive_int(text: str, name: str = "--workers") -> int:
 
 
 def default_port(env=os.environ) -> int:
-    text = env.get("SAGEMAKER_BIND_TO_PORT") or env.get("PORT") or "8080"
-    if not text.isdigit() or int(text) > 65535:
-        raise UserError(f"port must be a number 0..65535, got {text!r} (PORT or SAGEMAKER_BIND_TO_PORT)")
+    return port_number(env.get("SAGEMAKER_BIND_TO_PORT") or env.get("PORT") or "8080", "PORT or SAGEMAKER_BIND_TO_PORT")
+
+
+def port_number(text: str, given_as: str = "--port; make serve: PORT") -> int:
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise UserError(f"port must be a number 0..65535, got {text!r} ({given_as})")
     return int(text)
 
 
+def body_limit(text: str) -> float:
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes > 0 or megabytes == float("inf"):
+        raise UserError(f"--max-body-mb must be a number of megabytes > 0, got {text!r}")
+    return megabytes
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own refusals (an unknown --source, a missing value) as the one `error:` line
+    every other bad setting gets, not its usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {PROG} --help)")
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     loading.add_arguments(parser)
     parser.add_argument(
         "--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (default: HOST or 127.0.0.1)"
     )
-    parser.add_argument(
-        "--port", type=int, help="port (default: SAGEMAKER_BIND_TO_PORT, PORT or 8080; 0 picks a free one)"
-    )
+    parser.add_argument("--port", help="port (default: SAGEMAKER_BIND_TO_PORT, PORT or 8080; 0 picks a free one)")
     parser.add_argument(
         "--workers", help="server processes (default: WORKERS, SAGEMAKER_MODEL_SERVER_WORKERS, else one per core)"
     )
@@ -92,14 +114,22 @@ def parse_args() -> argparse.Namespace:
         default=os.environ.get("CAPTURE_RATE") or "1",
         help="the share of requests recorded, 0..1 (default: CAPTURE_RATE or 1)",
     )
-    parser.add_argument("--max-body-mb", type=float, default=16, help="larger request bodies get 413 (default: 16)")
-    args = parser.parse_args()
-    if args.max_body_mb <= 0:
-        raise UserError(f"--max-body-mb must be > 0, got {args.max_body_mb:g}")
+    parser.add_argument("--max-body-mb", default="16", help="larger request bodies get 413 (default: 16)")
+    return check_settings(parser.parse_args())
+
+
+def check_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """Every setting checked, whether or not the feature it tunes is on (a CAPTURE_RATE without
+    CAPTURE is a mistake worth one line, not a value silently ignored), and before the model is
+    looked for: a typo costs a second, not a download."""
+    args.max_body_mb = body_limit(args.max_body_mb)
     args.workers = worker_count() if args.workers is None else positive_int(args.workers)
-    args.port = default_port() if args.port is None else args.port
+    args.port = default_port() if args.port is None else port_number(args.port)
     args.follow = None if args.follow is None else follow.parse_interval(args.follow)
-    args.capture = watch.CaptureSettings(args.capture, watch.parse_rate(args.capture_rate)) if args.capture else None
+    if args.follow is not None:
+        follow.check_target(args.version)
+    rate = watch.parse_rate(args.capture_rate)
+    args.capture = watch.CaptureSettings(args.capture, rate) if args.capture else None
     return args
 
 

@@ -53,11 +53,16 @@ def plan(located: Located, target: str, interval: float) -> Follow:
     """Only a registry model named by an alias (or latest) can move under a running server."""
     if located.registry is None:
         raise UserError(f"FOLLOW needs a model from the registry; {located.source} never moves")
+    check_target(target)
+    return Follow(located, located.registry, target, interval)
+
+
+def check_target(target: str) -> None:
+    """A version number never moves: refused at start-up, before the model is looked for."""
     if parse_version(target) is not None:
         raise UserError(
             f"FOLLOW with VERSION={target}: a version never changes; follow an alias (VERSION=production) or latest"
         )
-    return Follow(located, located.registry, target, interval)
 
 
 def start(app, follow: Follow) -> threading.Thread:
