@@ -456,6 +456,13 @@ def legacy_bucket(fire_project, s3_server, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("legacy")
     tree = subprocess.run(["git", "archive", LEGACY_COMMIT, "src"], cwd=REPO, capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(root)], input=tree.stdout, check=True)
+    # The workspace as it was under that code: its params files (the old code refuses sections
+    # added since, such as the sea-ice and biomass lines' monitor:), the fire run's outputs.
+    workspace = copy_project(fire_project, root / "workspace")
+    for line in ("seaice", "biomass"):
+        params = f"pipelines/{line}/params.yaml"
+        old = subprocess.run(["git", "show", f"{LEGACY_COMMIT}:{params}"], cwd=REPO, capture_output=True, check=True)
+        (workspace / params).write_bytes(old.stdout)
     (root / "aws-config").write_text("")
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION")},
@@ -474,7 +481,7 @@ def legacy_bucket(fire_project, s3_server, tmp_path_factory) -> dict:
     ):
         done = subprocess.run(
             [sys.executable, *args],
-            cwd=fire_project,
+            cwd=workspace,
             env={**env, "PYTHONPATH": str(root / "src")},
             capture_output=True,
             text=True,
