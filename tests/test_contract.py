@@ -118,7 +118,11 @@ def project(trained_project, tmp_path_factory):
 def make(repo: Path, target: str, **variables: str) -> subprocess.CompletedProcess:
     args = [f"{name}={value}" for name, value in variables.items()]
     return subprocess.run(
-        ["make", target, f"VENV={VENV}", *args], cwd=repo, capture_output=True, text=True, timeout=600
+        ["make", "--no-print-directory", target, f"VENV={VENV}", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

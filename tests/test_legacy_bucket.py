@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e  # the legacy bucket is published from the session'
 
 def make(project: Path, legacy: dict, target: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["make", target, *args, f"VENV={VENV}"],
+        ["make", "--no-print-directory", target, *args, f"VENV={VENV}"],
         cwd=project,
         env={**legacy["env"], "PYTHONPATH": str(SRC)},
         capture_output=True,

@@ -827,6 +827,7 @@ def test_captured_traffic_is_reported_against_the_published_baseline(fire, tmp_p
             made = subprocess.run(
                 [
                     "make",
+                    "--no-print-directory",
                     "monitor",
                     "MODEL=fire-ensemble",
                     "VERSION=v1",
