@@ -4,13 +4,11 @@ same seed gives the same bytes."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..core.io import write_bytes
+from ..core.io import image_bytes, write_bytes
 from .synthetic import render
 
 SEED = 7
@@ -20,7 +18,6 @@ SIZE = 96
 def write_examples(dest: Path) -> dict[str, list[Path]]:
     written = []
     for i, grams in enumerate((0.1, 1.5)):
-        buffer = io.BytesIO()
-        Image.fromarray(render(grams, SIZE, np.random.default_rng([SEED, i]))).save(buffer, format="PNG")
-        written.append(write_bytes(Path(dest) / "biomass" / f"plant_{grams:g}g.png", buffer.getvalue()))
+        photo = image_bytes(render(grams, SIZE, np.random.default_rng([SEED, i])), "image/png")
+        written.append(write_bytes(Path(dest) / "biomass" / f"plant_{grams:g}g.png", photo))
     return {"": written}

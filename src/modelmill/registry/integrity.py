@@ -21,20 +21,19 @@ from pathlib import Path
 
 from ..core import s3
 from ..core.cli import UserError
-from .store import S3_CHECKSUMS, Registry, checked_files
+from .store import S3_CHECKSUMS, Registry, version_files
 
 
-def version_files(reg: Registry, version: int, metadata: dict) -> dict[str, tuple[str, str]]:
+def version_objects(reg: Registry, version: int, metadata: dict) -> dict[str, tuple[str, str]]:
     """{file name: (key, sha256)} of the objects of `version` that metadata.json lists: the model,
     its companions, its baseline."""
-    model = Path(metadata.get("artifact_key") or reg.model_key(version)).name
-    files = {model: metadata["sha256"], **checked_files(metadata)}
+    files = version_files(metadata, reg.model_object)
     return {name: (reg.key(version, name), sha256) for name, sha256 in files.items()}
 
 
 def check_version_objects(client, reg: Registry, version: int, metadata: dict) -> None:
     """A UserError naming the first object of `version` that is not the one published."""
-    files = version_files(reg, version, metadata)
+    files = version_objects(reg, version, metadata)
     recorded = metadata.get(S3_CHECKSUMS)
     if not isinstance(recorded, dict):
         _say(

@@ -160,6 +160,16 @@ def parse_version(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def version_files(metadata: dict, model_object: str = "") -> dict[str, str]:
+    """{file name: sha256} of every file a version holds: its model first (named by metadata.json's
+    artifact_key, else `model_object`; a KeyError without either), then `checked_files`."""
+    key = metadata.get("artifact_key")
+    model = key.rpartition("/")[2] if key else model_object
+    if not model:
+        raise KeyError("artifact_key")
+    return {model: metadata["sha256"], **checked_files(metadata)}
+
+
 def checked_files(metadata: dict) -> dict[str, str]:
     """{file name: sha256} of the files a version holds beside its model (companions, baseline)."""
     files = {name: entry["sha256"] for name, entry in metadata.get(COMPANIONS, {}).items()}

@@ -29,7 +29,7 @@ from ..lines import Line, Model, Predictor
 from ..registry.fetch import download_version
 from ..registry.find import find_line, published_names
 from ..registry.publish import build_metadata
-from ..registry.store import METADATA_OBJECT, Registry, checked_files, parse_version
+from ..registry.store import METADATA_OBJECT, Registry, parse_version, version_files
 from .watch import baseline_beside
 
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
@@ -142,8 +142,7 @@ def from_model_dir(folder: Path, model: str | None, version: str) -> Located:
     try:
         metadata = json.loads(meta_path.read_text())
         line = lines.get(metadata["line"])
-        expected = {metadata["artifact_key"].rpartition("/")[2]: metadata["sha256"]}
-        expected.update(checked_files(metadata))
+        expected = version_files(metadata)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{meta_path} is not a registry metadata.json ({type(exc).__name__}: {exc})") from None
     if model and metadata.get("model_name") != model:
