@@ -16,7 +16,7 @@ sq = '$(subst ','\'',$(1))'
 q = $(call sq,$(value $(1)))
 
 PORT ?= 5555
-# PIPELINE=<line> picks a model line in pipelines/<line>/; empty or landcover: the EuroSAT line at the root.
+# PIPELINE=<line> picks a model line in pipelines/<line>/; empty or landcover: the land-cover line at the root.
 PIPELINE ?=
 ifeq ($(value PIPELINE),landcover)
 override PIPELINE :=
@@ -39,7 +39,7 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve predict examples s3-local clean
+.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve replay predict examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -175,6 +175,10 @@ monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|
 	  3) echo "monitor: DRIFT (exit 3; make fails for it with its own status 2: schedulers run the command above)";; \
 	  *) echo "monitor: error (exit $$status)";; \
 	esac; exit $$status
+
+replay: setup ## Send a model's reference inputs (its test split) to a running server, one per request: MODEL=… [PORT=8080] [ROWS=N]
+	$(if $(MODEL_GIVEN),,$(error make replay needs MODEL=… (the model the server at PORT answers for)))
+	python -m modelmill.serve.replay --model $(call q,MODEL) --url http://127.0.0.1:$(SERVE_PORT) $(if $(call v,ROWS),--rows $(call q,ROWS))
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(call q,INPUT) --output $(call q,OUTPUT)

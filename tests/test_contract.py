@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import smoke_params
 from conftest import REPO, copy_project, dvc, edit_yaml, git, stages_run
+from docs_blocks import runnable, script, walk
 from serving import Server, invoke
 
 from modelmill import lines
@@ -225,3 +226,25 @@ def test_a_torch_line_is_watched_through_the_server(project, registry_env, tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((project / "monitor" / "report.json").read_text())
     assert report["drifted"] is False and report["rows"] >= 200, report
+
+
+# -- each line's guide, and the pages that walk the fire line, run as written ------------------
+
+GUIDES = [REPO / "docs" / "lines" / f"{line.name}.md" for line in LINES] + [
+    REPO / "docs" / f"{page}.md" for page in ("registry", "serving", "monitoring", "experiments")
+]
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=[guide.stem for guide in GUIDES])
+def test_each_guide_runs_as_written(project, guide, tmp_path):
+    """A guide's runnable blocks, in one shell, in a copy of the workspace where every line has run
+    at the tests' sizes (so its `make repro` finds everything up to date): publish, serve, replay
+    and `make monitor` end to end, against the loopback S3 server the blocks start themselves."""
+    assert runnable(guide), f"{guide.name} has no runnable block"
+    repo = copy_project(project, tmp_path / "project")
+    status, output = walk(guide, repo, tmp_path, timeout=420)
+    assert status == 0 and "Traceback" not in output, output[-6000:]
+    if "make monitor" in script(guide):
+        assert "monitor: no drift (exit 0)" in output, output[-3000:]
+    if guide.stem == "monitoring":  # its second walk: the same rows with the CO2 sensor 200 ppm high
+        assert "DRIFT in co2_ppm" in output and "exit 3" in output, output[-3000:]

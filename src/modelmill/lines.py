@@ -34,7 +34,7 @@ def get(name: str | None) -> Line:
 
 
 def add_argument(parser) -> None:
-    """`--pipeline NAME` for the commands that act on one line (default: the EuroSAT line)."""
+    """`--pipeline NAME` for the commands that act on one line (default: the land-cover line)."""
     parser.add_argument(
         "--pipeline", default=DEFAULT, type=get, metavar="|".join(LINES), help=f"the model line (default: {DEFAULT})"
     )

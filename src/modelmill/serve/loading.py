@@ -115,15 +115,16 @@ def locate(args: argparse.Namespace, dest: str | Path, repo: str | Path = ".") -
     return Located(path, metadata, line, model, reg.uri(reg.model_key(version)), reg, baseline_beside(path, metadata))
 
 
-def from_workspace(line: Line, reg: Registry, repo: str | Path, model: Model | None = None) -> Located:
+def from_workspace(
+    line: Line, reg: Registry, repo: str | Path, model: Model | None = None, *, with_baseline: bool = True
+) -> Located:
     folder, model = Path(repo) / line.folder, model or line.model()
     path = folder / model.file
     if not path.exists():
         raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
     metadata = dict(build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size))
-    return Located(
-        path, metadata, line, model, f"{path} (workspace)", baseline=workspace_baseline(model, folder, metadata)
-    )
+    baseline = workspace_baseline(model, folder, metadata) if with_baseline else None
+    return Located(path, metadata, line, model, f"{path} (workspace)", baseline=baseline)
 
 
 def workspace_baseline(model: Model, folder: Path, metadata: dict) -> dict | None:
