@@ -8,7 +8,9 @@
     python benchmarks/bench.py --quick    # a smoke run at the tests' sizes (make test runs it); no timing is asserted
 
 Writes bench-report/report.json and bench-report/report.md. Figures are what this run
-measured; targets are shown beside them, never asserted.
+measured; targets are shown beside them, never asserted. report.md has docs/measurements.md's
+shape (benchmarks/notebook.py): a Machines table, then one table per topic whose rows name the
+machine, date, commit and command, so a run of yours reads beside ours.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import dataclasses
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -38,11 +39,12 @@ import torch  # noqa: E402
 from biomass_line import rows as biomass_rows  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
 from follow_switch import rows as follow_rows  # noqa: E402
+from notebook import document, launcher, machine, run_facts  # noqa: E402
 from PIL import Image  # noqa: E402
 from seaice_line import rows as seaice_rows  # noqa: E402
 from serve_load import rows as serve_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
-from workspace import git_commit, project_copy  # noqa: E402
+from workspace import git_commit, head_commit, project_copy  # noqa: E402
 
 from modelmill.core.hardware import cpu_bf16_supported, place  # noqa: E402
 from modelmill.core.torchkit import memory_format  # noqa: E402
@@ -53,28 +55,7 @@ from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
-LINE_SECTIONS = {"fire": "**the fire line**", "seaice": "**the sea-ice line**", "biomass": "**the biomass line**"}
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import psutil
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
+LINE_SECTIONS = {"fire": "Fire line", "seaice": "Sea-ice line", "biomass": "Biomass line"}
 
 
 def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
@@ -295,15 +276,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench-report")
     args = parser.parse_args()
     real = REAL_ARCHIVE.exists() and not args.quick
+    here = machine()
     report: dict = {
-        "machine": machine(),
+        "machine": here,
+        "run": run_facts(here["id"], head_commit(REPO), sys.argv, launcher()),
         "mode": "quick" if args.quick else "full" if args.full else "default",
         "data": str(REAL_ARCHIVE) if real else "synthetic",
         "params": dataclasses.asdict(load_params(REPO / "params.yaml").train),
     }
     print(
-        f"bench: {report['mode']} mode on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
-        f"data: {report['data']}",
+        f"bench: {report['mode']} mode on {here['cpu']} ({here['id']}: {here['cores']} cores, {here['flags']}), "
+        f"commit {report['run']['commit']}, data: {report['data']}",
         file=sys.stderr,
     )
 
@@ -417,8 +400,30 @@ TARGETS = {
 }
 
 
-def component_rows(report: dict) -> list[tuple]:
-    rows = [
+def setup_rows(report: dict) -> list[tuple]:
+    m = report["machine"]
+    return [
+        ("mode", report["mode"], ""),
+        ("data", report["data"], ""),
+        ("python / torch", f"{m['python']} / {m['torch']}", ""),
+    ]
+
+
+def verify_rows(report: dict) -> list[tuple]:
+    verify = report.get("verify")
+    if not verify:  # absent with --pipeline-only
+        return []
+    return [
+        (f"verify ({verify['images']} images), s", verify["seconds"], TARGETS["verify (27,000 images)"]),
+        ("verify peak RSS, GB", verify["peak_rss_gb"], TARGETS["peak memory of any stage"]),
+    ]
+
+
+def throughput_rows(report: dict) -> list[tuple]:
+    if "train_throughput" not in report:
+        return []
+    rows = [("precision auto picked", f"{report['auto']['precision']} ({report['auto']['reason']})", "")]
+    rows += [
         (
             f"train throughput: {k} (img/s)" if "speedup" not in k else "speedup default vs tutorial",
             v,
@@ -426,7 +431,6 @@ def component_rows(report: dict) -> list[tuple]:
         )
         for k, v in report["train_throughput"].items()
     ]
-    rows.insert(0, ("precision auto picked", f"{report['auto']['precision']} ({report['auto']['reason']})", ""))
     ddp = report["data_parallel"]
     rows.append(
         (
@@ -435,90 +439,93 @@ def component_rows(report: dict) -> list[tuple]:
             TARGETS["2 processes vs 1"],
         )
     )
-    rows.append(
-        (
-            f"verify ({report['verify']['images']} images), s",
-            report["verify"]["seconds"],
-            TARGETS["verify (27,000 images)"],
-        )
-    )
-    rows.append(("verify peak RSS, GB", report["verify"]["peak_rss_gb"], TARGETS["peak memory of any stage"]))
-    rows.append(
-        ("inference (img/s, fp32, batch 512, channels_last as params.yaml)", report["inference_images_per_s"], "")
-    )
     return rows
 
 
-def write_report(report: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    m = report["machine"]
-    rows = [
-        ("machine", f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']}", ""),
-        ("data", report["data"], ""),
-    ]
-    if "train_throughput" in report:  # absent with --pipeline-only
-        rows += component_rows(report)
+def inference_rows(report: dict) -> list[tuple]:
+    if "inference_images_per_s" not in report:
+        return []
+    return [("inference (img/s, fp32, batch 512, channels_last as params.yaml)", report["inference_images_per_s"], "")]
+
+
+def pipeline_rows(report: dict) -> list[tuple]:
     pipe = report.get("pipeline")
-    if pipe:
-        rows.append(
-            (
-                "dvc repro from empty cache, min",
-                round(pipe["repro_seconds"] / 60, 1),
-                TARGETS["real EuroSAT: dvc repro from empty cache"],
-            )
+    if not pipe:
+        return []
+    rows = [
+        (
+            "dvc repro from empty cache, min",
+            round(pipe["repro_seconds"] / 60, 1),
+            TARGETS["real EuroSAT: dvc repro from empty cache"],
         )
-        for stage, fig in pipe["stages"].items():
-            rows.append((f"  {stage}: s / peak RSS GB", f"{fig['seconds']} / {fig['peak_rss_gb']}", ""))
-        rows.append(
-            (
-                "  train stage, every epoch: img/s (growing sizes, val passes included)",
-                pipe["train_stage_images_per_s"],
-                "",
-            )
-        )
-        rows.append(("test accuracy", pipe["test_accuracy"], TARGETS["real EuroSAT: test accuracy"]))
-        rows.append(("test macro-F1", pipe["test_macro_f1"], ""))
-        runs = pipe.get("noop_repro_runs", 3)
-        rows.append((f"no-op dvc repro, s (best of {runs})", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
-        rows.append(("dvc push to loopback S3, s", pipe["push_seconds"], TARGETS["dvc push, every output"]))
-        rows.append(("dvc pull into a fresh clone, s", pipe["pull_seconds"], ""))
+    ]
+    rows += [
+        (f"  {stage}: s / peak RSS GB", f"{f['seconds']} / {f['peak_rss_gb']}", "")
+        for stage, f in pipe["stages"].items()
+    ]
+    rows.append(
+        ("  train stage, every epoch: img/s (growing sizes, val passes included)", pipe["train_stage_images_per_s"], "")
+    )
+    rows.append(("test accuracy", pipe["test_accuracy"], TARGETS["real EuroSAT: test accuracy"]))
+    rows.append(("test macro-F1", pipe["test_macro_f1"], ""))
+    runs = pipe.get("noop_repro_runs", 3)
+    rows.append((f"no-op dvc repro, s (best of {runs})", pipe["noop_repro_seconds"], TARGETS["no-op dvc repro"]))
+    rows.append(("dvc push to loopback S3, s", pipe["push_seconds"], TARGETS["dvc push, every output"]))
+    rows.append(("dvc pull into a fresh clone, s", pipe["pull_seconds"], ""))
+    return rows
+
+
+def seed_rows(report: dict) -> list[tuple]:
     seeds = report.get("seeds")
-    if seeds:
-        each = ", ".join(f"{run['seed']}: {run['test_accuracy']}" for run in seeds["runs"])
-        rows.append(
-            (
-                f"test accuracy over {len(seeds['runs'])} seeds: mean (spread; each)",
-                f"{seeds['mean_test_accuracy']} ({seeds['spread']}; {each})",
-                TARGETS["real EuroSAT: mean test accuracy"],
-            )
+    if not seeds:
+        return []
+    each = ", ".join(f"{run['seed']}: {run['test_accuracy']}" for run in seeds["runs"])
+    return [
+        (
+            f"test accuracy over {len(seeds['runs'])} seeds: mean (spread; each)",
+            f"{seeds['mean_test_accuracy']} ({seeds['spread']}; {each})",
+            TARGETS["real EuroSAT: mean test accuracy"],
+        ),
+        ("slowest of those dvc repro runs, min", seeds["slowest_repro_minutes"], ""),
+    ]
+
+
+def curve_rows(report: dict) -> list[tuple]:
+    curve = report.get("pipeline", {}).get("accuracy_vs_time", [])
+    return [
+        (
+            f"epoch {r['epoch']} at {r['input_size']} px: train minutes / val accuracy",
+            f"{r['train_minutes']} / {r['val_accuracy']}",
+            "",
         )
-        rows.append(("slowest of those dvc repro runs, min", seeds["slowest_repro_minutes"], ""))
-    for key, title in LINE_SECTIONS.items():
-        if key in report:
-            rows.append((title, "", ""))
-            rows += [tuple(row) for row in report[key]]
-    if "serve" in report:
-        rows.append(("**serving** (python -m modelmill.serve, loopback)", "", ""))
-        rows += [tuple(row) for row in report["serve"]]
-    if "follow" in report:
-        rows.append(("**registry: a server following an alias** (loopback S3)", "", ""))
-        rows += [tuple(row) for row in report["follow"]]
-    lines = [f"# Benchmark ({report['mode']} mode)", "", "| measure | value | target |", "| --- | ---: | --- |"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    if pipe:
-        lines += [
-            "",
-            "Accuracy vs training time:",
-            "",
-            "| epoch | input px | train minutes | val accuracy |",
-            "| ---: | ---: | ---: | ---: |",
-        ]
-        lines += [
-            f"| {r['epoch']} | {r['input_size']} | {r['train_minutes']} | {r['val_accuracy']} |"
-            for r in pipe["accuracy_vs_time"]
-        ]
-    text = "\n".join(lines) + "\n"
+        for r in curve
+    ]
+
+
+def report_sections(report: dict) -> dict[str, list[tuple]]:
+    """Every figure of the report as (measure, value, target) rows, one list per topic, in report order."""
+    sections = {
+        "Setup": setup_rows(report),
+        "Verify": verify_rows(report),
+        "Training throughput": throughput_rows(report),
+        "Inference": inference_rows(report),
+        "Pipeline: the whole landcover line": pipeline_rows(report),
+        "Seeds": seed_rows(report),
+        "Accuracy vs training time": curve_rows(report),
+    }
+    sections.update({title: [tuple(row) for row in report.get(key, [])] for key, title in LINE_SECTIONS.items()})
+    sections["Serving (python -m modelmill.serve, loopback)"] = [tuple(row) for row in report.get("serve", [])]
+    sections["Registry: a server following an alias (loopback S3)"] = [tuple(row) for row in report.get("follow", [])]
+    return {title: rows for title, rows in sections.items() if rows}
+
+
+def write_report(report: dict, out: Path) -> None:
+    """report.md in docs/measurements.md's shape; report.json with the raw figures and the same rows."""
+    out.mkdir(parents=True, exist_ok=True)
+    sections = report_sections(report)
+    report = {**report, "sections": {title: [list(row) for row in rows] for title, rows in sections.items()}}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = document(report["machine"], report["run"], sections)
     (out / "report.md").write_text(text)
     print(text)
     print(f"report written to {out}/report.md and report.json", file=sys.stderr)

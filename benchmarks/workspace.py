@@ -59,6 +59,17 @@ def git_commit(repo: Path, message: str) -> None:
     )
 
 
+def head_commit(repo: Path) -> str:
+    """`git rev-parse --short HEAD` of `repo`, `+dirty` when a tracked file differs from it ("unknown" outside git)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown"
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True
+    )
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
+
+
 @dataclass(frozen=True)
 class Repro:
     seconds: float
