@@ -91,7 +91,7 @@ def walk_env(tmp: Path) -> dict[str, str]:
 def walk(page: Path, cwd: Path, tmp: Path, timeout: int) -> tuple[int, str]:
     """Run the page's runnable blocks in `cwd`: (exit status, everything printed). The servers a
     block starts in the background end with the shell, as they would with a reader's."""
-    text = "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + script(page)
+    text = "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n" + script(page)
     proc = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", text],
         cwd=cwd,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import smoke_params
-from conftest import REPO, copy_project, dvc, edit_yaml, git, stages_run
+from conftest import REPO, copy_project, dvc, edit_yaml, free_port, git, stages_run
 from docs_blocks import runnable, script, walk
 from serving import Server, invoke
 
@@ -248,3 +248,11 @@ def test_each_guide_runs_as_written(project, guide, tmp_path):
         assert "monitor: no drift (exit 0)" in output, output[-3000:]
     if guide.stem == "monitoring":  # its second walk: the same rows with the CO2 sensor 200 ppm high
         assert "DRIFT in co2_ppm" in output and "exit 3" in output, output[-3000:]
+
+
+def test_replay_says_in_one_line_when_no_server_answers(project):
+    port = free_port()
+    result = make(project, "replay", MODEL="fire-ensemble", PORT=str(port))
+    errors = [text for text in result.stderr.splitlines() if text.startswith("error:")]
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert errors and errors[0].startswith(f"error: no server answers at http://127.0.0.1:{port} "), result.stderr

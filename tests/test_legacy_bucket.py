@@ -1,7 +1,7 @@
 """Issues 37 and 38's "keep": a bucket written by the code before them (conftest's legacy_bucket:
 a fire version published, promoted and captured by commit bd15aec, whose metadata.json has no
 s3_checksums and whose baseline.json predates the typed definitions) still lists, compares,
-promotes, serves, follows and monitors with today's commands, run as the README shows them
+promotes, serves, follows and monitors with today's commands, run as the docs show them
 (make, from the fire project)."""
 
 from __future__ import annotations

@@ -556,7 +556,7 @@ def test_damaged_history_is_left_out_with_a_warning_and_a_damaged_alias_is_refus
 
 
 def make_promote(bucket: str, version: str, alias: str = "production") -> subprocess.CompletedProcess:
-    """`make promote` as the README shows it, against the loopback bucket."""
+    """`make promote` as docs/registry.md shows it, against the loopback bucket."""
     venv = Path(sys.executable).parent.parent
     return subprocess.run(
         ["make", "promote", f"MODEL={MODEL}", f"VERSION={version}", f"ALIAS={alias}", f"VENV={venv}"],

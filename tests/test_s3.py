@@ -276,7 +276,7 @@ def test_rerun_completes_a_version_a_failed_publish_left_half_written(trained_pr
 
 def test_the_registry_keys_are_the_documented_layout(private_bucket):
     """<prefix>/<model>/v<N>/<file> and <prefix>/<model>/latest.json: what deployments, IAM
-    policies and the README's `aws s3 ls` read, so a change to it must fail here."""
+    policies and docs/registry.md's layout read, so a change to it must fail here."""
     reg, client = private_bucket, s3.client()
     assert reg.model_key(3) == "models/eurosat-test/v3/satellite_model.pt"
     assert reg.metadata_key(3) == "models/eurosat-test/v3/metadata.json"

@@ -464,7 +464,7 @@ def test_ping_is_503_until_a_model_is_loaded(fire):
 
 def test_make_serve_passes_sigterm_on_and_the_server_drains(fire, tmp_path):
     """Issue 20: `docker stop` signals make; make passes SIGTERM to the server, which answers what
-    is in flight and exits 0. GNU make then re-raises the signal (status 143): the README says to
+    is in flight and exits 0. GNU make then re-raises the signal (status 143): docs/serving.md says to
     make the server itself a container's entrypoint."""
     port, venv = free_port(), Path(sys.executable).parent.parent
     log = tmp_path / "make-serve.log"

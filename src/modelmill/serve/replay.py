@@ -5,7 +5,8 @@ as a client sends them, one per request.
 
 The inputs are the ones the model's baseline describes, from this workspace's pipeline outputs
 (the test split; the sea-ice forecaster's train and test windows), encoded by the line's own
-predictor in the first content type the model accepts. It cycles through them until at least the
+predictor in the first content type the model accepts that carries them unchanged (PNG, not
+JPEG, for a tile: a lossy encoding would itself read as drift). It cycles through them until at least the
 line's `monitor.min_rows` were sent, so what a capturing server records is enough for
 `make monitor` and reads as no drift: a smoke check of a deployment, its capture and its
 monitoring, end to end. Any answer but 200 stops it with the server's one-line error.
@@ -19,6 +20,8 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from ..core.cli import UserError, cli
 from ..core.drift_params import load_drift_params
@@ -51,6 +54,17 @@ def send(url: str, body: bytes, content_type: str) -> str:
         raise UserError(f"no server answers at {url} ({reason}); start one with make serve MODEL=… PORT=…") from None
 
 
+def lossless_type(predictor, inputs) -> str:
+    """The first content type the predictor decodes back to exactly the item it encoded; the
+    first it accepts when none does."""
+    item = inputs[:1]
+    for content_type in predictor.content_types:
+        decoded = predictor.decode(predictor.encode(item, content_type), content_type)
+        if np.array_equal(np.asarray(decoded), np.asarray(item)):
+            return content_type
+    return next(iter(predictor.content_types))
+
+
 def replay(predictor, inputs, url: str, rows: int, content_type: str) -> Counter:
     """Send `rows` items of `inputs` (cycling), one per request; answers counted per version."""
     versions: Counter = Counter()
@@ -79,7 +93,7 @@ def main() -> None:
     if len(inputs) == 0:
         raise UserError(f"{args.model}: the workspace's {line.name} outputs hold no reference inputs")
     rows = args.rows or max(len(inputs), load_drift_params(folder / "params.yaml").min_rows)
-    content_type = next(iter(predictor.content_types))
+    content_type = lossless_type(predictor, inputs)
     versions = replay(predictor, inputs, args.url, rows, content_type)
     answered = ", ".join(f"{n} by {version}" for version, n in sorted(versions.items()))
     print(f"replay: {rows} {predictor.id_column}(s) of {args.model} as {content_type} to {args.url}: {answered}")
