@@ -1,7 +1,7 @@
 """`make bench`: speed and memory of the factory on this machine, as a table and a report.
 
     python benchmarks/bench.py            # real EuroSAT parts (~6 min): verify, throughput, inference; the fire,
-                                          # sea-ice and biomass lines (~15 min); the server under load (~5 min)
+                                          # sea-ice (with its NSIDC reader) and biomass lines (~15 min); serving
     python benchmarks/bench.py --full     # + the whole pipeline from an empty cache (~32 min on 2 cores)
     python benchmarks/bench.py --full --pipeline-only   # the whole pipeline alone
     python benchmarks/bench.py --full --pipeline-only --seeds 3   # ... three times, train.seed counting up
@@ -42,6 +42,7 @@ from follow_switch import rows as follow_rows  # noqa: E402
 from notebook import document, launcher, machine, run_facts  # noqa: E402
 from PIL import Image  # noqa: E402
 from seaice_line import rows as seaice_rows  # noqa: E402
+from seaice_nsidc import rows as nsidc_rows  # noqa: E402
 from serve_load import rows as serve_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
 from workspace import git_commit, head_commit, project_copy  # noqa: E402
@@ -55,7 +56,12 @@ from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
 
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "eurosat" / "EuroSAT.zip"
-LINE_SECTIONS = {"fire": "Fire line", "seaice": "Sea-ice line", "biomass": "Biomass line"}
+LINE_SECTIONS = {
+    "fire": "Fire line",
+    "seaice": "Sea-ice line",
+    "nsidc": "Sea ice from NSIDC's files",
+    "biomass": "Biomass line",
+}
 
 
 def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
@@ -322,6 +328,8 @@ def main() -> None:
         report["fire"] = [list(row) for row in fire_rows(smoke_params.FIRE if args.quick else None)]
         print("  the sea-ice line:", file=sys.stderr)
         report["seaice"] = [list(row) for row in seaice_rows(args.quick)]
+        print("  the sea-ice line's NSIDC reader:", file=sys.stderr)
+        report["nsidc"] = [list(row) for row in nsidc_rows(args.quick)]
         print("  the biomass line:", file=sys.stderr)
         report["biomass"] = [list(row) for row in biomass_rows(smoke_params.BIOMASS if args.quick else None)]
         print("  serving, on loopback:", file=sys.stderr)

@@ -11,7 +11,7 @@ DAILY = "data/daily.npz"
 @pytest.mark.parametrize(
     "overrides, fragments",
     [
-        ({"data.source": "satellite"}, ("data.source must be one of generate, archive",)),
+        ({"data.source": "satellite"}, ("data.source must be one of generate, archive, nsidc",)),
         ({"data.grid": 8}, ("data.grid must be >= 16",)),
         ({"data.start": "2020-13-01"}, ("data.start must be a date YYYY-MM-DD",)),
         ({"data.source": "archive", "data.archive": ""}, ("data.archive is empty",)),

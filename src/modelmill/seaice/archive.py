@@ -27,6 +27,7 @@ from .physics import NEW_ICE, STEFAN, Daily
 
 NAME = re.compile(r"seaice_(\d{8})\.npz")
 TYPICAL_FROST = 10.0  # C, for the thickness estimate
+ESTIMATED = "estimated from each cell's run of ice-covered days (Stefan's law at -10 C of frost): the data has none"
 
 
 def read_archive(folder: str | Path) -> Daily:
@@ -80,15 +81,16 @@ def read_archive(folder: str | Path) -> Daily:
         conc.append(np.nan_to_num(c, nan=0.0))
         thick.append(None if h is None else np.nan_to_num(h, nan=0.0))
     concentration = np.stack(conc).astype(np.float32)
+    source = "from the archive"
     if all(h is None for h in thick):
-        thickness = estimated_thickness(concentration)
+        thickness, source = estimated_thickness(concentration), ESTIMATED
     elif any(h is None for h in thick):
         missing = next(p for p, h in zip(files, thick) if h is None)
         raise UserError(f"{missing} has no thickness array but other days have one; give it every day or none")
     else:
         thickness = np.stack([h for h in thick if h is not None]).astype(np.float32)
     dates = np.array([np.datetime64(d, "D") for d in days])
-    return Daily(dates, concentration, np.where(land, 0, thickness).astype(np.float32), land)
+    return Daily(dates, concentration, np.where(land, 0, thickness).astype(np.float32), land, source)
 
 
 def estimated_thickness(concentration: np.ndarray, ice: float = 0.15) -> np.ndarray:

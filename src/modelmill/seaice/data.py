@@ -30,9 +30,9 @@ MAX_LAND = 0.25  # tiles with more land than this are not drawn
 
 def load_daily(path=DAILY) -> Daily:
     data = load_npz(path, "generate")
-    return Daily(
-        data["dates"].astype("datetime64[D]"), data["concentration"], data["thickness"], data["land"].astype(bool)
-    )
+    source = str(data["thickness_source"]) if "thickness_source" in data else "simulated"
+    dates = data["dates"].astype("datetime64[D]")
+    return Daily(dates, data["concentration"], data["thickness"], data["land"].astype(bool), source)
 
 
 def segments(n_days: int, cfg: SeaIceSplitConfig) -> dict[str, list[tuple[int, int]]]:

@@ -1,8 +1,9 @@
 """Stage 1, generate: the daily fields every later stage reads, data/daily.npz.
 
 `data.source: generate` runs the simulator (physics.py, seeded by `data.seed`);
-`data.source: archive` reads the folder `data.archive` (layout in archive.py), checked
-file by file. Either way: dates, concentration, thickness and the land mask.
+`data.source: archive` reads the folder `data.archive` (layout in archive.py), and
+`data.source: nsidc` a folder of NSIDC's daily NetCDF files (nsidc.py), each checked file
+by file. Either way: dates, concentration, thickness and the land mask.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from ..core.cli import cli
 from .archive import read_archive
 from .npz import save_npz
+from .nsidc import read_nsidc
 from .params import DataConfig, load_params
 from .paths import DAILY
 from .physics import Daily, simulate
@@ -25,6 +27,10 @@ def make_daily(cfg: DataConfig, out: str | Path = DAILY) -> Daily:
     start = time.perf_counter()
     if cfg.source == "archive":
         daily, origin = read_archive(cfg.archive), cfg.archive
+    elif cfg.source == "nsidc":
+        region = cfg.region
+        daily = read_nsidc(cfg.archive, region, cfg.max_gap_days)
+        origin = f"{cfg.archive} (rows {region.row}+{region.height}, columns {region.col}+{region.width})"
     else:
         daily = simulate(cfg.grid, cfg.days, cfg.start, cfg.drift_speed, cfg.diffusion, cfg.seed)
         origin = f"the simulator (seed {cfg.seed})"
@@ -45,6 +51,7 @@ def save_daily(out: str | Path, daily: Daily) -> None:
         concentration=daily.concentration,
         thickness=daily.thickness,
         land=daily.land,
+        thickness_source=np.array(daily.thickness_source),
     )
 
 

@@ -28,9 +28,22 @@ LEAD_DAYS = 7  # ... and the 7 it forecasts
 
 
 @section
+class RegionConfig:
+    """With source: nsidc, the window of the product's grid the line trains on, in the grid's
+    rows and columns as stored (north: 448 rows x 304 columns of 25 km)."""
+
+    row: int = span(0, 10_000)
+    col: int = span(0, 10_000)
+    height: int = span(16, 512)  # multiples of 4
+    width: int = span(16, 512)
+
+
+@section
 class DataConfig:
-    source: str = choice("generate", "archive")
-    archive: str  # with source: archive: a folder of daily .npz (see README)
+    source: str = choice("generate", "archive", "nsidc")
+    archive: str  # with source: archive or nsidc: the folder (docs/lines/seaice.md)
+    region: RegionConfig
+    max_gap_days: int = span(0, 30)  # with source: nsidc: missing days up to this many in a row are interpolated
     grid: int = span(16, 512)  # with source: generate: cells per side
     days: int = span(HISTORY_DAYS + LEAD_DAYS, 20_000)
     start: str  # first day, YYYY-MM-DD
@@ -166,11 +179,15 @@ def _check_data(params: Params) -> list[str]:
         date.fromisoformat(params.data.start)
     except ValueError:
         problems.append(f"data.start must be a date YYYY-MM-DD, got {params.data.start!r}")
-    if params.data.source == "archive" and not params.data.archive.strip():
+    if params.data.source in ("archive", "nsidc") and not params.data.archive.strip():
         problems.append(
-            "data.source is archive but data.archive is empty; set it to the folder of daily .npz "
-            "files (relative to pipelines/seaice)"
+            f"data.source is {params.data.source} but data.archive is empty; set it to the folder of daily "
+            f"{'.npz' if params.data.source == 'archive' else 'NetCDF'} files (relative to pipelines/seaice)"
         )
+    region = params.data.region
+    for name in ("height", "width"):
+        if getattr(region, name) % 4:
+            problems.append(f"data.region.{name} must be a multiple of 4, got {getattr(region, name)}")
     return problems
 
 

@@ -39,6 +39,7 @@ class Daily:
     concentration: np.ndarray  # (T, H, W) float32 in [0, 1], 0 on land
     thickness: np.ndarray  # (T, H, W) float32 metres, 0 where there is no ice
     land: np.ndarray  # (H, W) bool
+    thickness_source: str = "simulated"  # what the model card says of it: simulated, the archive's, or estimated
 
     def __len__(self) -> int:
         return len(self.dates)

@@ -58,8 +58,10 @@ def split_days(
         sets[name], plan[name] = _draw_split(name, daily, spans[name], windows[name], pairs[name], cfg, rng)
     used = days_used(plan)
     check_no_overlap(used, daily.dates)
+    for name in SPLITS:  # what the classifier's thin/thick labels rest on, for its card
+        sets[name]["classifier"]["thickness_source"] = np.array(daily.thickness_source)
     _write_sets(sets, plan, daily.dates, sets_out, split_out)
-    summary = _summary(spans, plan, sets, used)
+    summary = {**_summary(spans, plan, sets, used), "thickness": daily.thickness_source}
     write_json(metrics_out, summary)
     print(_summary_line(summary, sets_out, start), file=sys.stderr)
     return summary
