@@ -39,7 +39,7 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve replay predict examples s3-local clean
+.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve replay predict ui examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -182,6 +182,10 @@ replay: setup ## Send a model's reference inputs (its test split) to a running s
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(call q,INPUT) --output $(call q,OUTPUT)
+
+ui: setup ## The registry in a browser, read-only: lines, versions, aliases, metrics, drift, try it (PORT=8090 [CAPTURE=s3://…])
+	python -m modelmill.ui --port $(if $(filter command line environment,$(origin PORT)),$(call q,PORT),8090) \
+	  $(if $(call v,CAPTURE),--capture $(call q,CAPTURE))
 
 examples: setup ## Write tiny inputs to try serve and predict on into examples/ (one or more for every model of every line)
 	python -m modelmill.examples

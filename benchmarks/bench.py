@@ -45,6 +45,7 @@ from seaice_line import rows as seaice_rows  # noqa: E402
 from seaice_nsidc import rows as nsidc_rows  # noqa: E402
 from serve_load import rows as serve_rows  # noqa: E402
 from throughput import train_throughput  # noqa: E402
+from ui_page import rows as ui_rows  # noqa: E402
 from workspace import git_commit, head_commit, project_copy  # noqa: E402
 
 from modelmill.core.hardware import cpu_bf16_supported, place  # noqa: E402
@@ -336,6 +337,8 @@ def main() -> None:
         report["serve"] = [list(row) for row in serve_rows(args.quick)]
         print("  a server following an alias, on loopback:", file=sys.stderr)
         report["follow"] = [list(row) for row in follow_rows(args.quick)]
+        print("  the registry page (make ui):", file=sys.stderr)
+        report["ui"] = [list(row) for row in ui_rows(args.quick)]
     write_report(report, args.out)
 
 
@@ -524,6 +527,7 @@ def report_sections(report: dict) -> dict[str, list[tuple]]:
     sections.update({title: [tuple(row) for row in report.get(key, [])] for key, title in LINE_SECTIONS.items()})
     sections["Serving (python -m modelmill.serve, loopback)"] = [tuple(row) for row in report.get("serve", [])]
     sections["Registry: a server following an alias (loopback S3)"] = [tuple(row) for row in report.get("follow", [])]
+    sections["The registry page (make ui)"] = [tuple(row) for row in report.get("ui", [])]
     return {title: rows for title, rows in sections.items() if rows}
 
 

@@ -21,7 +21,7 @@ from conftest import REPO, free_port
 FENCE = re.compile(r"^```([\w-]*)[ \t]*([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 CODE = {"bash", "sh", "shell", "console", "python", "py"}
 # The ports the pages use, swapped for free ones so that walks run side by side.
-PORTS = ("5555", "8080", "8081")
+PORTS = ("5555", "8080", "8081", "8090")
 
 
 def pages() -> list[Path]:

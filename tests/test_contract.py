@@ -231,7 +231,7 @@ def test_a_torch_line_is_watched_through_the_server(project, registry_env, tmp_p
 # -- each line's guide, and the pages that walk the fire line, run as written ------------------
 
 GUIDES = [REPO / "docs" / "lines" / f"{line.name}.md" for line in LINES] + [
-    REPO / "docs" / f"{page}.md" for page in ("registry", "serving", "monitoring", "experiments")
+    REPO / "docs" / f"{page}.md" for page in ("registry", "serving", "monitoring", "experiments", "ui")
 ]
 
 

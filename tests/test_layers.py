@@ -1,4 +1,4 @@
-"""The layers run one way: core <- lines <- registry <- serve / monitor's command, and the monitor's
+"""The layers run one way: core <- lines <- registry <- serve / monitor's command <- ui, and the monitor's
 statistics, capture and reports sit on the core alone. Checked on every import statement of the
 package (those inside functions and TYPE_CHECKING blocks too), so a shortcut fails here by name."""
 
@@ -37,6 +37,7 @@ ALLOWED = {
     "lines": {"core", "line"},
     "registry": {"core", "lines"},
     "serve": {"core", "lines", "registry", "monitor"},
+    "ui": {"core", "lines", "registry", "monitor", "serve"},
     "command": {"core", "lines", "registry", "monitor", "serve", "line"},
 }
 

@@ -41,5 +41,6 @@ def test_the_readme_walk_runs_as_written(tmp_path):
     served = [round(p["fire_probability"], 4) for p in answer["predictions"]]
     assert served == [round(float(r["fire_probability"]), 4) for r in rows]  # serve answers as predict
     assert "monitor: no drift (exit 0)" in output.splitlines(), output[-3000:]
+    assert 'data-version="v1"' in output  # make ui shows the version published
     report = json.loads((clone / "monitor" / "report.json").read_text())
     assert report["drifted"] is False and report["rows"] >= 200, report

@@ -55,7 +55,11 @@ LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409", "
 _STS_CONFIG = Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=5)
 
 
-class NothingPublished(UserError):
+class NotThere(UserError):
+    """A version or alias asked for that the model does not have (a page answers it with 404)."""
+
+
+class NothingPublished(NotThere):
     """`latest` asked for before the model's first publish."""
 
 
@@ -142,13 +146,13 @@ def resolve_with_metadata(client, reg: Registry, name_or_version: str) -> tuple[
 
 def _alias_version(client, reg: Registry, text: str) -> int:
     if not ALIAS_NAME.fullmatch(text):
-        raise UserError(
+        raise NotThere(
             f"{text!r} is neither a version (vN, N, latest) nor an alias name (lower-case letters, digits, - and _)"
         )
     alias = read_alias(client, reg, text)
     if alias is None:
         names = alias_names(client, reg)
-        raise UserError(
+        raise NotThere(
             f"{reg.model_name} has no alias {text!r}; "
             + (f"its aliases: {', '.join(names)}" if names else "it has no aliases yet (make promote creates one)")
         )
@@ -163,11 +167,11 @@ def complete_metadata(client, reg: Registry, version: int) -> dict:
     versions, complete = _versions(client, reg)
     listed = ", ".join(f"v{v}" for v in sorted(complete)) or "none"
     if version in versions:
-        raise UserError(
+        raise NotThere(
             f"v{version} of {reg.model_name} is incomplete (no {METADATA_OBJECT}: a publish that did not finish); "
             f"complete versions: {listed}"
         )
-    raise UserError(f"v{version} of {reg.model_name} was never published; complete versions: {listed}")
+    raise NotThere(f"v{version} of {reg.model_name} was never published; complete versions: {listed}")
 
 
 def _versions(client, reg: Registry) -> tuple[set[int], set[int]]:
@@ -286,20 +290,25 @@ def _put_json(client, reg: Registry, key: str, record: dict, condition: dict) ->
     )
 
 
-def read_history(client, reg: Registry, alias: str, warnings: list[str]) -> list[dict]:
+def read_history(
+    client, reg: Registry, alias: str, warnings: list[str], keys: list[str] | None = None, read=None
+) -> list[dict]:
     """The alias's moves, oldest first. A history object that is not a move record is left out
     with a warning naming it: the history is an audit trail, and one damaged record must not
-    hide where the aliases point, which is what someone rolling back needs to see."""
-    prefix, moves = history_prefix(reg, alias), {}
-    with s3.errors("list", reg.bucket, prefix):
-        keys = [
-            entry["Key"]
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=reg.bucket, Prefix=prefix)
-            for entry in page.get("Contents", [])
-        ]
+    hide where the aliases point, which is what someone rolling back needs to see. `keys`: the
+    history objects when a listing of the model already found them; `read`: how an object that
+    never changes is read (a cache may stand in for read_json_object)."""
+    prefix, moves, read = history_prefix(reg, alias), {}, read or read_json_object
+    if keys is None:
+        with s3.errors("list", reg.bucket, prefix):
+            keys = [
+                entry["Key"]
+                for page in client.get_paginator("list_objects_v2").paginate(Bucket=reg.bucket, Prefix=prefix)
+                for entry in page.get("Contents", [])
+            ]
     for key in keys:
         try:
-            found = read_json_object(client, reg, key)
+            found = read(client, reg, key)
         except BadObject as exc:
             warnings.append(f"{exc}; left out of the history")
             continue

@@ -19,7 +19,7 @@ from ..core import s3
 from ..core.cli import UserError
 from ..core.io import flatten
 from . import aliases
-from .store import METADATA_OBJECT, BadObject, Registry, latest_version
+from .store import METADATA_OBJECT, BadObject, Registry, latest_version, read_json_object
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -109,21 +109,53 @@ class Scan:
 
     files: dict[int, dict[str, int]] = field(default_factory=dict)  # version -> {file name: bytes}
     aliases: list[str] = field(default_factory=list)
+    history: dict[str, list[str]] = field(default_factory=dict)  # alias -> the keys of its moves
+
+
+ALIAS_FILE = re.compile(rf"{aliases.ALIASES}/([^/]+)\.json")
+HISTORY_FILE = re.compile(rf"{aliases.ALIASES}/([^/]+)/history/[^/]+")
 
 
 def scan(client, reg: Registry) -> Scan:
-    alias_file = re.compile(rf"{aliases.ALIASES}/([^/]+)\.json")
+    """One listing of the model's prefix."""
     found = Scan()
     with s3.errors("list", reg.bucket, reg.root):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=reg.bucket, Prefix=reg.root):
             for entry in page.get("Contents", []):
-                rest = entry["Key"][len(reg.root) :]
-                if match := aliases.VERSION_FILE.fullmatch(rest):
-                    found.files.setdefault(int(match.group(1)), {})[match.group(2)] = entry["Size"]
-                elif (match := alias_file.fullmatch(rest)) and aliases.ALIAS_NAME.fullmatch(match.group(1)):
-                    found.aliases.append(match.group(1))
+                _add(found, entry["Key"][len(reg.root) :], entry)
     found.aliases.sort()
     return found
+
+
+def scan_models(client, place: Registry) -> dict[str, Scan]:
+    """{model name: its Scan} for every model under a bucket and prefix, from one listing. At a
+    bucket's root, which holds other things too (DVC's remote), one listing per model instead."""
+    if not place.prefix:
+        return {
+            name: scan(client, Registry(place.bucket, place.region, "", name, ""))
+            for name in model_names(client, place)
+        }
+    prefix = f"{place.prefix}/"
+    found: dict[str, Scan] = {}
+    with s3.errors("list", place.bucket, prefix):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=place.bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                name, _, rest = entry["Key"][len(prefix) :].partition("/")
+                if rest and MODEL_NAME.fullmatch(name):
+                    _add(found.setdefault(name, Scan()), rest, entry)
+    for each in found.values():
+        each.aliases.sort()
+    return found
+
+
+def _add(found: Scan, rest: str, entry: dict) -> None:
+    """One listed object, `rest` its key under the model's prefix."""
+    if match := aliases.VERSION_FILE.fullmatch(rest):
+        found.files.setdefault(int(match.group(1)), {})[match.group(2)] = entry["Size"]
+    elif (match := ALIAS_FILE.fullmatch(rest)) and aliases.ALIAS_NAME.fullmatch(match.group(1)):
+        found.aliases.append(match.group(1))
+    elif match := HISTORY_FILE.fullmatch(rest):
+        found.history.setdefault(match.group(1), []).append(entry["Key"])
 
 
 def alias_versions(client, reg: Registry, names: list[str], warnings: list[str]) -> dict[str, int | None]:
@@ -139,9 +171,9 @@ def alias_versions(client, reg: Registry, names: list[str], warnings: list[str])
     return pointed
 
 
-def summary(client, reg: Registry, line: str, warnings: list[str]) -> dict:
-    """One model in a line: its versions, latest and aliases."""
-    found = scan(client, reg)
+def summary(client, reg: Registry, line: str, warnings: list[str], found: Scan | None = None) -> dict:
+    """One model in a line: its versions, latest and aliases (`found`: its listing, when made)."""
+    found = scan(client, reg) if found is None else found
     complete = [v for v, files in found.files.items() if METADATA_OBJECT in files]
     return {
         "model": reg.model_name,
@@ -171,23 +203,26 @@ def every_model(client_for, repo: str | Path = ".", env: Mapping[str, str] | Non
     for place in places(known):
         client = client_for(place.region)
         here = {name for name, (_, reg) in known.items() if (reg.bucket, reg.prefix) == (place.bucket, place.prefix)}
-        for name in sorted(set(model_names(client, place)) | here):
+        scans = scan_models(client, place)  # one listing for every model there
+        for name in sorted(set(scans) | here):
             line, reg = known.get(name, ("", Registry(place.bucket, place.region, place.prefix, name, "")))
-            row = summary(client, reg, line, warnings)
+            row = summary(client, reg, line, warnings, scans.get(name, Scan()))
             if name in here or row["versions"] or row["incomplete"] or row["aliases"]:  # not some other folder
                 rows.append(row)
     return rows, warnings
 
 
-def describe_model(client, reg: Registry, line: str) -> dict:
+def describe_model(client, reg: Registry, line: str, read=None) -> dict:
     """Every version of one model (identity, headline metrics, size, aliases at it) and each
-    alias's history, oldest first. Damaged objects are left out with a warning in "warnings"."""
+    alias's history, oldest first, from one listing of the model's prefix. Damaged objects are
+    left out with a warning in "warnings". `read(client, reg, key)` reads the objects that never
+    change once written (metadata.json, history records): a cache may stand in for the default."""
     found = scan(client, reg)
     warnings: list[str] = []
     pointed = alias_versions(client, reg, found.aliases, warnings)
     latest = _latest(client, reg, warnings) if found.files else None
     versions = [
-        version_row(client, reg, v, files, latest, pointed, warnings) for v, files in sorted(found.files.items())
+        version_row(client, reg, v, files, latest, pointed, warnings, read) for v, files in sorted(found.files.items())
     ]
     return {
         "model": reg.model_name,
@@ -196,19 +231,23 @@ def describe_model(client, reg: Registry, line: str) -> dict:
         "latest": latest,
         "aliases": pointed,
         "versions": versions,
-        "history": {name: aliases.read_history(client, reg, name, warnings) for name in found.aliases},
+        "history": {
+            name: aliases.read_history(client, reg, name, warnings, found.history.get(name, []), read)
+            for name in found.aliases
+        },
         "warnings": warnings,
     }
 
 
 def version_row(
-    client, reg: Registry, version: int, files: dict[str, int], latest, pointed: dict, warnings: list[str]
+    client, reg: Registry, version: int, files: dict[str, int], latest, pointed: dict, warnings: list[str], read=None
 ) -> dict:
     """One version: complete (metadata.json there and readable) or not, and what its metadata says."""
     metadata, unreadable = None, False
     if METADATA_OBJECT in files:
         try:
-            metadata = aliases.read_metadata(client, reg, version)
+            found = (read or read_json_object)(client, reg, reg.metadata_key(version))
+            metadata = None if found is None else found[0]
         except BadObject as exc:
             warnings.append(str(exc))
             unreadable = True

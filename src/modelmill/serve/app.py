@@ -280,7 +280,7 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
             )
         if not body:
             return error(400, f"empty body; send {p.content_types[content_type]}")
-        status, payload = await run_in_threadpool(_invoke, p, bytes(body), content_type, lock, app.state.watch)
+        status, payload = await run_in_threadpool(invoke, p, bytes(body), content_type, lock, app.state.watch)
         if status != 200:
             return error(status, payload)
         metrics.batch.observe(len(payload))
@@ -289,7 +289,7 @@ def _add_invocations(app: FastAPI, metrics: Metrics, max_body: int) -> None:
         return Response(encode(payload, answer_type), media_type=answer_type, headers={VERSION_HEADER: version})
 
 
-def _invoke(p, body: bytes, content_type: str, lock: threading.Lock, watch: Watch | None) -> tuple[int, object]:
+def invoke(p, body: bytes, content_type: str, lock: threading.Lock, watch: Watch | None = None) -> tuple[int, object]:
     """(200, predictions), or (status, message) for a body the model can't take."""
     try:
         inputs = p.decode(body, content_type)
