@@ -217,6 +217,25 @@ def test_capture_to_s3_and_read_it_back(s3_env):
     assert missing.close()["failures"] == 2  # no such bucket: counted, never raised
 
 
+def test_reading_a_capture_ignores_the_reports_filed_beside_it(tmp_path, s3_env):
+    """monitor files its reports as <model>/<version>/reports/<stamp>.json and .png beside an S3
+    capture (and as <model>/<version>/<stamp>.json under --out, which may be the capture folder):
+    reading the capture takes .jsonl files only."""
+    bucket = s3_env["bucket"]
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    for destination in (str(tmp_path), f"s3://{bucket}/capture"):
+        capture = fire_capture(destination)
+        for i in range(20):
+            capture.record(fire_rows(X[i : i + 1]), answer(i))
+        assert capture.close()["written"] == 20
+        sink = capture_module.sink_for(destination)
+        report = b'{"time": "2025-05-01T12:00:00.000000Z", "features": {}, "prediction": {}}\n'  # record-like
+        for key in ("reports/20261207T153012123456Z.json", "20261207T153012123456Z.json", "reports/x.png"):
+            sink.put(f"fire-ensemble/v3/{key}", report)
+        records = read_records(destination)
+        assert (len(records.rows), records.files, records.skipped) == (20, 1, 0), destination
+
+
 def test_a_process_that_exits_without_close_still_writes(tmp_path):
     script = (
         "from modelmill.monitor.capture import Capture\n"

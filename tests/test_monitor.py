@@ -7,9 +7,14 @@ Bayes-optimal score), so predictions move exactly as the inputs do.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import boto3
 import numpy as np
 import pytest
 from capture_cost import capture_overhead
@@ -28,9 +33,13 @@ from modelmill.fire.summaries import fire_rows
 from modelmill.landcover.baseline import image_baseline
 from modelmill.landcover.data import CLASSES, write_prepared
 from modelmill.landcover.synthetic import synthetic_image
+from modelmill.monitor import history
 from modelmill.monitor.__main__ import DRIFT_EXIT, run
+from modelmill.monitor.capture import Capture
 from modelmill.monitor.drift import compare, outside_range
 from modelmill.monitor.live import PREDICTION, LiveDrift
+from modelmill.monitor.records import read_records
+from modelmill.monitor.report import file_report
 from modelmill.seaice.summaries import FORECAST_OUTPUTS, HISTORY_FEATURES
 
 THRESHOLD = 0.5
@@ -366,6 +375,177 @@ def test_the_command_fails_with_one_line(tmp_path):
     )
     assert result.returncode == 1
     assert_one_line_error(result, "nope.json not found")
+
+
+# -- the history of reports ---------------------------------------------------------------------
+
+STAMPED = re.compile(r"^\d{8}T\d{12}Z$")
+
+
+def fire_capture_of(folder, model: str, version: str, seed: int) -> None:
+    write_capture(
+        folder, [{**r, "model": model} for r in fire_records(simulate.generate(WINDOW, seed=seed).x, version)]
+    )
+
+
+def filed(out) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+
+def test_each_run_is_filed_by_model_and_version_and_the_last_is_report_json(fire_baseline, tmp_path, capsys):
+    other = {"model_name": "fire-tree", "version": "v1", "sha256": "1" * 64}
+    baselines.write_baseline(tmp_path / "ensemble.json", fire_baseline)
+    baselines.write_baseline(tmp_path / "tree.json", baselines.stamp(fire_baseline, other))
+    unnamed = {**fire_baseline, "model": None}  # one built from a workspace: filed under its line
+    baselines.write_baseline(tmp_path / "unnamed.json", unnamed)
+    fire_capture_of(tmp_path / "ensemble", "fire-ensemble", "v3", seed=210)
+    fire_capture_of(tmp_path / "tree", "fire-tree", "v1", seed=211)
+    out = tmp_path / "out"
+    runs = [("ensemble", "ensemble"), ("tree", "tree"), ("unnamed", "tree")]
+    lines = []
+    for baseline, capture in runs:
+        args = ["--baseline", str(tmp_path / f"{baseline}.json"), "--capture", str(tmp_path / capture)]
+        assert run([*args, "--out", str(out)]) == 0
+        lines.append(capsys.readouterr().err.strip().splitlines()[-1])
+
+    names = filed(out)
+    assert names[-2:] == ["report.json", "report.png"], names
+    by_folder = {}
+    for name in names[:-2]:
+        folder, _, file = name.rpartition("/")
+        stem, _, suffix = file.partition(".")
+        assert STAMPED.match(stem) and suffix in ("json", "png"), name
+        by_folder.setdefault(folder, set()).add(file)
+    assert {folder: len(files) for folder, files in by_folder.items()} == {
+        "fire-ensemble/v3": 2,  # a JSON and a PNG
+        "fire-tree/v1": 2,
+        "fire/unknown": 2,
+    }
+    last = json.loads((out / "report.json").read_text())
+    assert last["model"] is None and last["generated_at_utc"].endswith("Z")
+    [unknown] = [name for name in names if name.startswith("fire/unknown/") and name.endswith(".json")]
+    assert (out / unknown).read_bytes() == (out / "report.json").read_bytes()  # the same report, filed
+    assert (out / unknown.replace(".json", ".png")).read_bytes() == (out / "report.png").read_bytes()
+
+    # the one line keeps its wording and names the filed report
+    assert lines[1].startswith(f"monitor: fire-tree v1: {WINDOW} rows from 2 file(s) (2 unreadable line(s) skipped), ")
+    assert f": no drift -> {out}/report.json, {out}/report.png (filed as {out}/fire-tree/v1/" in lines[1], lines[1]
+    assert lines[2].startswith("monitor: the fire line: ") and f"(filed as {out}/fire/unknown/" in lines[2]
+
+    [newest] = history.reports("fire-ensemble", out)
+    assert (
+        newest["version"] == "v3"
+        and newest["json"] in lines[0]
+        and newest["source"] == "local"
+        and newest["rows"] == WINDOW
+    )
+    assert newest["drifted"] is False and newest["generated_at_utc"] == newest["report"]["generated_at_utc"]
+    assert history.figure_bytes(newest)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert history.latest("fire-ensemble", out) == newest and history.latest("fire-forest", out) is None
+    assert [item["version"] for item in history.reports("fire", out)] == ["unknown"]
+
+
+def test_a_bad_report_file_is_skipped_and_counted_never_raised(tmp_path, caplog):
+    out, made = tmp_path / "out", []
+    for version, at in (("v4", "2026-12-07T15:30:12.000001Z"), ("v3", "2026-12-07T15:30:12Z")):
+        report = {"model": {"name": "fire-ensemble", "version": version}, "line": "fire", "rows": 9, "drifted": True}
+        (tmp_path / "report.json").write_text(json.dumps({**report, "generated_at_utc": at}))
+        (tmp_path / "report.png").write_bytes(b"\x89PNG\r\n\x1a\n" + version.encode())
+        paths = tmp_path / "report.json", tmp_path / "report.png"
+        made.append(file_report(report | {"generated_at_utc": at}, *paths, out).json)
+    assert [path.relative_to(out).as_posix() for path in made] == [
+        "fire-ensemble/v4/20261207T153012000001Z.json",
+        "fire-ensemble/v3/20261207T153012000000Z.json",
+    ]
+    folder = out / "fire-ensemble" / "v3"
+    (folder / "20300101T000000000000Z.json").write_text(made[1].read_text()[:20])  # cut short
+    (folder / "20300101T000000000001Z.json").write_text("[1, 2]")  # JSON, not a report
+    (folder / "20300101T000000000002Z.json").write_bytes(b"\xff\xfe not text")
+    (folder / "20300101T000000000003Z.json").write_text('{"rows": 5}')  # no verdict
+    (folder / "notes.json").write_text("{}")  # not named as a report: not one
+    (out / "fire-ensemble" / "v5").mkdir()
+
+    with caplog.at_level(logging.WARNING, logger="modelmill.monitor"):
+        found = history.scan("fire-ensemble", out)
+    assert [item["json"] for item in found.reports] == [str(path) for path in made]  # newest first
+    assert [item["generated_at_utc"] for item in found.reports] == [
+        "2026-12-07T15:30:12.000001Z",
+        "2026-12-07T15:30:12.000000Z",
+    ]
+    assert history.figure_bytes(found.reports[1]).endswith(b"v3") and found.reports[0]["drifted"] is True
+    assert sorted(Path(where).name for where, _ in found.skipped) == [
+        f"20300101T00000000000{i}Z.json" for i in range(4)
+    ]
+    assert caplog.text.count("monitor history: skipped") == 4
+    made[0].with_suffix(".png").unlink()
+    assert history.latest("fire-ensemble", out)["png"] is None
+    assert history.reports("fire-ensemble", tmp_path / "nowhere") == []
+
+
+def test_reports_are_filed_beside_an_s3_capture_and_read_back(fire_baseline, s3_env, tmp_path):
+    bucket, client = s3_env["bucket"], boto3.client("s3")
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_encryption(  # what `make bucket` sets
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    uri = f"s3://{bucket}/capture"
+    with Capture(uri, 1.0, "fire-ensemble", "v3", "fire", seed=0) as capture:
+        for record in fire_records(simulate.generate(WINDOW, seed=213).x):
+            capture.record([record["features"]], [record["prediction"]])
+    before = read_records(uri)
+    baselines.write_baseline(tmp_path / "baseline.json", fire_baseline)
+    first = tmp_path / "first"
+    assert run(["--baseline", str(tmp_path / "baseline.json"), "--capture", uri, "--out", str(first)]) == 0
+    # a later run's report (filed as the command files it; without drawing its figure again)
+    report = json.loads((first / "report.json").read_text())
+    an_hour_on = datetime.fromisoformat(report["generated_at_utc"][:-1]) + timedelta(hours=1)
+    later = {**report, "generated_at_utc": an_hour_on.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "report.json").write_text(json.dumps(later))
+    (tmp_path / "later" / "report.png").write_bytes((first / "report.png").read_bytes() + b"later")
+    paths = tmp_path / "later" / "report.json", tmp_path / "later" / "report.png"
+    assert file_report(later, *paths, tmp_path / "later", uri).problems == []
+
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="capture/")["Contents"])
+    reports = [key for key in keys if "/reports/" in key]
+    assert len(reports) == 4 and all(
+        re.match(r"^capture/fire-ensemble/v3/reports/\d{8}T\d{12}Z\.(json|png)$", key) for key in reports
+    ), reports
+    capture_key = next(key for key in keys if key.endswith(".jsonl"))
+    encryption = client.head_object(Bucket=bucket, Key=capture_key)["ServerSideEncryption"]
+    for key in reports:  # encrypted as the capture files are: by the bucket's default
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert head["ServerSideEncryption"] == encryption == "AES256"
+        assert head["ContentType"] == ("image/png" if key.endswith(".png") else "application/json")
+    after = read_records(uri)  # the capture reads as it did: the reports are not records
+    assert (after.rows, after.files, after.skipped) == (before.rows, before.files, 0)
+
+    found = history.scan("fire-ensemble", folder=None, capture=uri)
+    assert found.skipped == [] and [item["source"] for item in found.reports] == ["s3", "s3"]
+    newest, older = found.reports
+    assert newest["stamp"] > older["stamp"] and newest["json"] == f"s3://{bucket}/{reports[2]}"
+    assert newest["png"] == f"s3://{bucket}/{reports[3]}" and newest["version"] == "v3"
+    assert newest["report"] == later and older["report"] == report
+    assert newest["generated_at_utc"] == later["generated_at_utc"] and newest["rows"] == WINDOW
+    assert history.figure_bytes(newest) == paths[1].read_bytes()
+    assert history.figure_bytes(older) == (first / "report.png").read_bytes()
+    # the same run filed on disk and in S3 is one report (the local copy); S3 adds the later one
+    both = history.reports("fire-ensemble", first, uri)
+    assert [(item["stamp"], item["source"]) for item in both] == [(newest["stamp"], "s3"), (older["stamp"], "local")]
+
+    # a bad object beside them is skipped; a report is never written over (a conditional create)
+    client.put_object(Bucket=bucket, Key="capture/fire-ensemble/v3/reports/20300101T000000000000Z.json", Body=b"{")
+    found = history.scan("fire-ensemble", None, uri)
+    assert [item["stamp"] for item in found.reports] == [newest["stamp"], older["stamp"]] and len(found.skipped) == 1
+    again = file_report(later, paths[0], first / "report.png", tmp_path / "again", uri)
+    assert len(again.problems) == 2 and all("an object is already there" in p for p in again.problems), again
+    assert history.figure_bytes(newest) == paths[1].read_bytes()
+
+    with pytest.raises(UserError, match="does not exist"):
+        history.reports("fire-ensemble", None, f"s3://{bucket}-missing/capture")
 
 
 # -- live gauges -----------------------------------------------------------------------------

@@ -10,7 +10,10 @@ model its line does not monitor (the sea-ice change detector) is refused in one 
 
 Reads every captured record of the baseline's model version (capture.py's files; unreadable lines
 are skipped and counted), tests each feature and the prediction (drift.py, thresholds from the
-`monitor:` section of --params, else the defaults), and writes <out>/report.json and report.png.
+`monitor:` section of --params, else the defaults), and writes <out>/report.json and report.png
+(the last report), filed as well under <out>/<model>/<version>/<stamp>.json and .png and, for an
+s3:// capture, beside it under <prefix>/<model>/<version>/reports/ (history.py: the layout and
+the reader; an upload that fails is a `warning:` line, not an error).
 Exit status: 0 no drift, 3 drift past the thresholds (for cron or Airflow to alert on), 1 an error
 (one `error:` line: a missing or foreign baseline, too few rows, an unreadable capture). This is
 the command schedulers run: `make monitor` runs it too, but make exits 2 for any failed recipe,
@@ -27,7 +30,7 @@ from ..core.cli import cli
 from ..core.drift_params import DriftParams, load_drift_params
 from ..registry.fetch import fetch_baseline
 from .records import parse_since, read_records
-from .report import make_report, summary_line, write_report
+from .report import file_report, make_report, summary_line, write_report
 
 PROG = "python -m modelmill.monitor"
 DRIFT_EXIT = 3
@@ -41,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", default="latest", help="vN, latest or an alias (with --model; default latest)")
     parser.add_argument("--pipeline", help="the line, when several lines publish under --model's name")
     parser.add_argument("--capture", required=True, help="the capture destination: a folder or s3://bucket/prefix")
-    parser.add_argument("--out", default="monitor", help="where report.json and report.png go (default: monitor/)")
+    parser.add_argument("--out", default="monitor", help="where the reports go (default: monitor/)")
     parser.add_argument("--since", help="only records from this time (ISO 8601, UTC) or this long ago (90m, 24h, 7d)")
     parser.add_argument("--params", help="a params.yaml whose monitor: section sets the thresholds")
     return parser.parse_args(argv)
@@ -61,7 +64,10 @@ def run(argv: list[str] | None = None) -> int:
     records = read_records(args.capture, since)
     report = make_report(baseline, records, params, since)
     json_path, png_path = write_report(report, baseline, records, args.out)
-    print(summary_line(report, json_path, png_path), file=sys.stderr)
+    filed = file_report(report, json_path, png_path, args.out, args.capture)
+    for problem in filed.problems:  # the report stands on disk; the verdict's exit status is kept
+        print(f"warning: {problem}", file=sys.stderr)
+    print(summary_line(report, json_path, png_path, filed), file=sys.stderr)
     return DRIFT_EXIT if report["drifted"] else 0
 
 

@@ -98,13 +98,32 @@ class S3Sink:
             raise UserError(f"capture destination {uri!r} names no bucket; expected s3://bucket/prefix")
         self.prefix = self.prefix.strip("/")
         self._client: Any = None
+        # What every object written here carries besides its own content type: no per-object
+        # encryption is asked for, so the bucket's default encryption applies (`make bucket` sets
+        # SSE-S3, or SSE-KMS with a key id), to capture files and the reports filed beside them alike.
+        self.extra: dict[str, str] = {}
 
-    def put(self, key: str, data: bytes) -> None:
-        full = f"{self.prefix}/{key}" if self.prefix else key
+    def full_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def client(self) -> Any:
         if self._client is None:
             self._client = s3.client()
+        return self._client
+
+    def put(self, key: str, data: bytes) -> None:
+        full = self.full_key(key)
         with s3.errors("capture to", self.bucket, full):
-            self._client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType="application/jsonl")
+            self.client().put_object(
+                Bucket=self.bucket, Key=full, Body=data, ContentType="application/jsonl", **self.extra
+            )
+
+    def create(self, key: str, path: str | Path, content_type: str) -> str:
+        """Upload the file at `path` to `key`, never over an object already there (a conditional
+        create with checksums, core/s3.py's upload_file: s3.AlreadyExists if one is); its s3 URI."""
+        full = self.full_key(key)
+        s3.upload_file(self.client(), path, self.bucket, full, {**self.extra, "ContentType": content_type})
+        return f"s3://{self.bucket}/{full}"
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
