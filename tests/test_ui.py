@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,8 +22,14 @@ from pathlib import Path
 import pytest
 from conftest import SRC, copy_project, dvc, git, require_e2e
 
+from modelmill import lines
 from modelmill.core import s3
-from modelmill.fire.paths import SPLIT_DIR
+from modelmill.monitor.capture import Capture
+from modelmill.registry.aliases import promote
+from modelmill.registry.bucket import ensure_private_bucket
+from modelmill.registry.fetch import download_version
+from modelmill.registry.publish import publish
+from modelmill.registry.store import Registry
 
 pytestmark = pytest.mark.e2e
 
@@ -43,61 +50,40 @@ def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 @pytest.fixture(scope="module")
 def registry(fire_project, registry_env, tmp_path_factory):
     """Three fire versions (the ensemble's temperature changed between them), production moved
-    v1 -> v2 with a REASON holding markup, and one drift report filed for v2."""
+    v1 -> v2 with a REASON holding markup, and one drift report filed for v2 by the monitor's
+    command. Returns the workspace and what `make models MODEL=fire-ensemble JSON=1` prints."""
     repo = copy_project(fire_project, tmp_path_factory.mktemp("ui") / "project")
-    run(repo, "-m", "modelmill.registry.bucket", "--pipeline", "fire")
-    run(repo, "-m", "modelmill.registry.publish", "--pipeline", "fire")
+    fire = lines.get("fire")
+    reg = Registry.for_line(fire, repo)
+    client = s3.client(reg.region)
+    ensure_private_bucket(client, reg)
+    publish(reg, repo, line=fire)
     for temperature in ("0.01", "0.05"):
-        dvc(
-            repo,
-            "exp",
-            "run",
-            "pipelines/fire/dvc.yaml",
-            "-S",
-            f"pipelines/fire/params.yaml:ensemble.temperature={temperature}",
-        )
+        setting = f"pipelines/fire/params.yaml:ensemble.temperature={temperature}"
+        dvc(repo, "exp", "run", "pipelines/fire/dvc.yaml", "-S", setting)
         git(repo, "commit", "-q", "-am", f"temperature {temperature}")
-        run(repo, "-m", "modelmill.registry.publish", "--pipeline", "fire")
-    promote = ("-m", "modelmill.registry.promote", "--model", MODEL, "--alias", "production")
-    run(repo, *promote, "--version", "v1", "--reason", REASON)
-    run(repo, *promote, "--version", "v2", "--reason", "rollout")
-    reports = repo / "monitor"
-    capture = repo / "capture"
-    run(repo, "-c", CAPTURE_V2.format(capture=capture, split=repo / "pipelines/fire" / SPLIT_DIR))
-    run(
-        repo,
-        "-m",
-        "modelmill.monitor",
-        "--model",
-        MODEL,
-        "--version",
-        "v2",
-        "--capture",
-        str(capture),
-        "--out",
-        str(reports),
-    )
+        publish(reg, repo, line=fire)
+    promote(client, reg, "v1", "production", REASON)
+    promote(client, reg, "v2", "production", "rollout")
+    captured(repo / "capture", reg, fire, repo / "pipelines/fire")
+    monitor = ("-m", "modelmill.monitor", "--model", MODEL, "--version", "v2")
+    run(repo, *monitor, "--capture", str(repo / "capture"), "--out", str(repo / "monitor"))
     listed = json.loads(run(repo, "-m", "modelmill.registry.models", "--model", MODEL, "--json").stdout)
     return repo, listed
 
 
-# What a server capturing every request to v2 writes for the test split's rows.
-CAPTURE_V2 = """
-import tempfile
-from modelmill.registry.fetch import download_version
-from modelmill.registry.find import find_line
-from modelmill.fire.features import read_split
-line, model, reg = find_line("fire-ensemble")
-with tempfile.TemporaryDirectory() as tmp:
-    meta, path = download_version(reg, tmp, "v2", line=line)
-    predictor = model.predictor().load(path, meta)
-x = read_split("{split}", "test").x
-answers = predictor.predict(x)
-s = predictor.summaries
-with Capture("{capture}", 1.0, reg.model_name, meta["version"], line.name, summarise=s.inputs,
-             summarise_answers=s.answers) as capture:
-    capture.record_batch(x, answers)
-"""
+def captured(dest: Path, reg: Registry, line, folder: Path) -> None:
+    """What a server capturing every request to v2 writes for the test split's rows."""
+    model = line.model()
+    with tempfile.TemporaryDirectory() as tmp:
+        meta, path = download_version(reg, tmp, "v2", line=line)
+        predictor = model.predictor().load(path, meta)
+    x = model.modules.baseline().reference_inputs(folder, model.key)
+    s = predictor.summaries
+    with Capture(
+        dest, 1.0, reg.model_name, meta["version"], line.name, summarise=s.inputs, summarise_answers=s.answers
+    ) as capture:
+        capture.record_batch(x, predictor.predict(x))
 
 
 class UI:

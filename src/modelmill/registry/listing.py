@@ -194,10 +194,12 @@ def _latest(client, reg: Registry, warnings: list[str]) -> int | None:
         return None
 
 
-def every_model(client_for, repo: str | Path = ".", env: Mapping[str, str] | None = None) -> tuple[list, list]:
-    """(summaries, warnings) for every model the lines declare or the registry holds
-    (`client_for(region)` gives an S3 client)."""
-    known = declared(repo, env)
+def every_model(
+    client_for, repo: str | Path = ".", env: Mapping[str, str] | None = None, known: dict | None = None
+) -> tuple[list, list]:
+    """(summaries, warnings) for every model the lines declare (`known`: `declared`'s answer, when
+    already read) or the registry holds (`client_for(region)` gives an S3 client)."""
+    known = declared(repo, env) if known is None else known
     rows: list[dict] = []
     warnings: list[str] = []
     for place in places(known):

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from .. import lines
 from ..core.cli import UserError
-from ..monitor import history
+from ..monitor.history import figure_bytes
 from .chart import svg_line
 from .tryit import Examples, Predictors, answer, content_type
 from .view import Catalog, NotFound, Unreadable
@@ -98,7 +98,7 @@ def create_app(catalog: Catalog) -> FastAPI:
         reports = catalog.drift(model)["reports"]
         if not 0 <= index < len(reports) or not reports[index].get("png"):
             raise NotFound(f"{model} has no such report figure")
-        return Response(history.figure_bytes(reports[index]), media_type="image/png")
+        return Response(figure_bytes(reports[index]), media_type="image/png")
 
     @app.get("/models/{model}/try", response_class=HTMLResponse)
     def try_it(request: Request, model: str, version: str = "latest", example: str = "") -> HTMLResponse:

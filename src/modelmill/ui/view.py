@@ -19,7 +19,7 @@ from .. import lines
 from ..core import s3
 from ..core.cli import UserError
 from ..core.io import flatten
-from ..monitor import history
+from ..monitor.history import latest, reports
 from ..registry import listing
 from ..registry.aliases import NotThere, resolve_with_metadata
 from ..registry.compare import compare
@@ -50,9 +50,30 @@ class Catalog:
         capture: str | None = None,
         client_for: Callable = s3.client,
     ):
-        self.repo, self.reports, self.capture, self.client_for = Path(repo), reports, capture, client_for
+        self.repo, self.reports, self.capture, self._make_client = Path(repo), reports, capture, client_for
         self._kept: dict[tuple[str, str], tuple[dict, str]] = {}
+        self._clients: dict[str | None, object] = {}
+        self._declared: tuple[tuple, dict] | None = None
         self._lock = threading.Lock()
+
+    def client_for(self, region: str | None = None):
+        """One S3 client per region for the app's life (a client is thread-safe, and making one
+        costs more than the page's reads)."""
+        with self._lock:
+            if region not in self._clients:
+                self._clients[region] = self._make_client(region)
+            return self._clients[region]
+
+    def declared(self) -> dict[str, tuple[str, Registry]]:
+        """The models the lines declare, read again only when a line's params file changed."""
+        stamp = tuple(_mtime(self.repo / line.folder / "params.yaml") for line in lines.LINES.values())
+        with self._lock:
+            if self._declared is not None and self._declared[0] == stamp:
+                return self._declared[1]
+        known = listing.declared(self.repo)
+        with self._lock:
+            self._declared = (stamp, known)
+        return known
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -82,7 +103,7 @@ class Catalog:
         """Every line and model: latest, aliases, the headline metrics of those versions, when they
         were published and the drift state of the last report filed for the model."""
         with registry_errors():
-            rows, warnings = listing.every_model(self.client_for, self.repo)
+            rows, warnings = listing.every_model(self.client_for, self.repo, known=self.declared())
         models = []
         for row in rows:
             place = self.place(row["model"])
@@ -147,12 +168,12 @@ class Catalog:
 
     def drift(self, name: str) -> dict:
         self.place(name)
-        found = history.reports(name, self.reports, self.capture)
+        found = reports(name, self.reports, self.capture)
         return {"model": name, "reports": found}
 
     def last_report(self, name: str) -> dict | None:
         try:
-            return history.latest(name, self.reports, self.capture)
+            return latest(name, self.reports, self.capture)
         except UserError:
             return None
 
@@ -161,7 +182,7 @@ class Catalog:
     def place(self, name: str) -> Place:
         if not listing.MODEL_NAME.fullmatch(name):
             raise NotFound(f"{name!r} is not a model name")
-        known = listing.declared(self.repo)
+        known = self.declared()
         if name in known:
             line, reg = known[name]
             return Place(name, line, reg)
@@ -177,6 +198,13 @@ class Catalog:
             return version
         with registry_errors(missing=True):
             return resolve_with_metadata(self.client_for(place.reg.region), place.reg, text)[0]
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def commands(model: str, version: int, line: str) -> list[str]:
