@@ -9,6 +9,7 @@ line, for a model its line does not monitor).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import subprocess
@@ -33,6 +34,8 @@ from modelmill.monitor.capture import Capture
 from modelmill.monitor.records import read_records
 from modelmill.registry.bucket import ensure_private_bucket
 from modelmill.registry.fetch import SUCCESS, download_checked, download_version, fetch
+from modelmill.registry.figures import figure
+from modelmill.registry.integrity import check_version_objects
 from modelmill.registry.publish import publish
 from modelmill.registry.store import Registry, get_json
 
@@ -200,6 +203,26 @@ def test_every_capability(project, registry_env, line, model, tmp_path, capsys):
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((project / "monitor" / "report.json").read_text())
     assert report["drifted"] is False and report["model"]["name"] == reg.model_name, report
+
+
+@pytest.mark.parametrize(("line", "model"), MODELS, ids=MODEL_IDS)
+def test_every_model_publishes_its_figures(project, registry_env, line, model):
+    """Issue 40: publish uploads the figures the line draws from its outputs, each under the
+    version's figures/, listed with the sha256 of the object there (read back and checked), its
+    S3 checksum recorded for promote; the line draws the same bytes again from the same outputs."""
+    reg, metadata = published(project, line, model)
+    version = int(metadata["version"][1:])
+    entries = metadata.get("figures", {})
+    assert entries and all(name.endswith(".png") for name in entries), f"{line.name} {model.key}: no figures"
+    for name, entry in entries.items():
+        data = figure(reg, version, name)
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size_bytes"], name
+        assert f"figures/{name}" in metadata["s3_checksums"], name
+    again = model.artifact().figures(project / line.folder)
+    assert {name: hashlib.sha256(data).hexdigest() for name, data in again.items()} == {
+        name: entry["sha256"] for name, entry in entries.items()
+    }
+    check_version_objects(s3.client(reg.region), reg, version, metadata)  # promote's check, figures included
 
 
 def test_a_torch_line_is_watched_through_the_server(project, registry_env, tmp_path):

@@ -10,6 +10,7 @@ import torch
 import torchvision
 
 from ..core.io import read_json_if_present
+from .artifact_figures import figures
 from .card import ModelCard
 from .params import PARAMS_FILE, load_params
 from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, PREPARED_DIR
@@ -18,7 +19,7 @@ from .predictor import model_fields
 from .scoring import regression_metrics
 from .synthetic import render
 
-__all__ = ["describe", "check"]  # lines.Artifact
+__all__ = ["describe", "check", "figures"]  # lines.Artifact
 
 
 def describe(folder: Path) -> dict:

@@ -32,6 +32,13 @@ class Artifact(Protocol):
         """Load a downloaded copy safely, predict a little, return lines to print."""
         ...
 
+    def figures(self, folder: Path, /) -> dict[str, bytes]:
+        """{file name ending .png: PNG bytes} of the figures people look at for this model (a
+        confusion matrix, curves, the panels a stage drew), made from the line's outputs in
+        `folder` at publish time (core/charts.py), the same bytes for the same outputs. A figure
+        whose input is missing is left out, said once on stderr: never an error."""
+        ...
+
 
 class Predictor(Protocol):
     """A loaded model answering requests (what the server and batch predict call)."""

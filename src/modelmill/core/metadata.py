@@ -41,6 +41,9 @@ class Metadata(TypedDict):
     # {file name: ChecksumSHA256 as S3 reported it} of each object of the version but metadata.json
     # (registry.publish.record_s3_checksums); absent in versions published before promote checked them
     s3_checksums: NotRequired[dict[str, str]]
+    # {file name ending .png: {sha256, size_bytes}} of the figures published under the version's
+    # figures/ (the line's Artifact.figures); absent in versions published before figures were: none
+    figures: NotRequired[dict[str, FileEntry]]
 
 
 def identity(metadata: dict, line: str) -> dict:

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from ..core.cli import UserError
 from ..core.io import read_json_if_present
+from .artifact_figures import figures
 from .features import read_csv
 from .models import TRUSTED_TYPES, members, predict_fire
 from .onnx_export import fire_probability, require_agreement
@@ -22,7 +23,7 @@ from .predictor import load as predictor_load
 from .simulate import generate
 from .skops_io import skops
 
-__all__ = ["describe", "check"]  # lines.Artifact
+__all__ = ["describe", "check", "figures"]  # lines.Artifact
 
 _HOW = "make repro PIPELINE=fire"
 

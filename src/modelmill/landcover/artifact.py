@@ -10,13 +10,14 @@ import torch
 import torchvision
 
 from ..core.io import read_json_if_present
+from .artifact_figures import figures
 from .card import ModelCard
 from .params import PARAMS_FILE, load_params
 from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, PREPARED_DIR
 from .predictor import load as predictor_load
 from .synthetic import synthetic_image
 
-__all__ = ["describe", "check"]  # lines.Artifact
+__all__ = ["describe", "check", "figures"]  # lines.Artifact
 
 
 def describe(folder: Path) -> dict:

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from ..core import s3
 from ..core.cli import UserError
-from .store import S3_CHECKSUMS, Registry, version_files
+from .store import S3_CHECKSUMS, Registry, published_files
 
 
 def version_objects(reg: Registry, version: int, metadata: dict) -> dict[str, tuple[str, str]]:
-    """{file name: (key, sha256)} of the objects of `version` that metadata.json lists: the model,
-    its companions, its baseline."""
-    files = version_files(metadata, reg.model_object)
+    """{name under the version's prefix: (key, sha256)} of the objects of `version` that metadata.json
+    lists: the model, its companions, its baseline, its figures (figures/<name>)."""
+    files = published_files(metadata, reg.model_object)
     return {name: (reg.key(version, name), sha256) for name, sha256 in files.items()}
 
 
@@ -81,7 +81,9 @@ def _check_by_download(reg: Registry, files: dict[str, tuple[str, str]]) -> None
 
     with tempfile.TemporaryDirectory(prefix="modelmill-promote-") as tmp:
         for name, (key, sha256) in files.items():
-            download_checked(reg, key, Path(tmp) / name, sha256)
+            local = Path(tmp) / name  # figures/<name>: in a folder of its own
+            local.parent.mkdir(parents=True, exist_ok=True)
+            download_checked(reg, key, local, sha256)
 
 
 def _say(message: str) -> None:

@@ -32,8 +32,10 @@ from ..core.metadata import Metadata
 from ..core.typed import problems
 from ..lines import Line, Model
 from .bucket import require_private
+from .figures import made_figures, write_figures
 from .store import (
     COMPANIONS,
+    FIGURES_FOLDER,
     METADATA_OBJECT,
     Registry,
     get_json,
@@ -164,6 +166,7 @@ def publish(
         baseline = write_version_baseline(line, model, repo, metadata, Path(tmp))
         if baseline is not None:
             files.append((baseline, reg.key(version, BASELINE_FILE)))
+        files += write_version_figures(line, model, repo, metadata, Path(tmp) / FIGURES_FOLDER, reg, version)
         _upload_version(client, reg, version, files, metadata)
     _point_latest(client, reg, version, metadata)
     for key in (reg.model_key(version), reg.metadata_key(version), reg.latest_key):
@@ -196,8 +199,20 @@ def write_version_baseline(line: Line, model: Model, repo: Path, metadata: Metad
     return path
 
 
+def write_version_figures(
+    line: Line, model: Model, repo: Path, metadata: Metadata, folder: Path, reg: Registry, version: int
+) -> list[tuple[Path, str]]:
+    """The version's figures (registry/figures.py), made from the line's outputs and written into
+    `folder`, listed with their sha256 in `metadata`: (file, key) of each, to upload with the rest.
+    None made (a line's inputs missing): no `figures` field, as in versions published before."""
+    written = write_figures(made_figures(line, model, repo / line.folder), folder)
+    if written:
+        metadata["figures"] = {name: entry for name, (_, entry) in written.items()}
+    return [(path, reg.figure_key(version, name)) for name, (path, _) in written.items()]
+
+
 def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path, str]], metadata: Metadata) -> None:
-    """Upload the files (the model, its companions, the baseline) that are not there yet and
+    """Upload the files (the model, its companions, the baseline, the figures) that are not there yet and
     confirm each one's checksum, then metadata.json, listing those checksums, which makes the
     version complete. A file already there (a failed run's) is kept only if its checksum is
     this one's."""
@@ -211,7 +226,9 @@ def _upload_version(client, reg: Registry, version: int, files: list[tuple[Path,
                 raise UserError(
                     f"{reg.uri(key)} already holds other content (another publish got there first?); run publish again"
                 )
-        record_s3_checksums(metadata, {Path(key).name: _confirmed(client, reg, key, want) for _, key, want in checks})
+        prefix = reg.key(version, "")  # named under the version: model.pt, figures/roc.png
+        confirmed = {key[len(prefix) :]: _confirmed(client, reg, key, want) for _, key, want in checks}
+        record_s3_checksums(metadata, confirmed)
         with tempfile.TemporaryDirectory() as tmp:
             meta_path = Path(tmp) / METADATA_OBJECT
             meta_path.write_text(json.dumps(metadata, indent=2) + "\n")
@@ -230,8 +247,9 @@ def _confirmed(client, reg: Registry, key: str, want: str) -> str:
 
 
 def record_s3_checksums(metadata: Metadata, checksums: dict[str, str]) -> None:
-    """metadata.json's s3_checksums (store.S3_CHECKSUMS): {file name: ChecksumSHA256 as S3 reports
-    it} of the version's objects, for promote to check them with a HEAD each instead of a download."""
+    """metadata.json's s3_checksums (store.S3_CHECKSUMS): {name under the version's prefix (a
+    figure's is figures/<name>): ChecksumSHA256 as S3 reports it} of the version's objects, for
+    promote to check them with a HEAD each instead of a download."""
     metadata["s3_checksums"] = dict(sorted(checksums.items()))
 
 

@@ -3,6 +3,7 @@
     s3://<bucket>/<prefix>/<model_name>/v<N>/<model file>    (satellite_model.pt, fire_ensemble.skops, ...)
     s3://<bucket>/<prefix>/<model_name>/v<N>/<companion>     (fire_ensemble.onnx: what serving loads)
     s3://<bucket>/<prefix>/<model_name>/v<N>/baseline.json   (what monitoring compares traffic to)
+    s3://<bucket>/<prefix>/<model_name>/v<N>/figures/<name>.png (what people look at: registry/figures.py)
     s3://<bucket>/<prefix>/<model_name>/v<N>/metadata.json
     s3://<bucket>/<prefix>/<model_name>/latest.json      -> {"version": N, ...}
 
@@ -32,6 +33,10 @@ BASELINE = "baseline"  # metadata.json's {file, sha256, size_bytes} of the versi
 # download (composite, "<base64>-<parts>", for a multipart upload: not the file's sha256). Absent
 # in versions published before it was recorded (registry/integrity.py checks those by download).
 S3_CHECKSUMS = "s3_checksums"
+# metadata.json's {file name: {sha256, size_bytes}} of the version's figures, each the object
+# figures/<file name> (core/charts.py draws them; absent in versions published before: none).
+FIGURES = "figures"
+FIGURES_FOLDER = "figures/"
 VERSION_TEXT = re.compile(r"[vV]?(\d+)")  # vN or N
 LATEST_OBJECT = "latest.json"
 
@@ -92,6 +97,9 @@ class Registry:
 
     def key(self, version: int, name: str) -> str:
         return f"{self.root}v{version}/{name}"
+
+    def figure_key(self, version: int, name: str) -> str:
+        return self.key(version, FIGURES_FOLDER + name)
 
     @property
     def latest_key(self) -> str:
@@ -176,3 +184,24 @@ def checked_files(metadata: dict) -> dict[str, str]:
     if metadata.get(BASELINE):
         files[metadata[BASELINE]["file"]] = metadata[BASELINE]["sha256"]
     return files
+
+
+def figure_entries(metadata: Mapping) -> dict[str, dict]:
+    """{file name: {sha256, size_bytes}} of the figures a version lists; {} for a version
+    published before figures were (no field), or whose field is not a map of such entries."""
+    found = metadata.get(FIGURES)
+    if not isinstance(found, dict):
+        return {}
+    return {
+        name: entry
+        for name, entry in found.items()
+        if isinstance(name, str) and isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+    }
+
+
+def published_files(metadata: dict, model_object: str = "") -> dict[str, str]:
+    """{name under the version's prefix: sha256} of every object publish uploaded but metadata.json:
+    `version_files` (what a model folder holds) and the figures (figures/<name>), which are for
+    people and never downloaded with the model, but which promote checks all the same."""
+    figures = {FIGURES_FOLDER + name: entry["sha256"] for name, entry in figure_entries(metadata).items()}
+    return {**version_files(metadata, model_object), **figures}

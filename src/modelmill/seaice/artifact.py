@@ -13,6 +13,7 @@ import torch
 
 from ..core.cli import UserError
 from ..core.io import file_digest, npy_bytes, read_json_if_present
+from .artifact_figures import figures as model_figures
 from .data import load_set
 from .params import PARAMS_FILE, load_params
 from .paths import DAILY, DATASETS, METRICS_FILE, MODELS, card_file, model_file
@@ -46,6 +47,9 @@ class ModelArtifact:
                 "train": asdict(getattr(params.train, self.name)),
             },
         }
+
+    def figures(self, folder: Path) -> dict[str, bytes]:
+        return model_figures(self.name, Path(folder))
 
     def check(self, model_path: Path, metadata: dict, folder: Path) -> list[str]:
         from .predictor import load  # the serving code path, as the server loads it
