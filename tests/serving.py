@@ -72,3 +72,41 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=60)
+
+
+class UI:
+    """`python -m modelmill.ui --port 0` in the background, until stop()."""
+
+    def __init__(self, cwd: Path, env: dict | None = None):
+        require_e2e("starts a server")
+        self.log = cwd.parent / f"ui-{time.monotonic_ns()}.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "modelmill.ui", "--port", "0"],
+                cwd=cwd,
+                env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = self.log.read_text()
+            if "http://" in text:
+                self.url = "http://" + text.split("http://", 1)[1].split("/", 1)[0]
+                return
+            assert self.proc.poll() is None, text
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"the ui did not start:\n{self.log.read_text()}")
+
+    def get(self, path: str) -> tuple[int, str]:
+        status, body = call(self.url, path)
+        return status, body.decode()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

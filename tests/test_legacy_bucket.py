@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SRC
-from serving import HTTP, Server
+from serving import HTTP, UI, Server
 
 VENV = str(Path(sys.executable).parent.parent)
 pytestmark = pytest.mark.e2e  # the legacy bucket is published from the session's fire run
@@ -84,3 +84,18 @@ def test_todays_server_serves_and_follows_a_version_the_previous_code_published(
         code = server.stop()
     assert code == 0 and "Traceback" not in server.output(), server.output()
     assert "serve: fire-ensemble v1 (fire)" in server.output()
+
+
+def test_the_registry_page_shows_what_a_version_the_previous_code_published_has(fire_project, legacy_bucket):
+    """Issue 40: `make ui` over the old bucket: the version's card, metrics and baseline, and no
+    figures (it predates them), said on the page; the alias the old code moved, with its history."""
+    ui = UI(fire_project, legacy_bucket["env"])
+    try:
+        status, page = ui.get("/models/fire-ensemble/versions/production")
+        assert status == 200 and 'id="version-name">v1' in page and 'id="no-figures"' in page, page[:3000]
+        assert 'id="baseline"' in page and "co2_ppm" in page
+        status, page = ui.get("/models/fire-ensemble")
+        assert status == 200 and 'data-alias="production"' in page and 'data-seq="1"' in page, page[:3000]
+        assert ui.get("/")[0] == 200
+    finally:
+        ui.stop()

@@ -7,20 +7,20 @@ that does not exist (502), each a page of one sentence while the other pages kee
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import SRC, copy_project, dvc, git, require_e2e
+from conftest import SRC, copy_project, dvc, git
+from serving import UI
 
 from modelmill import lines
 from modelmill.core import s3
@@ -84,47 +84,6 @@ def captured(dest: Path, reg: Registry, line, folder: Path) -> None:
         dest, 1.0, reg.model_name, meta["version"], line.name, summarise=s.inputs, summarise_answers=s.answers
     ) as capture:
         capture.record_batch(x, predictor.predict(x))
-
-
-class UI:
-    """`python -m modelmill.ui --port 0` in the background, until stop()."""
-
-    def __init__(self, cwd: Path, env: dict | None = None):
-        require_e2e("starts a server")
-        self.log = cwd.parent / f"ui-{time.monotonic_ns()}.log"
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelmill.ui", "--port", "0"],
-                cwd=cwd,
-                env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = self.log.read_text()
-            if "http://" in text:
-                self.url = "http://" + text.split("http://", 1)[1].split("/", 1)[0]
-                return
-            assert self.proc.poll() is None, text
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"the ui did not start:\n{self.log.read_text()}")
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with HTTP.open(self.url + path, timeout=120) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -217,13 +176,13 @@ def test_the_pages_in_a_real_browser(ui, registry, browser):
 
 def test_what_is_not_there_is_a_404_page(ui):
     for path, words in (
-        (f"/models/{MODEL}/versions/v99", "v99 of fire-ensemble was never published"),
+        (f"/models/{MODEL}/versions/v99", "fire-ensemble has no version v99"),
         (f"/models/{MODEL}/versions/canary", "has no alias 'canary'"),
         ("/models/no-such-model", "no model named no-such-model"),
         ("/nowhere", "there is no page at /nowhere"),
     ):
         status, page = ui.get(path)
-        assert status == 404 and words in page and "Traceback" not in page, (path, page[:2000])
+        assert status == 404 and words in html.unescape(page) and "Traceback" not in page, (path, page[:2000])
 
 
 def test_an_edited_metadata_json_is_a_502_page_and_the_rest_still_works(ui, registry, registry_env):

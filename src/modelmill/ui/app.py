@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from .. import lines
 from ..core.cli import UserError
 from ..monitor.history import figure_bytes
+from ..registry.figures import figure as fetch_figure
 from .chart import svg_line
 from .tryit import Examples, Predictors, answer, content_type
 from .view import Catalog, NotFound, Unreadable
@@ -73,10 +74,8 @@ def create_app(catalog: Catalog) -> FastAPI:
         if name not in dict(shown["figures"]):
             raise NotFound(f"v{shown['version']} of {model} has no figure {name}")
         place = catalog.place(model)
-        from ..registry.fetch import figure as fetch_figure  # noqa: PLC0415
-
         try:
-            data = fetch_figure(place.reg, shown["version"], name, shown["metadata"])
+            data = fetch_figure(place.reg, shown["version"], name)
         except UserError as exc:
             raise Unreadable(str(exc)) from None
         return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400, immutable"})
