@@ -30,7 +30,7 @@ MAX_LAND = 0.25  # tiles with more land than this are not drawn
 
 def load_daily(path=DAILY) -> Daily:
     data = load_npz(path, "generate")
-    source = str(data["thickness_source"]) if "thickness_source" in data else "simulated"
+    source = str(data["thickness_source"].reshape(-1)[0]) if "thickness_source" in data else "simulated"
     dates = data["dates"].astype("datetime64[D]")
     return Daily(dates, data["concentration"], data["thickness"], data["land"].astype(bool), source)
 

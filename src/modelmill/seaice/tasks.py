@@ -72,7 +72,7 @@ def classifier_task(cfg: ClassifierConfig, sets_dir: Path | None, daily_path: Pa
         "tile_px": int(train["x"].shape[1]),
         "class_weights": [r(w) for w in weights],
         # Thin and thick ice are told apart by thickness: say where the labels' thickness came from.
-        "thickness": str(train["thickness_source"]) if "thickness_source" in train else "simulated",
+        "thickness": str(train["thickness_source"].reshape(-1)[0]) if "thickness_source" in train else "simulated",
     }
     return Task(
         build_classifier(cfg.arch, len(CLASSES)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-WIDTH, HEIGHT, PAD = 560, 180, 36
+WIDTH, HEIGHT, PAD, LEFT = 560, 180, 36, 72  # LEFT: room for the value labels
 
 
 def svg_line(points: list[tuple[int, float | None]], label: str) -> str:
@@ -22,7 +22,7 @@ def svg_line(points: list[tuple[int, float | None]], label: str) -> str:
     span = (last - first) or 1
 
     def x(v: int) -> float:
-        return PAD + (v - first) / span * (WIDTH - 2 * PAD)
+        return LEFT + (v - first) / span * (WIDTH - LEFT - PAD)
 
     def y(value: float) -> float:
         return HEIGHT - PAD - (value - low) / (high - low) * (HEIGHT - 2 * PAD)
@@ -39,8 +39,9 @@ def svg_line(points: list[tuple[int, float | None]], label: str) -> str:
     )
     return (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)} by version">'
-        f'<text x="{PAD}" y="16">{escape(label)}</text>'
-        f'<text x="4" y="{y(high) + 4:.1f}">{high:.4g}</text><text x="4" y="{y(low) + 4:.1f}">{low:.4g}</text>'
+        f'<text x="{LEFT}" y="16">{escape(label)}</text>'
+        f'<text x="{LEFT - 8}" y="{y(high) + 4:.1f}" text-anchor="end">{high:.4g}</text>'
+        f'<text x="{LEFT - 8}" y="{y(low) + 4:.1f}" text-anchor="end">{low:.4g}</text>'
         f'<path d="{path}" fill="none" stroke="currentColor" stroke-width="2"/>{dots}{ticks}</svg>'
     )
 

@@ -105,8 +105,9 @@ class Catalog:
         with registry_errors():
             rows, warnings = listing.every_model(self.client_for, self.repo, known=self.declared())
         models = []
+        known = self.declared()
         for row in rows:
-            place = self.place(row["model"])
+            place = self._listed_place(row, known)
             shown = {"latest": row["latest"], **row["aliases"]}
             versions = {}
             for name, version in shown.items():
@@ -191,6 +192,17 @@ class Catalog:
                 if name in listing.model_names(self.client_for(where.region), where):
                     return Place(name, "", Registry(where.bucket, where.region, where.prefix, name, ""))
         raise NotFound(f"no model named {name} in the registry")
+
+    def _listed_place(self, row: dict, known: dict[str, tuple[str, Registry]]) -> Place:
+        """Where a model the listing found lives, without listing again: its line's declaration, or
+        the bucket and prefix in its row's URI (s3://bucket/prefix/model/)."""
+        if row["model"] in known:
+            line, reg = known[row["model"]]
+            return Place(row["model"], line, reg)
+        bucket, _, key = row["uri"].removeprefix("s3://").partition("/")
+        prefix = key.rstrip("/").rpartition("/")[0]
+        region = next((reg.region for _, reg in known.values() if reg.bucket == bucket), "")
+        return Place(row["model"], "", Registry(bucket, region, prefix, row["model"], ""))
 
     def resolve(self, place: Place, text: str) -> int:
         version = parse_version(text)
