@@ -32,23 +32,12 @@ ESTIMATED = "estimated from each cell's run of ice-covered days (Stefan's law at
 
 def read_archive(folder: str | Path) -> Daily:
     folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(
-            f"data.archive {str(folder)!r} is not a folder (resolved to {folder.resolve()}); "
-            "a relative path is taken from pipelines/seaice"
-        )
-    files = sorted(p for p in folder.iterdir() if p.suffix == ".npz")
-    if not files:
-        raise UserError(f"{folder} holds no seaice_YYYYMMDD.npz files")
+    files = listed(folder, ".npz", "seaice_YYYYMMDD.npz files")
     days = [_day(p) for p in files]
     order = sorted(range(len(days)), key=days.__getitem__)
     files, days = [files[i] for i in order], [days[i] for i in order]
     _check_dates(folder, days)
-    if len(days) < HISTORY_DAYS + LEAD_DAYS:
-        raise UserError(
-            f"{folder} holds {len(days)} days ({days[0]} to {days[-1]}); the forecaster needs at least "
-            f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window"
-        )
+    check_enough_days(folder, "holds", len(days), days[0], days[-1])
     conc: list[np.ndarray] = []
     thick: list[np.ndarray | None] = []
     land: np.ndarray = np.zeros(0, bool)  # the first day's NaN cells
@@ -91,6 +80,27 @@ def read_archive(folder: str | Path) -> Daily:
         thickness = np.stack([h for h in thick if h is not None]).astype(np.float32)
     dates = np.array([np.datetime64(d, "D") for d in days])
     return Daily(dates, concentration, np.where(land, 0, thickness).astype(np.float32), land, source)
+
+
+def listed(folder: Path, suffix: str, what: str) -> list[Path]:
+    """The `suffix` files of the folder `data.archive` names, sorted; one line when there is none."""
+    if not folder.is_dir():
+        raise UserError(
+            f"data.archive {str(folder)!r} is not a folder (resolved to {folder.resolve()}); "
+            "a relative path is taken from pipelines/seaice"
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix == suffix)
+    if not files:
+        raise UserError(f"{folder} holds no {what}")
+    return files
+
+
+def check_enough_days(folder: Path, verb: str, days: int, first: date, last: date) -> None:
+    if days < HISTORY_DAYS + LEAD_DAYS:
+        raise UserError(
+            f"{folder} {verb} {days} days ({first} to {last}); the forecaster needs at least "
+            f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window"
+        )
 
 
 def estimated_thickness(concentration: np.ndarray, ice: float = 0.15) -> np.ndarray:

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cli import UserError
-from .archive import ESTIMATED, estimated_thickness
-from .params import HISTORY_DAYS, LEAD_DAYS, RegionConfig
+from .archive import ESTIMATED, check_enough_days, estimated_thickness, listed
+from .params import RegionConfig
 from .physics import Daily
 
 # Flags whose meaning (NSIDC's flag_meanings) has one of these words are land for the line; every
@@ -94,11 +94,7 @@ def read_nsidc(folder: str | Path, region: RegionConfig, max_gap_days: int) -> D
     days = [f.day for f in files]
     _check_gaps(folder, days, max_gap_days)
     span = (days[-1] - days[0]).days + 1
-    if span < HISTORY_DAYS + LEAD_DAYS:
-        raise UserError(
-            f"{folder} covers {span} days ({days[0]} to {days[-1]}); the forecaster needs at least "
-            f"{HISTORY_DAYS + LEAD_DAYS} consecutive days for one {HISTORY_DAYS}+{LEAD_DAYS}-day window"
-        )
+    check_enough_days(folder, "covers", span, days[0], days[-1])
     land: np.ndarray | None = None
     first = files[0]
     grids = np.full((span, region.height, region.width), np.nan, np.float32)
@@ -120,15 +116,7 @@ def read_nsidc(folder: str | Path, region: RegionConfig, max_gap_days: int) -> D
 
 
 def _day_files(folder: Path) -> list[DayFile]:
-    if not folder.is_dir():
-        raise UserError(
-            f"data.archive {str(folder)!r} is not a folder (resolved to {folder.resolve()}); "
-            "a relative path is taken from pipelines/seaice"
-        )
-    paths = sorted(p for p in folder.iterdir() if p.suffix == ".nc")
-    if not paths:
-        raise UserError(f"{folder} holds no .nc files (NSIDC's daily files: {_names()})")
-    files = [_identify(p) for p in paths]
+    files = [_identify(p) for p in listed(folder, ".nc", f".nc files (NSIDC's daily files: {_names()})")]
     first = files[0]
     for f in files[1:]:
         if f.product is not first.product:
