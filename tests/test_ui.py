@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,8 +18,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import SRC, copy_project, dvc, git
+from conftest import REPO, SRC, copy_project, dvc, git
 from serving import UI
+
+sys.path.insert(0, str(REPO / "tools"))
+import chromium  # noqa: E402  (tools/chromium.py: the browser the screenshots use too)
 
 from modelmill import lines
 from modelmill.core import s3
@@ -36,7 +38,6 @@ pytestmark = pytest.mark.e2e
 MODEL = "fire-ensemble"
 REASON = "<script>document.title='owned'</script> & <b>bold</b>"
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -95,28 +96,12 @@ def ui(registry):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and DRIVER):
-        message = "no chromium/chromedriver: apt-get install chromium chromium-driver (.ci/run does)"
+    if not chromium.found():
+        message = f"no chromium/chromedriver: {chromium.INSTALL} (.ci/run does)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-dev-shm-usage",
-        "--no-proxy-server",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = chromium.driver("--window-size=1280,900", console=True)
     yield driver
     driver.quit()
 

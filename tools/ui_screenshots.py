@@ -10,18 +10,9 @@ chromium and chromium-driver (apt-get install chromium chromium-driver) and sele
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-dev-shm-usage",
-    "--no-proxy-server",
-    "--hide-scrollbars",
-)
+import chromium
 
 
 def main() -> None:
@@ -31,17 +22,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs", type=Path, help="the folder the PNGs go to")
     parser.add_argument("--width", type=int, default=1200)
     args = parser.parse_args()
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        raise SystemExit("error: no chromium/chromedriver; apt-get install chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    if not chromium.found():
+        raise SystemExit(f"error: no chromium/chromedriver; {chromium.INSTALL}")
+    driver = chromium.driver("--hide-scrollbars")
     try:
         for name, path in (("ui-home.png", "/"), ("ui-model.png", f"/models/{args.model}")):
             driver.set_window_size(args.width, 800)
