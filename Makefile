@@ -39,7 +39,7 @@ EXP_PARAMS_biomass := train.lr=0.001,0.002,0.004
 JOBS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro repro-all demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve replay predict ui examples s3-local clean
+.PHONY: help setup repro repro-all join demo test test-fast lint exp bench bucket publish verify-download models compare promote monitor serve replay predict ui examples s3-local clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -67,8 +67,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 ifneq ($(and $(value ARCHIVE),$(filter fire,$(PIPELINE))),)
 $(error ARCHIVE: the fire line reads a CSV; set data.source: csv and data.csv in pipelines/fire/params.yaml)
 endif
-ifneq ($(and $(value NPROC),$(filter fire,$(PIPELINE))),)
-$(error NPROC: the fire line trains scikit-learn models, not torch ranks; drop NPROC for PIPELINE=fire)
+ifneq ($(and $(value NPROC)$(value NNODES),$(filter fire,$(PIPELINE))),)
+$(error NPROC/NNODES: the fire line trains scikit-learn models, not torch ranks; drop them for PIPELINE=fire)
 endif
 # The params that hold each torch line's ranks: the sea-ice line has one per model.
 PROCESS_KEYS := $(if $(filter seaice,$(PIPELINE)),train.classifier.processes train.forecaster.processes train.change.processes,train.processes)
@@ -78,8 +78,17 @@ ARCHIVE_PARAM := $(if $(and $(PIPELINE),$(if $(findstring ://,$(value ARCHIVE)),
 SET_PARAMS := $(if $(value ARCHIVE),-S $(PARAMS_PREFIX)data.source=archive -S $(call sq,$(PARAMS_PREFIX)data.archive=$(ARCHIVE_PARAM))) \
 	$(if $(value NPROC),$(foreach key,$(PROCESS_KEYS),-S $(call sq,$(PARAMS_PREFIX)$(key)=$(value NPROC))))
 
-repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks
-	$(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS) $(DVCFILE),dvc repro $(DVCFILE))
+# NNODES=N trains across N machines, each a clone of the project (docs/scaling.md): this one is
+# the head (rank 0, which writes the outputs and dvc.lock); the others run make join. HEAD=host:port
+# is where they reach it (default: this host's name, port 29400); MAX_RESTARTS=N lets torchrun
+# relaunch every node's processes after a failure, resuming from the last checkpoint.
+STAGE ?= train
+NODES_ENV = $(if $(call v,NNODES),MODELMILL_NODES=$(call q,NNODES)) $(if $(call v,HEAD),MODELMILL_HEAD=$(call q,HEAD)) \
+	$(if $(call v,MAX_RESTARTS),MODELMILL_MAX_RESTARTS=$(call q,MAX_RESTARTS))
+
+repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks; NNODES=N machines
+	$(if $(call v,NNODES),python -m modelmill.nodes share $(LINE_ARG) --stage $(call q,STAGE))
+	$(strip $(NODES_ENV)) $(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS) $(DVCFILE),dvc repro $(DVCFILE))
 	@echo "Test metrics ($(LINE_DIR)/metrics/metrics.json; every line: dvc metrics show):"
 	@python -m modelmill.summary $(LINE_DIR)/metrics/metrics.json
 	@$(LOCK_REMINDER)
@@ -119,6 +128,10 @@ exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a ti
 	dvc queue start --jobs $(call q,JOBS)
 	dvc queue status
 	@echo "Runs continue in the background; follow with 'dvc queue logs <name>', compare with 'dvc exp show'."
+
+join: setup ## On another machine, train with the head as one of NNODES nodes: HEAD=host:port NNODES=N [PIPELINE=…] [STAGE=train@<model>] [MAX_RESTARTS=N]
+	@test -n "$(call v,HEAD)" || { echo "error: make join needs HEAD=host:port (what make repro NNODES=… printed on the head)" >&2; exit 1; }
+	MODELMILL_NODE_ROLE=join $(strip $(NODES_ENV)) python -m modelmill.nodes join $(LINE_ARG) --stage $(call q,STAGE)
 
 bench: setup ## Benchmark speed and memory (BENCH_ARGS=--quick for a smoke run)
 	python benchmarks/bench.py $(BENCH_ARGS)

@@ -14,7 +14,7 @@ PACKAGE = SRC / "modelmill"
 # A line is a package that declares itself in a line.py (core/line.py says what a line is).
 LINE_PACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/line.py") if p.parent.name != "core")
 # The commands that sit on top of everything (what `python -m` runs; nothing imports them).
-COMMANDS = {"modelmill.monitor.__main__", "modelmill.examples", "modelmill.summary"}
+COMMANDS = {"modelmill.monitor.__main__", "modelmill.examples", "modelmill.summary", "modelmill.nodes"}
 
 
 def layer(module: str) -> str:

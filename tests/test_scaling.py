@@ -4,6 +4,7 @@ resuming a killed run from its last checkpoint."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -244,3 +245,28 @@ def test_a_killed_rank_stops_the_run_with_one_line(two_rank_runs, tmp_path):
     result = subprocess.CompletedProcess(proc.args, proc.returncode, "", rest)
     assert_one_line_error(result, "rank 1 of 2 failed (killed by SIGKILL)")
     assert file_digest(work / "models" / "satellite_model.pt") == before  # the previous model stays
+
+
+@pytest.mark.e2e
+def test_a_validation_longer_than_the_peer_timeout_still_finishes(synthetic_zip, tmp_path):
+    """Rank 0 validates alone while the other rank waits on its heartbeat, not in a collective
+    bounded by peer_timeout: a slow validation is not a lost peer."""
+    timeout = 2  # seconds: far below the validation, and above any wait in this run's few steps
+    split = {"data.split.train": 0.1, "data.split.val": 0.85, "data.split.test": 0.05}
+    cfg = load_params(write_params(tmp_path / "params.yaml", split)).data
+    verify(cfg, synthetic_zip, tmp_path / "data" / "prepared", tmp_path / "metrics" / "data.json")
+    # 192 px (each batch resized), fp32: 260 val tiles take several times the timeout on one thread
+    slow = {
+        **split,
+        **TINY_TRAIN,
+        "train.input_size": 192,
+        "train.precision": "fp32",
+        "train.processes": 2,
+        "train.peer_timeout": timeout,
+    }
+    write_params(tmp_path / "params.yaml", slow)
+    result = run_module("modelmill.landcover.train", tmp_path)
+    assert result.returncode == 0, result.stderr
+    seconds = [float(s) for s in re.findall(r"\(val ([\d.]+)s\)", result.stderr)]
+    assert len(seconds) == 2 and seconds[0] > timeout, result.stderr  # epoch 2 began after it
+    assert (tmp_path / "models" / "satellite_model.pt").exists()

@@ -13,7 +13,9 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    run_checkpoint_uri,
     run_device,
+    run_peer_timeout,
     run_precision,
     run_processes,
     run_threads,
@@ -72,6 +74,8 @@ class TrainConfig:
     seed: int
     threads: int = run_threads()
     processes: int = run_processes()
+    checkpoint_uri: str = run_checkpoint_uri()
+    peer_timeout: int = run_peer_timeout()
     device: str = run_device()
     precision: str = run_precision()
 

@@ -26,7 +26,7 @@ def main() -> None:
     from ..core import distributed
     from .training import train
 
-    if cfg.processes > 1 and not distributed.under_torchrun():
+    if distributed.should_launch(cfg.processes):
         distributed.launch("modelmill.biomass.train", cfg.processes)  # this module again, in each rank
     else:
         train(cfg)

@@ -11,6 +11,9 @@ from collections.abc import Callable
 # Set for the ranks of a run that a stage launched under torchrun itself: that launcher
 # reports a failure once, so its ranks exit without a line of their own.
 LAUNCHED = "MODELMILL_LAUNCHED"
+# A launched rank's exit status for "stopped by a user error, already said": its launcher adds no
+# line. Only each machine's first process says it, so a node prints one line, not one per rank.
+REPORTED = 3
 
 
 class UserError(Exception):
@@ -31,8 +34,13 @@ def cli(main: Callable[[], object]) -> Callable[[], None]:
         try:
             main()
         except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(1)
+            if LAUNCHED not in os.environ:
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(1)
+            if os.environ.get("LOCAL_RANK", "0") == "0":
+                print(f"error: {exc}", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(REPORTED)  # as _leave_stopped: no interpreter shutdown for the launcher's SIGTERM to hit
         except KeyboardInterrupt:
             if LAUNCHED not in os.environ:
                 print("error: interrupted; nothing was written", file=sys.stderr)

@@ -39,6 +39,11 @@ def choice(*values: str) -> Any:
     return field(metadata={"choices": values})
 
 
+def uri(*schemes: str) -> Any:
+    """A string field that is empty or a `scheme://bucket/...` location of one of `schemes`."""
+    return field(metadata={"schemes": schemes})
+
+
 def span(low: float | None = None, high: float | None = None, *, open_low: bool = False) -> Any:
     """A number field within [low, high] ((low, high] with open_low)."""
     return field(metadata={"low": low, "high": high, "open_low": open_low})
@@ -65,13 +70,31 @@ def run_threads() -> Any:
 
 
 def run_processes() -> Any:
-    """Data-parallel ranks under torchrun on this machine."""
+    """Data-parallel ranks under torchrun on this machine (on each node, with several)."""
     return span(1, 1024)
+
+
+def run_checkpoint_uri() -> Any:
+    """Where each epoch's checkpoint goes: empty for the line's .checkpoints/ folder, or
+    s3://bucket/prefix, which a replacement machine can resume from."""
+    return uri("s3://")
+
+
+def run_peer_timeout() -> Any:
+    """Seconds a rank waits on a silent peer (process or node) before the run stops naming it."""
+    return span(1, 86_400)
 
 
 # The rules of each shared field (seed has none: any integer); the contract test holds every torch
 # line's training sections to them.
-RUN_FIELDS = {"device": run_device, "precision": run_precision, "threads": run_threads, "processes": run_processes}
+RUN_FIELDS = {
+    "device": run_device,
+    "precision": run_precision,
+    "threads": run_threads,
+    "processes": run_processes,
+    "checkpoint_uri": run_checkpoint_uri,
+    "peer_timeout": run_peer_timeout,
+}
 
 
 class RunRequest(Protocol):
@@ -86,11 +109,27 @@ class RunRequest(Protocol):
     @property
     def processes(self) -> int: ...
     @property
+    def checkpoint_uri(self) -> str: ...
+    @property
+    def peer_timeout(self) -> int: ...
+    @property
     def seed(self) -> int: ...
 
 
 @dataclass_transform(
-    frozen_default=True, field_specifiers=(field, span, choice, run_device, run_precision, run_threads, run_processes)
+    frozen_default=True,
+    field_specifiers=(
+        field,
+        span,
+        choice,
+        uri,
+        run_device,
+        run_precision,
+        run_threads,
+        run_processes,
+        run_checkpoint_uri,
+        run_peer_timeout,
+    ),
 )
 def section(cls: type[T]) -> type[T]:
     """A params.yaml section: a frozen dataclass whose fields carry their checks (`span`,
@@ -229,6 +268,10 @@ def _value(kind: type, value: object, key: str, rules: typing.Mapping, problems:
         hint = f" (did you mean {close[0]}?)" if close else ""
         problems.append(f"{key} must be one of {', '.join(choices)}; got {value!r}{hint}")
         return None
+    schemes = rules.get("schemes")
+    if schemes and isinstance(value, str) and value and not any(_locates(value, s) for s in schemes):
+        problems.append(f"{key} must be empty or {' or '.join(s + 'bucket/prefix' for s in schemes)}, got {value!r}")
+        return None
     low, high = rules.get("low"), rules.get("high")
     if low is not None and (value <= low if rules.get("open_low") else value < low):
         problems.append(f"{key} must be {'>' if rules.get('open_low') else '>='} {low:g}, got {value!r}")
@@ -237,6 +280,10 @@ def _value(kind: type, value: object, key: str, rules: typing.Mapping, problems:
         problems.append(f"{key} must be <= {high:g}, got {value!r}")
         return None
     return value
+
+
+def _locates(value: str, scheme: str) -> bool:
+    return value.startswith(scheme) and bool(value[len(scheme) :].strip("/"))
 
 
 def _kind_name(kind: type) -> str:

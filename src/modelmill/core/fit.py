@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from . import distributed
-from .checkpoint import Checkpoint, fingerprint, restore_rng, rng_state
+from . import distributed, recipe
+from .checkpoint import Checkpoint, fingerprint, inputs_digest, location, restore_rng, rng_state
 from .cli import UserError
 from .config import RunRequest
 from .distributed import Group
@@ -39,6 +40,7 @@ class Setup:
     placement: Placement
     group: Group
     threads: int
+    checkpoint_uri: str = ""  # empty: each line's .checkpoints/ folder
 
     def announce(self, log: str, what: str) -> None:
         """Rank 0 says what trains, and where, before the first epoch."""
@@ -51,8 +53,12 @@ class Setup:
             )
 
     def checkpoint(self, path: Path, params: dict, inputs: list[Path]) -> Checkpoint:
-        """This run's checkpoint, keyed by its params, its number of ranks and its input files."""
-        return Checkpoint(path, fingerprint({**params, "world": self.group.world}, inputs))
+        """This run's checkpoint, keyed by its params, its number of ranks and its input files:
+        `path`, or its name under the section's checkpoint_uri. With several processes, every
+        node must hold that same recipe (and commit): the first that does not stops them all."""
+        data = inputs_digest(inputs)
+        recipe.agree(self.group, params, data)
+        return Checkpoint(location(path, self.checkpoint_uri), fingerprint({**params, "world": self.group.world}, data))
 
     def runtime(self) -> dict:
         """What ran, for the model card."""
@@ -63,6 +69,7 @@ class Setup:
             "precision_reason": self.placement.reason,
             "threads": self.threads,
             "processes": self.group.world,
+            "nodes": self.group.world // self.group.local_world,
         }
 
 
@@ -71,10 +78,10 @@ def set_up(cfg: RunRequest, *, min_side: int | None, sync_batchnorm: bool = Fals
     torchrun's group when there is one, size the threads and seed torch. `min_side`: the smallest
     image side trained at (the CPU bf16 floor)."""
     placement = check_placement(cfg.device, cfg.precision, cfg.processes, sync_batchnorm, min_side)
-    group = distributed.join(placement.device)
+    group = distributed.join(placement.device, cfg.peer_timeout)
     threads = set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    return Setup(placement, group, threads)
+    return Setup(placement, group, threads, cfg.checkpoint_uri)
 
 
 def one_cycle(
@@ -160,40 +167,65 @@ def fit(
     one: then that is what the best epoch keeps); `correct` counts the training batch's
     correct answers (a classifier's training accuracy). `timed`: the history holds each epoch's
     seconds (then it differs between otherwise byte-identical reruns); the log always says them."""
-    fitted = resume(checkpoint, run, model)
-    if fitted.history and run.group.is_main:
-        print(f"{log}: resuming after epoch {len(fitted.history)}", file=sys.stderr)
-    for epoch in range(len(fitted.history) + 1, epochs + 1):
-        start = time.perf_counter()
-        step = plan(epoch)
-        loss, accuracy = train_one_epoch(
-            run,
-            x,
-            y,
-            batch_size=batch_size,
-            augment=augment,
-            preprocess=step.preprocess,
-            desc=f"epoch {epoch}/{epochs}{step.note}",
-            unit=unit,
-            correct=correct,
-        )
-        if not math.isfinite(loss):
-            raise UserError(f"{log}: the training loss became {loss} in epoch {epoch}; lower the learning rate")
-        if not run.group.is_main:
-            continue  # rank 0 alone validates, keeps the best epoch and writes
-        scored = run.average.averaged if run.average is not None else model  # the weights the stage would save
-        scores = {k: round(float(v), DIGITS) for k, v in validate(scored).items()}
-        row = epoch_row(epoch, step, loss, accuracy, scores, run.optimizer.param_groups[0]["lr"])
-        seconds = round(time.perf_counter() - start, 2)
-        keep(fitted, {**row, "seconds": seconds} if timed else row, scores, scored, best)
-        save(checkpoint, run, model, fitted)
-        # Printed once the epoch is saved: a run stopped after this line resumes after this epoch.
-        print(f"{log}: epoch {epoch}/{epochs}{step.note} {describe(row)} | {seconds:.0f}s", file=sys.stderr)
-    distributed.leave()
-    if not run.group.is_main:
+    group = run.group
+    try:
+        fitted = resume(checkpoint, run, model)
+        if fitted.history and group.is_main:
+            print(f"{log}: resuming after epoch {len(fitted.history)}", file=sys.stderr)
+        for epoch in range(len(fitted.history) + 1, epochs + 1):
+            start = time.perf_counter()
+            step = plan(epoch)
+            loss, accuracy = train_one_epoch(
+                run,
+                x,
+                y,
+                batch_size=batch_size,
+                augment=augment,
+                preprocess=step.preprocess,
+                desc=f"epoch {epoch}/{epochs}{step.note}",
+                unit=unit,
+                correct=correct,
+            )
+            if not math.isfinite(loss):
+                raise UserError(f"{log}: the training loss became {loss} in epoch {epoch}; lower the learning rate")
+            if not group.is_main:
+                # Rank 0 alone validates, keeps the best epoch and writes; the others wait for it
+                # here, for as long as it lives, not in a collective bounded by peer_timeout.
+                wait_for_main(group, f"epoch-{epoch}")
+                continue
+            scored = run.average.averaged if run.average is not None else model  # the weights the stage would save
+            started = time.perf_counter()
+            scores = {k: round(float(v), DIGITS) for k, v in validate(scored).items()}
+            validation = time.perf_counter() - started
+            row = epoch_row(epoch, step, loss, accuracy, scores, run.optimizer.param_groups[0]["lr"])
+            seconds = round(time.perf_counter() - start, 2)
+            keep(fitted, {**row, "seconds": seconds} if timed else row, scores, scored, best)
+            save(checkpoint, run, model, fitted)
+            release(group, f"epoch-{epoch}")
+            # Printed once the epoch is saved: a run stopped after this line resumes after this epoch.
+            print(
+                f"{log}: epoch {epoch}/{epochs}{step.note} {describe(row)} | {seconds:.0f}s (val {validation:.1f}s)",
+                file=sys.stderr,
+            )
+    except (RuntimeError, dist.DistError) as exc:
+        if group.liveness is None:
+            raise
+        raise group.liveness.stopped(exc) from None
+    distributed.leave(group)
+    if not group.is_main:
         return None
     assert fitted.best_state is not None  # epochs >= 1 (every line's params), so an epoch ran
     return fitted
+
+
+def wait_for_main(group: Group, key: str) -> None:
+    if group.liveness is not None:
+        group.liveness.wait_for_main(key)
+
+
+def release(group: Group, key: str) -> None:
+    if group.liveness is not None:
+        group.liveness.release(key)
 
 
 def epoch_row(
@@ -240,9 +272,20 @@ def save(checkpoint: Checkpoint, run: Run, model: nn.Module, fitted: Fitted) -> 
 
 
 def resume(checkpoint: Checkpoint, run: Run, model: nn.Module) -> Fitted:
-    """The last complete epoch of this very run, restored if the checkpoint holds one (every
-    rank restores the same state: rank 0 saved it and the ranks run in lockstep)."""
-    state = checkpoint.load()
+    """The last complete epoch of this very run, restored if the checkpoint holds one. Rank 0
+    reads it (a file here, or S3) and hands every other rank what it needs to go on in lockstep:
+    a node that joins, or replaces a lost one, needs no copy of its own."""
+    group = run.group
+    state = checkpoint.load() if group.is_main else None
+    if group.world > 1:
+        if group.is_main:
+            release(group, "resume")
+        else:
+            wait_for_main(group, "resume")
+        shared = [None if state is None else {k: v for k, v in state.items() if k != "best_state"}]
+        dist.broadcast_object_list(shared, src=0)
+        if not group.is_main:
+            state = shared[0]
     if state is None:
         return Fitted()
     model.load_state_dict(state["model"])
@@ -251,7 +294,7 @@ def resume(checkpoint: Checkpoint, run: Run, model: nn.Module) -> Fitted:
     restore_rng(state["rng"], run.generator)
     if run.average is not None:
         run.average.load_state_dict(state["average"])
-    return Fitted(state["history"], state["best_epoch"], state["best_scores"], state["best_state"])
+    return Fitted(state["history"], state["best_epoch"], state["best_scores"], state.get("best_state"))
 
 
 def save_outputs(

@@ -12,7 +12,9 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    run_checkpoint_uri,
     run_device,
+    run_peer_timeout,
     run_precision,
     run_processes,
     run_threads,
@@ -70,6 +72,8 @@ class TrainConfig:
     channels_last: bool
     threads: int = run_threads()
     processes: int = run_processes()
+    checkpoint_uri: str = run_checkpoint_uri()
+    peer_timeout: int = run_peer_timeout()
     sync_batchnorm: bool
     seed: int
 

@@ -29,7 +29,7 @@ def main() -> None:
     from ..core import distributed
     from .training import check_request, train
 
-    if cfg.processes > 1 and not distributed.under_torchrun():
+    if distributed.should_launch(cfg.processes):
         check_request(cfg)
         distributed.launch("modelmill.landcover.train", cfg.processes)  # this module again, in each rank
     else:

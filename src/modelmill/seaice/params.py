@@ -13,7 +13,9 @@ from ..core.config import (
     choice,
     load,
     mark_checked,
+    run_checkpoint_uri,
     run_device,
+    run_peer_timeout,
     run_precision,
     run_processes,
     run_threads,
@@ -85,6 +87,8 @@ class ClassifierConfig:
     class_weights: bool  # inverse frequency in the training split
     threads: int = run_threads()
     processes: int = run_processes()
+    checkpoint_uri: str = run_checkpoint_uri()
+    peer_timeout: int = run_peer_timeout()
     device: str = run_device()
     precision: str = run_precision()
     seed: int
@@ -100,6 +104,8 @@ class ForecasterConfig:
     weight_decay: float = span(0.0, 1.0)
     threads: int = run_threads()
     processes: int = run_processes()
+    checkpoint_uri: str = run_checkpoint_uri()
+    peer_timeout: int = run_peer_timeout()
     device: str = run_device()
     precision: str = run_precision()
     seed: int
@@ -116,6 +122,8 @@ class ChangeConfig:
     augment: bool  # the same flip/rotation for both dates and the map
     threads: int = run_threads()
     processes: int = run_processes()
+    checkpoint_uri: str = run_checkpoint_uri()
+    peer_timeout: int = run_peer_timeout()
     device: str = run_device()
     precision: str = run_precision()
     seed: int

@@ -38,7 +38,7 @@ def main() -> None:
     from ..core import distributed
     from .training import train_model
 
-    if mcfg.processes > 1 and not distributed.under_torchrun():
+    if distributed.should_launch(mcfg.processes):
         distributed.launch("modelmill.seaice.train", mcfg.processes, [name])  # this module again, in each rank
     else:
         train_model(name, cfg)
