@@ -39,6 +39,7 @@ import torch  # noqa: E402
 from biomass_line import rows as biomass_rows  # noqa: E402
 from fire_line import rows as fire_rows  # noqa: E402
 from follow_switch import rows as follow_rows  # noqa: E402
+from nodes import rows as nodes_rows  # noqa: E402
 from notebook import document, launcher, machine, run_facts  # noqa: E402
 from PIL import Image  # noqa: E402
 from seaice_line import rows as seaice_rows  # noqa: E402
@@ -339,6 +340,9 @@ def main() -> None:
         report["follow"] = [list(row) for row in follow_rows(args.quick)]
         print("  the registry page (make ui):", file=sys.stderr)
         report["ui"] = [list(row) for row in ui_rows(args.quick)]
+        if not args.quick:  # minutes of training on two nodes; tests/test_nodes.py covers the quick path
+            print("  several machines (network namespaces, root only):", file=sys.stderr)
+            report["nodes"] = [list(row) for row in nodes_rows()]
     write_report(report, args.out)
 
 
@@ -528,6 +532,7 @@ def report_sections(report: dict) -> dict[str, list[tuple]]:
     sections["Serving (python -m modelmill.serve, loopback)"] = [tuple(row) for row in report.get("serve", [])]
     sections["Registry: a server following an alias (loopback S3)"] = [tuple(row) for row in report.get("follow", [])]
     sections["The registry page (make ui)"] = [tuple(row) for row in report.get("ui", [])]
+    sections["Several machines (network namespaces on one machine)"] = [tuple(row) for row in report.get("nodes", [])]
     return {title: rows for title, rows in sections.items() if rows}
 
 

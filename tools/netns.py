@@ -54,7 +54,9 @@ class Network:
                 _ip("link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", ns)
                 _ip("link", "set", outside, "master", self.bridge)
                 _ip("link", "set", outside, "up")
-                address = f"10.231.{subnet}.{i + 2}"
+                # Node 0 (the head) gets the highest address: torchrun's c10d rendezvous numbers
+                # the nodes by address, so the head comes last and must be renumbered first.
+                address = f"10.231.{subnet}.{nodes + 1 - i}"
                 _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
                 _ip("-n", ns, "link", "set", "eth0", "up")
                 _ip("-n", ns, "link", "set", "lo", "up")

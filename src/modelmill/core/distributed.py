@@ -167,11 +167,17 @@ def join(device: torch.device, peer_timeout: float = 1800) -> Group:
     dist.broadcast_object_list(run, src=0)
     rank = _head_first(dist.get_rank(), local_rank, local_world)
     if _any_moved(rank):
+        # The store this group met through is served by one of its processes; it must outlive
+        # the group, for the regrouped one meets through it too.
+        _KEPT.append(dist.distributed_c10d._get_default_store())
         dist.destroy_process_group()
         dist.init_process_group(
             backend, store=store(peer_timeout, f"{run[0]}/ranks/"), rank=rank, world_size=world, timeout=timeout
         )
     return Group(rank, world, local_rank, local_world, Liveness(rank, world, peer_timeout, store_prefix=f"{run[0]}/"))
+
+
+_KEPT: list = []
 
 
 def _any_moved(rank: int) -> bool:
@@ -245,6 +251,10 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
         # 127.0.1.1 (Debian's default) or an address another node cannot reach: name the
         # interface that holds the address the other nodes reach this one at, unless the user did.
         interface = _interface(nodes.address())
+        # Each round of the rendezvous (a relaunch after a failure is a new one) gets a new store
+        # for the processes, served by its first one: torchrun's shared store would outlive the
+        # round, and a relaunched process could read a peer's address from the round before.
+        os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
         if interface:
             os.environ.setdefault("GLOO_SOCKET_IFNAME", interface)
             os.environ.setdefault("NCCL_SOCKET_IFNAME", interface)

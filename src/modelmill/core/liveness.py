@@ -9,7 +9,9 @@ the rank that went silent; the stage then ends with one line, instead of a stack
 
 Each rank adds 1 to its own counter in the store every `interval` seconds from a thread; a
 rank is lost when its counter stops moving. Counters are compared on one clock (the reader's),
-so machines' clocks never matter.
+so machines' clocks never matter. The store is served by one of the processes: when its machine is
+the one cut off, a store call can block far past the client's timeout, so every read here runs
+in a thread that is given up on after a few intervals (it is left behind; the process is ending).
 """
 
 from __future__ import annotations
@@ -35,6 +37,28 @@ def store(timeout: float, prefix: str) -> dist.Store:
 
 class Lost(UserError):
     """A peer went silent: the run stops, naming it."""
+
+
+class Unreachable(Exception):
+    """The store did not answer in time."""
+
+
+def bounded(call, seconds: float):
+    """`call()`'s result, or Unreachable when it fails or has not returned within `seconds`."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="modelmill-store-call", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if "value" not in outcome:
+        raise Unreachable
+    return outcome["value"]
 
 
 class Liveness:
@@ -67,37 +91,44 @@ class Liveness:
     def name(self, rank: int) -> str:
         return self.names.get(rank, f"rank {rank}")
 
+    def _read(self, call):
+        return bounded(call, self.interval * 2)
+
     def release(self, key: str) -> None:
         """Rank 0: the others may go on past `key`."""
-        self._reads.set(f"go/{key}", "1")
+        try:
+            self._read(lambda: self._reads.set(f"go/{key}", "1"))
+        except Unreachable:
+            raise Lost(self._lost_message(self.silent(), None)) from None
 
     def wait_for_main(self, key: str) -> None:
         """Every other rank: wait until rank 0 releases `key`, for as long as its heartbeat moves."""
         last, changed = None, time.monotonic()
         while True:
             try:
-                if self._reads.check([f"go/{key}"]):
+                if self._read(lambda: self._reads.check([f"go/{key}"])):
                     return
-                beats = self._reads.add(self._key(0), 0)
-            except Exception:
-                beats = last  # the store itself is unreachable: it lives with rank 0, on the head
+                beats = self._read(lambda: self._reads.add(self._key(0), 0))
+            except Unreachable:
+                beats = last  # the store is unreachable: its machine, or this one, is cut off
             now = time.monotonic()
             if beats != last:
                 last, changed = beats, now
             elif now - changed > self.timeout:
                 raise Lost(self._lost_message([0], now - changed))
-            time.sleep(0.05)
+            time.sleep(0.1)
 
     def silent(self) -> list[int]:
         """The ranks whose heartbeat stopped (watched for a few intervals); every other rank when
-        the store itself cannot be reached (then the head, which serves it, is the one lost)."""
+        the store cannot be reached (its machine is cut off, or this one)."""
+        others = [r for r in range(self.world) if r != self.rank]
         try:
-            before = [self._reads.add(self._key(r), 0) for r in range(self.world)]
+            before = self._read(lambda: [self._reads.add(self._key(r), 0) for r in range(self.world)])
             time.sleep(self.interval * 3)
-            after = [self._reads.add(self._key(r), 0) for r in range(self.world)]
-        except Exception:
-            return [r for r in range(self.world) if r != self.rank]
-        return [r for r in range(self.world) if r != self.rank and before[r] == after[r]]
+            after = self._read(lambda: [self._reads.add(self._key(r), 0) for r in range(self.world)])
+        except Unreachable:
+            return others
+        return [r for r in others if before[r] == after[r]]
 
     def stopped(self, exc: BaseException) -> BaseException:
         """What to raise when a collective failed with `exc`: one line naming the silent peers,
