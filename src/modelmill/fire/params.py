@@ -65,6 +65,8 @@ class EnsembleConfig:
 class EvaluateConfig:
     curve_points: int = span(2, 100_000)
     calibration_bins: int = span(2, 1000)
+    bootstrap_resamples: int = span(10, 1_000_000)  # paired resamples of the test rows for the gap's interval
+    bootstrap_seed: int
 
 
 @section
