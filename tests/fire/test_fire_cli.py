@@ -45,7 +45,8 @@ def test_repo_params_hold_the_documented_defaults():
     assert (params.split.train, params.split.val, params.split.test) == (0.7, 0.15, 0.15)
     forest, boosting = params.train.forest, params.train.boosting
     assert (forest.n_estimators, forest.max_depth) == (200, 10)
-    assert (boosting.n_estimators, boosting.learning_rate) == (200, 0.1)
+    assert (boosting.n_estimators, boosting.learning_rate, boosting.min_samples_leaf) == (550, 0.05, 100)
+    assert boosting.max_features == 0.3
     assert params.ensemble.threshold == "max_f1" and params.ensemble.recall_floor == 0.9
     assert (
         params.publish.bucket,

@@ -47,11 +47,19 @@ def describe(folder: Path) -> dict:
         "threshold_rule": card["threshold_rule"],
         "test_metrics": {name: metrics[name] for name in (*MODEL_NAMES, "ensemble")} if metrics else None,
         "test_rows": metrics.get("test_rows"),
-        "bayes_ceiling": metrics.get("bayes"),
+        **_ceiling(metrics),
         "data_sha256": card["data_sha256"],
         "params": {name: asdict(getattr(params, name)) for name in ("data", "split", "train", "ensemble")},
         **_onnx_provenance(folder, card),
     }
+
+
+def _ceiling(metrics: dict) -> dict:
+    """The Bayes ceiling and the ensemble's gap to it, for data the simulator made; nothing at all
+    (not nulls) for the user's own data, which has no ceiling."""
+    if "bayes" not in metrics:
+        return {}
+    return {"bayes_ceiling": metrics["bayes"], "auc_gap": metrics["auc_gap"], "auc_gap_ci95": metrics["auc_gap_ci95"]}
 
 
 def _onnx_provenance(folder: Path, card: dict) -> dict:

@@ -3,7 +3,9 @@
 For each model and the ensemble (each at its own threshold chosen on val by the ensemble
 stage): accuracy, precision, recall, F1, ROC AUC, average precision, log loss and Brier
 score. When the data came from the simulator, `bayes` holds the threshold-free scores of the
-true probability p_fire on the same rows: what no model can beat on average. Writes
+true probability p_fire on the same rows: what no model can beat on average; `bayes_auc`,
+`auc_gap` (the Bayes ROC AUC minus the ensemble's) and `auc_gap_ci95` (its paired bootstrap
+interval) say how far the ensemble is from it. With the user's own data these keys are absent. Writes
 metrics/metrics.json and, for `dvc plots`, metrics/roc.csv, metrics/pr.csv and
 metrics/calibration/<model>.csv.
 """
@@ -24,7 +26,16 @@ from .features import FEATURES, read_split
 from .models import check_features, load_model, members, predict_fire
 from .params import EvaluateConfig, load_params
 from .paths import CALIBRATION_DIR, ENSEMBLE_CARD, ENSEMBLE_FILE, METRICS_FILE, PR_FILE, ROC_FILE, SPLIT_DIR
-from .scoring import DIGITS, all_scores, calibration, pr_on_grid, ranking_scores, roc_on_grid, rounded
+from .scoring import (
+    DIGITS,
+    all_scores,
+    calibration,
+    paired_bootstrap_gap,
+    pr_on_grid,
+    ranking_scores,
+    roc_on_grid,
+    rounded,
+)
 
 
 def evaluate(
@@ -47,23 +58,41 @@ def evaluate(
     metrics: dict[str, Any] = {
         name: all_scores(test.y, p, card["val"][name]["threshold"]) for name, p in probabilities.items()
     }
-    bayes = None if test.p_fire is None else ranking_scores(test.y, test.p_fire)
-    metrics["bayes"] = bayes
-    metrics["ensemble_roc_auc_gap_to_bayes"] = (
-        None if bayes is None else rounded(bayes["roc_auc"] - metrics["ensemble"]["roc_auc"])
-    )
+    if test.p_fire is not None:  # own data (data.source: csv) has no ceiling: the fields are absent
+        metrics.update(ceiling(cfg, test.y, test.p_fire, probabilities["ensemble"]))
     metrics["test_rows"] = len(test)
     metrics["test_fires"] = int(test.y.sum())
     write_json(metrics_out, metrics)
     write_curves(cfg, test.y, probabilities, roc_out, pr_out, calibration_out)
-    ceiling = "no Bayes ceiling (own data)" if bayes is None else f"Bayes ceiling {bayes['roc_auc']:.4f}"
+    ceiling_text = (
+        f"Bayes ceiling {metrics['bayes_auc']:.4f}, gap {metrics['auc_gap']:.4f} "
+        f"(95% {metrics['auc_gap_ci95']['low']:.4f}..{metrics['auc_gap_ci95']['high']:.4f})"
+        if "bayes_auc" in metrics
+        else "no Bayes ceiling (own data)"
+    )
     aucs = ", ".join(f"{name} {metrics[name]['roc_auc']:.4f}" for name in probabilities)
     print(
-        f"evaluate: {len(test)} test rows; ROC AUC {aucs}; {ceiling} -> {metrics_out} "
+        f"evaluate: {len(test)} test rows; ROC AUC {aucs}; {ceiling_text} -> {metrics_out} "
         f"in {time.perf_counter() - start:.1f}s",
         file=sys.stderr,
     )
     return metrics
+
+
+def ceiling(cfg: EvaluateConfig, y: np.ndarray, p_fire: np.ndarray, p_ensemble: np.ndarray) -> dict[str, Any]:
+    """The Bayes ceiling on the test rows and the ensemble's distance to it.
+
+    `bayes`: the threshold-free scores of the true p(fire); `bayes_auc`: its ROC AUC;
+    `auc_gap`: bayes_auc minus the ensemble's ROC AUC, on the same rows; `auc_gap_ci95`: the 95%
+    interval of that gap over `evaluate.bootstrap_resamples` paired resamples of the rows."""
+    bayes = ranking_scores(y, p_fire)
+    gap, low, high = paired_bootstrap_gap(y, p_fire, p_ensemble, cfg.bootstrap_resamples, cfg.bootstrap_seed)
+    return {
+        "bayes": bayes,
+        "bayes_auc": bayes["roc_auc"],
+        "auc_gap": rounded(gap),
+        "auc_gap_ci95": {"low": rounded(low), "high": rounded(high), "resamples": cfg.bootstrap_resamples},
+    }
 
 
 def write_curves(

@@ -71,6 +71,7 @@ def build_model(name: str, cfg: TrainConfig):
                 max_depth=b.max_depth,
                 max_leaf_nodes=None,
                 min_samples_leaf=b.min_samples_leaf,
+                max_features=b.max_features,
                 early_stopping=False,
                 random_state=b.seed,
             )
@@ -79,6 +80,7 @@ def build_model(name: str, cfg: TrainConfig):
             learning_rate=b.learning_rate,
             max_depth=b.max_depth,
             min_samples_leaf=b.min_samples_leaf,
+            max_features=None if b.max_features == 1.0 else b.max_features,
             random_state=b.seed,
         )
     if name == "logistic":

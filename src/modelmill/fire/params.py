@@ -37,6 +37,7 @@ class BoostingConfig:
     learning_rate: float = span(0.0, 1.0, open_low=True)
     max_depth: int = span(1, 100)
     min_samples_leaf: int = span(1, 1_000_000)
+    max_features: float = span(0.0, 1.0, open_low=True)  # share of the features each split may choose from
     seed: int
 
 
@@ -65,6 +66,8 @@ class EnsembleConfig:
 class EvaluateConfig:
     curve_points: int = span(2, 100_000)
     calibration_bins: int = span(2, 1000)
+    bootstrap_resamples: int = span(10, 1_000_000)  # paired resamples of the test rows for the gap's interval
+    bootstrap_seed: int
 
 
 @section

@@ -105,7 +105,11 @@ class Predictor:
             "threshold_rule": meta.get("threshold_rule"),
             "members": meta.get("members"),
             "weights": meta.get("weights"),
-            "metrics": {"test": meta.get("test_metrics"), "bayes_ceiling": meta.get("bayes_ceiling")},
+            # the ceiling's keys only where the version has them (none for a model of the user's own data)
+            "metrics": {
+                "test": meta.get("test_metrics"),
+                **{key: meta[key] for key in ("bayes_ceiling", "auc_gap", "auc_gap_ci95") if key in meta},
+            },
         }
 
     def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], np.ndarray]]]:
