@@ -32,7 +32,7 @@ RECIPE = {
     "data.source": "synthetic",
     "data.synthetic_per_class": 20,
     "train.input_size": 32,
-    "train.epochs": 3,
+    "train.epochs": 2,
     "train.progressive_epochs": 0,
     "train.batch_size": 16,
     "train.lr": 0.01,
@@ -118,7 +118,7 @@ def test_the_head_stops_when_the_inputs_the_nodes_pull_are_not_in_git(nodes, two
 
 def test_a_node_cut_off_mid_epoch_stops_the_run_then_it_resumes_to_the_same_bytes(nodes, two_nodes):
     head, node = nodes.train(0, "cut-head"), nodes.train(1, "cut-node")
-    nodes.wait_for_line("cut-head", "train: epoch 1/3", head)
+    nodes.wait_for_line("cut-head", "train: epoch 1/2", head)
     cut = time.monotonic()
     nodes.net.cut(1)
     try:
@@ -141,7 +141,7 @@ def test_a_node_cut_off_mid_epoch_stops_the_run_then_it_resumes_to_the_same_byte
 
 def test_a_killed_node_process_is_relaunched_and_the_run_recovers(nodes, two_nodes):
     head, node = nodes.train(0, "restart-head", restarts=1), nodes.train(1, "restart-node", restarts=1)
-    nodes.wait_for_line("restart-head", "train: epoch 1/3", head)
+    nodes.wait_for_line("restart-head", "train: epoch 1/2", head)
     workers = [
         p
         for p in psutil.process_iter()

@@ -255,11 +255,11 @@ def test_a_validation_longer_than_the_peer_timeout_still_finishes(synthetic_zip,
     split = {"data.split.train": 0.1, "data.split.val": 0.85, "data.split.test": 0.05}
     cfg = load_params(write_params(tmp_path / "params.yaml", split)).data
     verify(cfg, synthetic_zip, tmp_path / "data" / "prepared", tmp_path / "metrics" / "data.json")
-    # 192 px (each batch resized), fp32: 260 val tiles take several times the timeout on one thread
+    # 160 px (each batch resized), fp32: 260 val tiles take several times the timeout on one thread
     slow = {
         **split,
         **TINY_TRAIN,
-        "train.input_size": 192,
+        "train.input_size": 160,
         "train.precision": "fp32",
         "train.processes": 2,
         "train.peer_timeout": timeout,
