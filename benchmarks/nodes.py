@@ -27,6 +27,8 @@ from cluster import CHECKPOINTS, cluster, stop, wait  # noqa: E402
 from netns import why_not  # noqa: E402
 from workspace import print_table, project_copy  # noqa: E402
 
+from modelmill.nodes import stage_inputs  # noqa: E402
+
 EPOCHS = 3
 RECIPE = {
     "data.source": "synthetic",
@@ -60,9 +62,11 @@ def rows() -> list[tuple[str, str, str]]:
         root = Path(tmp)
         origin = project_copy(root / "origin", RECIPE, working_tree=True)
         with cluster(root, origin) as nodes:
-            for clone in (nodes.head, nodes.node):  # the prepared data, as make join pulls it
-                pull = [sys.executable, "-m", "dvc", "pull", "-q", "data/.params-checked", "data/prepared"]
-                subprocess.run(pull, cwd=clone, env=nodes.env, check=True)
+            _, _, inputs = stage_inputs(nodes.head, "train")
+            for clone in (nodes.head, nodes.node):  # the train stage's inputs, as make join pulls them
+                subprocess.run(
+                    [sys.executable, "-m", "dvc", "pull", "-q", *inputs], cwd=clone, env=nodes.env, check=True
+                )
             assert wait(nodes.alone("alone")) == [0], nodes.log("alone")
             one = images_per_second(nodes.head, nodes.log("alone"))
             assert wait(nodes.train(0, "two"), nodes.train(1, "two-node")) == [0, 0], nodes.log("two")

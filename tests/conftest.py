@@ -36,7 +36,7 @@ import smoke_params  # noqa: E402
 
 from modelmill.landcover.params import load_params  # noqa: E402
 from modelmill.landcover.synthetic import write_synthetic_archive  # noqa: E402
-from modelmill.registry.s3local import DUMMY_CREDENTIALS, start_server  # noqa: E402
+from modelmill.registry.s3local import AMBIENT, client_env, start_server  # noqa: E402
 
 # Small, fast settings used wherever a test trains: 32 px costs half the time of the tiles' 64.
 TINY_TRAIN = {
@@ -198,16 +198,10 @@ def s3_server():
 @pytest.fixture
 def s3_env(s3_server, monkeypatch, tmp_path):
     """Point boto3 (and dvc) at the loopback server, with dummy credentials and a fresh bucket name."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "BUCKET_NAME"):
+    for name in (*AMBIENT, "BUCKET_NAME"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_CREDENTIALS.items():
+    for name, value in client_env(s3_server, tmp_path / "aws-config").items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    no_profiles = tmp_path / "aws-config"  # empty: no profile on this machine can interfere
-    no_profiles.write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(no_profiles))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(no_profiles))
     return {"endpoint": s3_server, "bucket": f"test-{uuid.uuid4().hex[:12]}"}
 
 
@@ -215,18 +209,12 @@ def s3_env(s3_server, monkeypatch, tmp_path):
 def registry_env(s3_server, tmp_path_factory):
     """The loopback registry for the whole module (servers outlive one test, so s3_env's
     per-test monkeypatch won't do): dummy credentials, no profiles, a fresh bucket name."""
-    empty = tmp_path_factory.mktemp("aws") / "config"
-    empty.write_text("")
     env = {
-        **DUMMY_CREDENTIALS,
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(empty),
-        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        **client_env(s3_server, tmp_path_factory.mktemp("aws") / "config"),
         "BUCKET_NAME": f"test-{uuid.uuid4().hex[:12]}",
     }
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "MODEL_NAME", "REGISTRY_PREFIX"):
+        for name in (*AMBIENT, "MODEL_NAME", "REGISTRY_PREFIX"):
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value)
@@ -466,14 +454,9 @@ def legacy_bucket(fire_project, s3_server, tmp_path_factory) -> dict:
     # The fire run's outputs recorded against that params file (the old publish wants the line up
     # to date): a bucket's format is what the legacy tests read, not which params made the model.
     dvc(workspace, "commit", "-f", "-q", "pipelines/fire/dvc.yaml")
-    (root / "aws-config").write_text("")
     env = {
-        **{k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION")},
-        **DUMMY_CREDENTIALS,
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(root / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(root / "aws-config"),
+        **{k: v for k, v in os.environ.items() if k not in AMBIENT},
+        **client_env(s3_server, root / "aws-config"),
         "BUCKET_NAME": f"legacy-{uuid.uuid4().hex[:12]}",
     }
     for args in (

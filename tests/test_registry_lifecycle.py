@@ -41,7 +41,7 @@ from modelmill.registry.bucket import ensure_private_bucket
 from modelmill.registry.compare import compare
 from modelmill.registry.listing import headline_metrics
 from modelmill.registry.publish import publish
-from modelmill.registry.s3local import DUMMY_CREDENTIALS
+from modelmill.registry.s3local import AMBIENT, client_env
 from modelmill.registry.store import Registry
 
 MODEL = "eurosat-resnet18"  # the name the landcover line's params.yaml publishes under
@@ -107,17 +107,10 @@ def published(s3_server, tmp_path_factory) -> dict:
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
     with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "BUCKET_NAME"):  # as conftest's s3_env
+        for name in (*AMBIENT, "BUCKET_NAME"):  # as conftest's s3_env
             env.delenv(name, raising=False)
-        for name, value in {
-            **DUMMY_CREDENTIALS,
-            "AWS_ENDPOINT_URL": s3_server,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in client_env(s3_server, work.parent / "aws-config").items():
             env.setenv(name, value)
-        (work.parent / "aws-config").write_text("")
-        env.setenv("AWS_CONFIG_FILE", str(work.parent / "aws-config"))
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(work.parent / "aws-config"))
         reg = Registry.for_line(lines.get("landcover"), REPO, env={"BUCKET_NAME": f"lifecycle-{uuid.uuid4().hex[:12]}"})
         ensure_private_bucket(s3.client(reg.region), reg)
         landcover = stub_line("landcover", reg.model_object)

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from netns import Network
 
+from modelmill.registry.s3local import AMBIENT, DUMMY_CREDENTIALS, client_env
+
 VENV = Path(sys.executable).parent.parent
 PORT = 29500  # the head's rendezvous, inside its namespace
 BUCKET = "nodes"
 CHECKPOINTS = f"s3://{BUCKET}/checkpoints"  # a recipe's train.checkpoint_uri, on the bridge's server
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's: no real account
 
 
 @dataclass
@@ -117,24 +118,19 @@ def cluster(root: Path, origin: Path) -> Iterator[Cluster]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        aws = root / "aws-config"
-        aws.write_text("")
         env = {
-            **os.environ,
-            **CREDENTIALS,
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(aws),
-            "AWS_SHARED_CREDENTIALS_FILE": str(aws),
+            **{k: v for k, v in os.environ.items() if k not in (*AMBIENT, "PYTEST_XDIST_WORKER")},
+            **client_env(endpoint, root / "aws-config"),
             "DVC_NO_ANALYTICS": "1",
             "PYTHONPATH": "",
             "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "PYTEST_XDIST_WORKER"):
-            env.pop(name, None)
         import boto3
 
-        keys = {"aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": "testing"}
+        keys = {
+            "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys).create_bucket(Bucket=BUCKET)
         dvc = [sys.executable, "-m", "dvc"]
         _run([*dvc, "remote", "add", "-d", "store", f"s3://{BUCKET}/dvc"], origin, env)

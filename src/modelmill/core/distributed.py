@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Sequence
@@ -53,11 +54,6 @@ class Group:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    @property
-    def node(self) -> int:
-        """This process's machine: 0 is the head."""
-        return self.rank // self.local_world
-
     def shard(self, batch: torch.Tensor) -> torch.Tensor:
         """This rank's disjoint part of a global batch (every world-th row from its rank on)."""
         return batch[self.rank :: self.world]
@@ -84,7 +80,7 @@ class Nodes:
             raise UserError(f"{ROLE_ENV} must be head or join, got {role!r}")
         head = os.environ.get(HEAD_ENV, "")
         if count > 1:
-            head = head or f"{_hostname()}:{DEFAULT_PORT}"
+            head = head or f"{socket.gethostname()}:{DEFAULT_PORT}"
             host, _, port = head.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise UserError(f"HEAD must be host:port (the head node's address and a free port), got {head!r}")
@@ -99,8 +95,6 @@ class Nodes:
         host, _, port = self.head.rpartition(":")
         if self.role == "head":
             return host
-        import socket
-
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
                 probe.connect((host, int(port)))  # picks a route; sends nothing
@@ -111,8 +105,6 @@ class Nodes:
 
 def _interface(address: str) -> str | None:
     """The network interface that holds `address` (a host name is resolved first), if any here."""
-    import socket
-
     import psutil
 
     try:
@@ -130,12 +122,6 @@ def _env_int(name: str, default: int, *, low: int) -> int:
     if not raw.isdigit() or int(raw) < low:
         raise UserError(f"{name.removeprefix('MODELMILL_')} must be an integer >= {low}, got {raw!r}")
     return int(raw)
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 def under_torchrun() -> bool:
@@ -233,11 +219,12 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
         # What torchrun --standalone does, with the rendezvous on loopback only.
         run.rdzv_backend, run.rdzv_endpoint, run.rdzv_id = "c10d", "127.0.0.1:0", str(uuid.uuid4())
     else:
+        address = nodes.address()
         run = get_args_parser().parse_args(
             [
                 *launcher,
                 f"--nnodes={nodes.count}",
-                f"--local-addr={nodes.address()}",
+                f"--local-addr={address}",
                 "--rdzv-backend=c10d",
                 f"--rdzv-endpoint={nodes.head}",
                 f"--rdzv-id={re.sub(r'[^A-Za-z0-9]+', '-', ' '.join([module, *args]))}",
@@ -247,14 +234,14 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
                 *args,
             ]
         )
-        # gloo and NCCL pick their interface by this machine's host name, which often resolves to
-        # 127.0.1.1 (Debian's default) or an address another node cannot reach: name the
-        # interface that holds the address the other nodes reach this one at, unless the user did.
-        interface = _interface(nodes.address())
         # Each round of the rendezvous (a relaunch after a failure is a new one) gets a new store
         # for the processes, served by its first one: torchrun's shared store would outlive the
         # round, and a relaunched process could read a peer's address from the round before.
         os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
+        # gloo and NCCL pick their interface by this machine's host name, which often resolves to
+        # 127.0.1.1 (Debian's default) or an address another node cannot reach: name the
+        # interface that holds the address the other nodes reach this one at, unless the user did.
+        interface = _interface(address)
         if interface:
             os.environ.setdefault("GLOO_SOCKET_IFNAME", interface)
             os.environ.setdefault("NCCL_SOCKET_IFNAME", interface)

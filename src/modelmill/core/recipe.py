@@ -25,8 +25,8 @@ def commit() -> str:
 
 
 def agree(group: Group, params: dict, data: str) -> None:
-    """Every rank: gather each node's report and stop, on every node, at the first node whose
-    report differs from the head's. One process per node reports (the others agree with it)."""
+    """Every rank: gather every process's report and stop, on every node, at the first whose
+    report differs from the head's first process's, naming its node."""
     if group.world == 1:
         return
     mine = {"host": socket.gethostname(), "commit": commit(), "params": params, "data": data}

@@ -8,9 +8,26 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# This machine's own AWS settings, which would send a client elsewhere or sign as someone else.
+AMBIENT = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION")
+
+
+def client_env(endpoint: str, no_profiles: Path) -> dict[str, str]:
+    """The environment of a client of the server at `endpoint` alone: the dummy credentials, a
+    region, and `no_profiles` (written empty) as its AWS config, so no profile of this machine
+    interferes. Drop AMBIENT's variables from the environment it joins."""
+    no_profiles.write_text("")
+    return {
+        **DUMMY_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(no_profiles),
+        "AWS_SHARED_CREDENTIALS_FILE": str(no_profiles),
+    }
 
 
 def start_server(port: int = 0):
