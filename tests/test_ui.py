@@ -106,6 +106,23 @@ def browser():
     driver.quit()
 
 
+def follow(driver, element, by: str, value: str):
+    """Click what navigates and return `value` on the page it leads to. A click returns before the
+    next page is in (a form's answer takes a prediction), so wait for the old page to go and the
+    new one to load first."""
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    element.click()
+    wait = WebDriverWait(driver, 60)
+    wait.until(seen.staleness_of(page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    found = driver.find_elements(by, value)
+    assert found, f"no {value} on {driver.current_url}: {driver.find_element('tag name', 'body').text[:1000]}"
+    return found[0]
+
+
 def console_errors(driver) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -121,7 +138,7 @@ def test_the_pages_in_a_real_browser(ui, registry, browser):
     production = card.find_element(By.CSS_SELECTOR, 'tr.pointer[data-name="production"]')
     assert "v2" in production.text and "no drift" in card.find_element(By.CLASS_NAME, "drift-state").text
 
-    card.find_element(By.LINK_TEXT, MODEL).click()
+    follow(driver, card.find_element(By.LINK_TEXT, MODEL), By.ID, "versions")
     rows = driver.find_elements(By.CSS_SELECTOR, "#versions tr[data-version]")
     assert sorted(row.get_attribute("data-version") for row in rows) == [f"v{v['version']}" for v in listed["versions"]]
     assert driver.find_element(By.CSS_SELECTOR, '.alias[data-alias="production"]').text.endswith("v2")
@@ -131,8 +148,7 @@ def test_the_pages_in_a_real_browser(ui, registry, browser):
     assert moves[0].find_element(By.CLASS_NAME, "reason").text == REASON  # markup shown as text, not run
     assert driver.title != "owned" and not driver.find_elements(By.CSS_SELECTOR, ".reason script, .reason b")
 
-    driver.find_element(By.LINK_TEXT, "v3").click()
-    assert driver.find_element(By.ID, "version-name").text == "v3"
+    assert follow(driver, driver.find_element(By.LINK_TEXT, "v3"), By.ID, "version-name").text == "v3"
     metrics = driver.find_element(By.ID, "metrics").text
     published = next(v for v in listed["versions"] if v["version"] == 3)
     for name, value in published["metrics"].items():
@@ -153,8 +169,7 @@ def test_the_pages_in_a_real_browser(ui, registry, browser):
 
     driver.get(f"{ui.url}/models/{MODEL}/try?version=v2")
     Select(driver.find_element(By.NAME, "example")).select_by_visible_text("fire_rows.csv")
-    driver.find_element(By.ID, "send-example").click()
-    answers = json.loads(driver.find_element(By.ID, "answer").text)
+    answers = json.loads(follow(driver, driver.find_element(By.ID, "send-example"), By.ID, "answer").text)
     assert len(answers) == 10 and all(0 <= a["fire_probability"] <= 1 for a in answers)
     assert console_errors(driver) == []
 
