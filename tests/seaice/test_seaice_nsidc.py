@@ -158,6 +158,7 @@ def test_the_line_trains_end_to_end_on_nsidc_files(tmp_path_factory):
     assert set(metrics) >= {"classifier", "forecaster", "change"}
     # No true state behind observed data: no ceiling fields at all (not 0), its plot column empty.
     assert not {"ceiling", "gap_closed", "gap_closed_mean"} & set(metrics["forecaster"])
+    assert set(metrics["forecaster"]["rmse_mean"]) == {"model", "best_baseline"}
     assert "forecaster_closes_half_the_gap_to_ceiling" not in metrics["targets"]
     assert len(metrics["forecaster"]["damped_persistence"]["rmse"]) == 7
     rows = (line / "metrics/forecast_rmse.csv").read_text().splitlines()

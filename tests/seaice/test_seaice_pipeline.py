@@ -67,6 +67,10 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
     assert set(forecaster["best_baseline"]) <= {"persistence", "climatology", "damped_persistence"}
     assert all(c < b for c, b in zip(forecaster["ceiling"]["rmse"], forecaster["persistence"]["rmse"]))
     assert "forecaster_closes_half_the_gap_to_ceiling" in metrics["targets"]
+    means = forecaster["rmse_mean"]
+    assert means["ceiling"] < means["best_baseline"] and means["ceiling"] == round(
+        np.mean(forecaster["ceiling"]["rmse"]), 6
+    )
     assert set(metrics["change"]) >= {"model", "baseline", "baseline_threshold"}
     assert set(metrics["classifier"]["per_class"]) == {"open_water", "thin_ice", "thick_ice"}
 

@@ -146,16 +146,21 @@ def evaluate_forecaster(net, daily, plan: dict, sets: Path, cfg: EvaluateConfig)
     skill = [r(1 - m / p) if p > 0 else 0.0 for m, p in zip(scores["model"]["rmse"], scores["persistence"]["rmse"])]
     best = [min(BASELINES, key=lambda name: scores[name]["rmse"][k]) for k in range(LEAD_DAYS)]
     best_rmse = [scores[name]["rmse"][k] for k, name in enumerate(best)]
+    means = {"model": r(np.mean(scores["model"]["rmse"])), "best_baseline": r(np.mean(best_rmse))}
     result = {
         **scores,
         "skill": skill,
         "anomaly_memory": [r(m) for m in memory],
         "best_baseline": best,
         "skill_vs_best_baseline": [r(1 - m / b) if b > 0 else 0.0 for m, b in zip(scores["model"]["rmse"], best_rmse)],
+        # one number each over the leads, for `dvc metrics show` (it leaves the per-lead lists out)
+        "rmse_mean": means,
         "test_windows": len(starts),
     }
     if daily.forcing is not None:  # generated data: the true state is known
-        result.update(ceiling_scores(daily, starts, truth, ocean, scores["model"]["rmse"], best_rmse))
+        ceiling = ceiling_scores(daily, starts, truth, ocean, scores["model"]["rmse"], best_rmse)
+        means["ceiling"] = r(np.mean(ceiling["ceiling"]["rmse"]))
+        result.update(ceiling)
     return result, {
         "history": history,
         "truth": truth,
