@@ -51,13 +51,22 @@ def rows(quick: bool = False) -> list[tuple[str, str, str]]:
     out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in run.stages.items()]
     c, f, ch = metrics["classifier"], metrics["forecaster"], metrics["change"]
     out.append(("classifier test macro-F1", f"{c['macro_f1']:.4f} (accuracy {c['accuracy']:.4f})", ">= 0.95"))
+    compared = [name for name in ("model", "persistence", "climatology", "damped_persistence", "ceiling") if name in f]
     for k in range(len(f["skill"])):
         out.append(
             (
-                f"forecaster test RMSE lead {k + 1}: model / persistence / climatology",
-                f"{f['model']['rmse'][k]:.4f} / {f['persistence']['rmse'][k]:.4f} / "
-                f"{f['climatology']['rmse'][k]:.4f} (skill {f['skill'][k]:+.3f})",
-                "skill > 0" + (", model < climatology" if k == len(f["skill"]) - 1 else ""),
+                f"forecaster test RMSE lead {k + 1}: {' / '.join(compared)}",
+                " / ".join(f"{f[name]['rmse'][k]:.4f}" for name in compared)
+                + f" (skill vs the best baseline, {f['best_baseline'][k]}: {f['skill_vs_best_baseline'][k]:+.3f})",
+                "skill vs the best baseline > 0",
+            )
+        )
+    if "gap_closed_mean" in f:  # generated data only
+        out.append(
+            (
+                "forecaster: share of the best baseline's gap to the ceiling closed, mean of leads 1-7",
+                f"{f['gap_closed_mean']:.3f}",
+                ">= 0.5",
             )
         )
     out.append(

@@ -23,6 +23,7 @@ from modelmill.seaice.data import (
 )
 from modelmill.seaice.generate import make_daily
 from modelmill.seaice.params import load_params
+from modelmill.seaice.physics import simulate
 from modelmill.seaice.split import split_days
 
 
@@ -104,6 +105,22 @@ def test_split_reruns_write_identical_bytes(line, tmp_path):
         again = tmp_path / "sets" / path.relative_to(folder / "data/sets")
         assert again.read_bytes() == path.read_bytes(), path
     assert (tmp_path / "split.json").read_bytes() == (folder / "data/split.json").read_bytes()
+
+
+def test_generated_daily_keeps_the_simulators_forcing_and_an_archive_has_none(line, tmp_path):
+    folder, params, _ = line
+    d = params.data
+    simulated = simulate(d.grid, d.days, d.start, d.drift_speed, d.diffusion, d.seed).forcing
+    forcing = load_daily(folder / "data/daily.npz").forcing
+    assert forcing is not None and simulated is not None
+    for name in ("weather", "angle", "year_anomaly"):
+        assert np.array_equal(getattr(forcing, name), getattr(simulated, name)), name
+    assert (forcing.drift_speed, forcing.diffusion) == (d.drift_speed, d.diffusion)
+    archive = write_line_params(
+        tmp_path, {"data.source": "archive", "data.archive": str(write_archive(tmp_path / "a"))}
+    )
+    make_daily(load_params(archive).data, tmp_path / "daily.npz")
+    assert load_daily(tmp_path / "daily.npz").forcing is None
 
 
 def test_archive_reads_the_documented_layout(tmp_path):

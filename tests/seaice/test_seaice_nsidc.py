@@ -10,7 +10,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-from conftest import line_project, run_module
+from conftest import dvc, line_project, run_module
 from nsidc_files import AT, COAST, LAYOUTS, MISSING, POLE_HOLE, write_day, write_folder
 from seaice_helpers import TINY, write_line_params
 
@@ -156,3 +156,14 @@ def test_the_line_trains_end_to_end_on_nsidc_files(tmp_path_factory):
     assert data["thickness"].startswith("estimated") and data["shared_days"] == 0
     metrics = json.loads((line / "metrics/metrics.json").read_text())
     assert set(metrics) >= {"classifier", "forecaster", "change"}
+    # No true state behind observed data: no ceiling fields at all (not 0), its plot column empty.
+    assert not {"ceiling", "gap_closed", "gap_closed_mean"} & set(metrics["forecaster"])
+    assert set(metrics["forecaster"]["rmse_mean"]) == {"model", "best_baseline"}
+    assert "forecaster_closes_half_the_gap_to_ceiling" not in metrics["targets"]
+    assert len(metrics["forecaster"]["damped_persistence"]["rmse"]) == 7
+    rows = (line / "metrics/forecast_rmse.csv").read_text().splitlines()
+    assert rows[0].endswith(",damped_persistence,ceiling") and all(row.endswith(",") for row in rows[1:])
+    plots = dvc(repo, "plots", "show", "--json", "-o", str(tmp_path_factory.mktemp("plots")))
+    shown = json.loads(plots.stdout)
+    assert shown["data"]["seaice forecast RMSE by lead day (test)"][0]["content"]["data"]["values"]
+    assert not [e for e in shown.get("errors", []) if "forecast" in str(e)], shown["errors"]

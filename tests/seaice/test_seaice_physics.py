@@ -1,9 +1,20 @@
-"""The simulator's physics: bounded concentration, a seasonal cycle, drift that moves ice, a closed coast."""
+"""The simulator's physics: bounded concentration, a seasonal cycle, drift that moves ice, a closed coast;
+the forcing it records and the ceiling run forward from it."""
 
 import numpy as np
 import pytest
 
-from modelmill.seaice.physics import advect, day_of_year, diffuse, drift_field, simulate
+from modelmill.seaice.physics import (
+    Daily,
+    advect,
+    air_temperature,
+    day_of_year,
+    diffuse,
+    drift_field,
+    run_forward,
+    simulate,
+    step_day,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +86,41 @@ def test_same_seed_same_fields_and_another_seed_differs():
     c = simulate(16, 60, "2021-01-01", 0.5, 0.05, seed=2)
     assert np.array_equal(a.concentration, b.concentration)
     assert not np.array_equal(a.concentration, c.concentration)
+
+
+def test_the_recorded_forcing_steps_each_day_to_the_next(daily):
+    """Stepping day t with day t+1's recorded weather, wind and year gives day t+1: the forcing the
+    simulator records is the one it ran on, so the ceiling starts from the true state."""
+    forcing, ocean, grid = daily.forcing, ~daily.land, daily.land.shape[0]
+    assert forcing is not None
+    for t in (40, 200, 400):
+        weather = forcing.weather[t + 1].astype(np.float64)
+        temperature = air_temperature(
+            float(day_of_year(daily.dates[t + 1])), grid, forcing.year_anomaly[t + 1], weather
+        )
+        drift = drift_field(grid, forcing.angle[t + 1], forcing.drift_speed)
+        c, h = (a[t].astype(np.float64) for a in (daily.concentration, daily.thickness))
+        stepped, _ = step_day(c, h, ocean, drift, forcing.diffusion, temperature)
+        moved = np.abs(daily.concentration[t + 1] - daily.concentration[t]).max()
+        assert np.abs(stepped - daily.concentration[t + 1]).max() < 1e-4 < moved
+
+
+def test_the_ceiling_beats_persistence_at_every_lead_and_loses_skill_with_lead(daily):
+    days = np.arange(30, len(daily) - 8, 7)
+    truth = np.stack([daily.concentration[d + 1 : d + 8] for d in days])
+    ceiling = np.stack([run_forward(daily, d, 7) for d in days])
+    ocean = ~daily.land
+
+    def rmse(forecast):
+        return np.sqrt(((forecast - truth) ** 2)[..., ocean].mean(axis=(0, 2)))
+
+    persistence = rmse(np.repeat(daily.concentration[days][:, None], 7, 1))
+    assert (rmse(ceiling) < persistence).all()
+    assert np.all(np.diff(rmse(ceiling)) > 0)
+    assert not ceiling[:, :, daily.land].any() and 0 <= ceiling.min() and ceiling.max() <= 1
+
+
+def test_observed_data_has_no_forcing_and_no_ceiling(daily):
+    observed = Daily(daily.dates, daily.concentration, daily.thickness, daily.land, "estimated")
+    with pytest.raises(ValueError, match="generated data only"):
+        run_forward(observed, 100, 7)

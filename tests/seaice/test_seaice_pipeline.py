@@ -59,8 +59,18 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
     assert git(project, "status", "--porcelain") == ""
     metrics = json.loads((line / "metrics/metrics.json").read_text())
     assert len(metrics["forecaster"]["skill"]) == 7
-    for name in ("model", "persistence", "climatology"):
-        assert len(metrics["forecaster"][name]["rmse"]) == 7
+    forecaster = metrics["forecaster"]
+    for name in ("model", "persistence", "climatology", "damped_persistence", "ceiling"):
+        assert len(forecaster[name]["rmse"]) == 7
+    # generated data: the ceiling (the simulator run on from the true state) and the gap closed to it
+    assert len(forecaster["gap_closed"]) == len(forecaster["skill_vs_best_baseline"]) == 7
+    assert set(forecaster["best_baseline"]) <= {"persistence", "climatology", "damped_persistence"}
+    assert all(c < b for c, b in zip(forecaster["ceiling"]["rmse"], forecaster["persistence"]["rmse"]))
+    assert "forecaster_closes_half_the_gap_to_ceiling" in metrics["targets"]
+    means = forecaster["rmse_mean"]
+    assert means["ceiling"] < means["best_baseline"] and means["ceiling"] == round(
+        np.mean(forecaster["ceiling"]["rmse"]), 6
+    )
     assert set(metrics["change"]) >= {"model", "baseline", "baseline_threshold"}
     assert set(metrics["classifier"]["per_class"]) == {"open_water", "thin_ice", "thick_ice"}
 

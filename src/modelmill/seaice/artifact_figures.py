@@ -1,6 +1,6 @@
 """The figures a registry version of each sea-ice model publishes beside it (ModelArtifact.figures),
 from the evaluate stage's test-split outputs at publish time: the classifier's confusion matrix;
-the forecaster's RMSE by lead day against persistence and climatology, with the forecast panels
+the forecaster's RMSE by lead day against its baselines (and its ceiling), with the forecast panels
 evaluate drew; the change model's change-map panels (those two as evaluate wrote them)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..core import charts
 from .data import CLASSES
-from .paths import CONFUSION_FILE, FIGURES, RMSE_FILE
+from .paths import CONFUSION_FILE, FIGURES, RMSE_COLUMNS, RMSE_FILE
 
 
 def figures(name: str, folder: Path) -> dict[str, bytes]:
@@ -32,6 +32,7 @@ def _confusion(path: Path) -> bytes:
 def _rmse_by_lead(path: Path) -> bytes:
     columns = charts.read_columns(path)
     lead = charts.numbers(columns["lead_day"])
-    series = {name: (lead, charts.numbers(columns[name])) for name in ("model", "persistence", "climatology")}
+    drawn = [name for name in RMSE_COLUMNS if name in columns and all(columns[name])]  # no ceiling: observed data
+    series = {name: (lead, charts.numbers(columns[name])) for name in drawn}
     panel = charts.Panel(series, "lead day", "RMSE of ice concentration", whole_x=True)
     return charts.line_chart([panel], "test split: forecast error by lead")

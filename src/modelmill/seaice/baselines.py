@@ -1,4 +1,5 @@
-"""The baselines each model must beat, fitted on train (climatology) or val (the change threshold) only."""
+"""The baselines each model must beat, fitted on train (climatology, the anomaly's memory) or val
+(the change threshold) only."""
 
 from __future__ import annotations
 
@@ -32,6 +33,34 @@ def climatology(table: np.ndarray, dates: np.ndarray, starts: np.ndarray) -> np.
     """(n, 7, H, W): the climatology of each forecast's target days."""
     targets = starts[:, None] + HISTORY_DAYS + np.arange(LEAD_DAYS)
     return table[day_of_year(dates[targets])]
+
+
+def anomaly_memory(
+    concentration: np.ndarray, dates: np.ndarray, spans: list, table: np.ndarray, ocean: np.ndarray
+) -> np.ndarray:
+    """(7,) lag-k correlation, k = 1..7, of the anomaly from `table` over the sea cells of day pairs k
+    apart inside each (training) span: how much of today's anomaly is left k days on."""
+    anomaly = concentration - table[day_of_year(dates)]
+    memory = np.zeros(LEAD_DAYS)
+    for k in range(1, LEAD_DAYS + 1):
+        products, first, later = 0.0, 0.0, 0.0
+        for a, b in spans:
+            if b - a > k:
+                x, y = anomaly[a : b - k][:, ocean].astype(np.float64), anomaly[a + k : b][:, ocean].astype(np.float64)
+                products, first, later = products + (x * y).sum(), first + (x * x).sum(), later + (y * y).sum()
+        memory[k - 1] = products / np.sqrt(first * later) if first > 0 and later > 0 else 0.0
+    return memory
+
+
+def damped_persistence(
+    history: np.ndarray, table: np.ndarray, dates: np.ndarray, starts: np.ndarray, memory: np.ndarray
+) -> np.ndarray:
+    """(n, 7, H, W): each target day's climatology plus the last observed day's anomaly, damped by
+    `memory` (anomaly_memory), in 0-1."""
+    last = table[day_of_year(dates[starts + HISTORY_DAYS - 1])][:, None]
+    anomaly = history[:, -1:] - last
+    forecast = climatology(table, dates, starts) + memory.astype(np.float32)[None, :, None, None] * anomaly
+    return np.clip(forecast, 0, 1)
 
 
 def difference_score(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from ..core.cli import UserError
 from .npz import load_npz
 from .params import HISTORY_DAYS, LEAD_DAYS, SeaIceSplitConfig
 from .paths import DAILY, DATASETS, dataset_file
-from .physics import Daily
+from .physics import Daily, Forcing
 from .render import render
 
 SPLITS = ("train", "val", "test")
@@ -32,7 +32,18 @@ def load_daily(path=DAILY) -> Daily:
     data = load_npz(path, "generate")
     source = str(data["thickness_source"].reshape(-1)[0]) if "thickness_source" in data else "simulated"
     dates = data["dates"].astype("datetime64[D]")
-    return Daily(dates, data["concentration"], data["thickness"], data["land"].astype(bool), source)
+    forcing = (
+        Forcing(
+            data["weather"],
+            data["drift_angle"],
+            data["year_anomaly"],
+            float(data["drift_speed"].reshape(-1)[0]),
+            float(data["diffusion"].reshape(-1)[0]),
+        )
+        if "weather" in data
+        else None
+    )
+    return Daily(dates, data["concentration"], data["thickness"], data["land"].astype(bool), source, forcing)
 
 
 def segments(n_days: int, cfg: SeaIceSplitConfig) -> dict[str, list[tuple[int, int]]]:

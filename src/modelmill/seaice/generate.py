@@ -45,6 +45,18 @@ def make_daily(cfg: DataConfig, out: str | Path = DAILY) -> Daily:
 
 
 def save_daily(out: str | Path, daily: Daily) -> None:
+    forcing = daily.forcing
+    hidden = (
+        {}
+        if forcing is None
+        else {
+            "weather": forcing.weather,
+            "drift_angle": forcing.angle,
+            "year_anomaly": forcing.year_anomaly,
+            "drift_speed": np.array(forcing.drift_speed),
+            "diffusion": np.array(forcing.diffusion),
+        }
+    )
     save_npz(
         out,
         dates=daily.dates.astype("datetime64[D]").astype(np.int64),
@@ -52,6 +64,7 @@ def save_daily(out: str | Path, daily: Daily) -> None:
         thickness=daily.thickness,
         land=daily.land,
         thickness_source=np.array(daily.thickness_source),
+        **hidden,  # the simulator's forcing, the forecaster's ceiling starts from it
     )
 
 

@@ -8,6 +8,8 @@ DATASETS = Path("data/sets")  # split: <model>/<split>.npz, one folder per model
 DATA_METRICS = Path("metrics/data.json")  # split: sizes, class counts, the no-overlap check
 METRICS_FILE = Path("metrics/metrics.json")  # evaluate: the three models against their baselines (test)
 RMSE_FILE = Path("metrics/forecast_rmse.csv")  # evaluate: RMSE by lead day, model vs baselines
+# its columns after lead_day: RMSE of the model, its three baselines and its ceiling (empty for observed data)
+RMSE_COLUMNS = ("model", "persistence", "climatology", "damped_persistence", "ceiling")
 CONFUSION_FILE = Path("metrics/confusion.csv")  # evaluate: actual,predicted per test tile
 FIGURES = Path("metrics/figures")  # evaluate: forecast and change-map panels (PNG)
 

@@ -11,6 +11,10 @@ Each day, in order:
    law, h^2 grows linearly with them), above 0 C concentration and thickness melt.
 Concentration stays in [0, 1] and is 0 on land. A year of spin-up runs before the first
 recorded day so the series starts in its seasonal rhythm.
+
+The simulator also records its hidden forcing each day (the weather field, the wind's angle, the
+year's anomaly): `run_forward` starts from that true state and steps the same physics with the
+weather's expectation, the forecaster's ceiling.
 """
 
 from __future__ import annotations
@@ -34,12 +38,24 @@ NEW_ICE = 0.05  # m, the thickness of ice formed on open water
 
 
 @dataclass(frozen=True)
+class Forcing:
+    """The simulator's hidden state beside the ice, each recorded day (absent for observed data)."""
+
+    weather: np.ndarray  # (T, H, W) float32 C, that day's weather anomaly
+    angle: np.ndarray  # (T,) float64 radians, that day's wind-drift direction
+    year_anomaly: np.ndarray  # (T,) float64 C, that day's year's anomaly
+    drift_speed: float
+    diffusion: float
+
+
+@dataclass(frozen=True)
 class Daily:
     dates: np.ndarray  # (T,) datetime64[D], consecutive days
     concentration: np.ndarray  # (T, H, W) float32 in [0, 1], 0 on land
     thickness: np.ndarray  # (T, H, W) float32 metres, 0 where there is no ice
     land: np.ndarray  # (H, W) bool
     thickness_source: str = "simulated"  # what the model card says of it: simulated, the archive's, or estimated
+    forcing: Forcing | None = None  # the simulator's hidden state: only for generated data
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -106,6 +122,23 @@ def step_ice(c: np.ndarray, h: np.ndarray, temperature: np.ndarray) -> tuple[np.
     return c_new, h_new
 
 
+def step_day(
+    c: np.ndarray,
+    h: np.ndarray,
+    ocean: np.ndarray,
+    drift: tuple[np.ndarray, np.ndarray],
+    diffusion: float,
+    temperature: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One simulated day: advection, diffusion, then freezing or melting."""
+    u, v = drift
+    c = np.where(ocean, advect(c, u, v), 0.0)
+    h = np.where(ocean, advect(h, u, v), 0.0)
+    c, h = diffuse(c, ocean, diffusion), diffuse(h, ocean, diffusion)
+    c, h = step_ice(np.clip(c, 0, 1), np.maximum(h, 0), temperature)
+    return np.where(ocean, c, 0.0), np.where(ocean, h, 0.0)
+
+
 def simulate(grid: int, days: int, start: str, drift_speed: float, diffusion: float, seed: int) -> Daily:
     rng = np.random.default_rng(seed)
     land = land_mask(grid, rng)
@@ -120,17 +153,41 @@ def simulate(grid: int, days: int, start: str, drift_speed: float, diffusion: fl
     angle = rng.uniform(0, 2 * np.pi)
     conc = np.empty((days, grid, grid), np.float32)
     thick = np.empty((days, grid, grid), np.float32)
+    weathers = np.empty((days, grid, grid), np.float32)
+    angles = np.empty(days)
     for t in range(len(dates)):
         shock = ndimage.gaussian_filter(rng.standard_normal((grid, grid)), grid / 8, mode="wrap")
         weather = WEATHER_MEMORY * weather + np.sqrt(1 - WEATHER_MEMORY**2) * WEATHER_SD * shock / shock.std()
         angle += rng.normal(0, 0.15)
-        u, v = drift_field(grid, angle, drift_speed)
-        c = np.where(ocean, advect(c, u, v), 0.0)
-        h = np.where(ocean, advect(h, u, v), 0.0)
-        c, h = diffuse(c, ocean, diffusion), diffuse(h, ocean, diffusion)
         temperature = air_temperature(doys[t], grid, year_anomaly[years[t]], weather)
-        c, h = step_ice(np.clip(c, 0, 1), np.maximum(h, 0), temperature)
-        c, h = np.where(ocean, c, 0.0), np.where(ocean, h, 0.0)
+        c, h = step_day(c, h, ocean, drift_field(grid, angle, drift_speed), diffusion, temperature)
         if t >= SPIN_UP_DAYS:
-            conc[t - SPIN_UP_DAYS], thick[t - SPIN_UP_DAYS] = c, h
-    return Daily(dates[SPIN_UP_DAYS:], conc, thick, land)
+            k = t - SPIN_UP_DAYS
+            conc[k], thick[k], weathers[k], angles[k] = c, h, weather, angle
+    recorded = years[SPIN_UP_DAYS:]
+    forcing = Forcing(weathers, angles, np.array([year_anomaly[y] for y in recorded]), drift_speed, diffusion)
+    return Daily(dates[SPIN_UP_DAYS:], conc, thick, land, forcing=forcing)
+
+
+def run_forward(daily: Daily, day: int, leads: int) -> np.ndarray:
+    """(leads, H, W): the simulator stepped on from the true state at the end of `day`, with the
+    weather's expectation given that state: its anomaly decays by WEATHER_MEMORY a day, the wind
+    keeps its angle (a random walk's mean), the year keeps its anomaly (a new year's is 0).
+    Generated data only (`daily.forcing`)."""
+    forcing = daily.forcing
+    if forcing is None:
+        raise ValueError("run_forward needs the simulator's forcing: generated data only")
+    grid = daily.land.shape[0]
+    ocean = ~daily.land
+    drift = drift_field(grid, float(forcing.angle[day]), forcing.drift_speed)
+    year = daily.dates[day].astype("datetime64[Y]")
+    c, h = daily.concentration[day].astype(np.float64), daily.thickness[day].astype(np.float64)
+    out = np.empty((leads, *daily.land.shape), np.float32)
+    for k in range(1, leads + 1):
+        target = daily.dates[day] + k
+        year_anomaly = float(forcing.year_anomaly[day]) if target.astype("datetime64[Y]") == year else 0.0
+        weather = WEATHER_MEMORY**k * forcing.weather[day].astype(np.float64)
+        temperature = air_temperature(float(day_of_year(target)), grid, year_anomaly, weather)
+        c, h = step_day(c, h, ocean, drift, forcing.diffusion, temperature)
+        out[k - 1] = c
+    return out
