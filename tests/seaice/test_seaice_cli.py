@@ -97,11 +97,15 @@ def test_train_wants_a_model_name(tmp_path):
     write_line_params(tmp_path)
     assert_one_line_error(
         run_module("modelmill.seaice.train", tmp_path, args=("everything",)),
-        "usage: python -m modelmill.seaice.train {classifier,forecaster,change}",
+        "usage: python -m modelmill.seaice.train {classifier,forecaster,change,ceiling}",
     )
     assert_one_line_error(
         run_module("modelmill.seaice.train", tmp_path, args=("classifier",)),
         "data/sets/classifier/train.npz not found; run the split stage first",
+    )
+    assert_one_line_error(  # the ceiling is the change detector on its data
+        run_module("modelmill.seaice.train", tmp_path, args=("ceiling",)),
+        "data/sets/change/train.npz not found; run the split stage first",
     )
 
 

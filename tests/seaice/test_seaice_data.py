@@ -17,6 +17,7 @@ from modelmill.seaice.data import (
     days_used,
     load_daily,
     load_set,
+    make_pairs,
     pair_days,
     segments,
     window_starts,
@@ -24,6 +25,7 @@ from modelmill.seaice.data import (
 from modelmill.seaice.generate import make_daily
 from modelmill.seaice.params import load_params
 from modelmill.seaice.physics import simulate
+from modelmill.seaice.render import LAND, WATER, ice_signature
 from modelmill.seaice.split import split_days
 
 
@@ -87,6 +89,37 @@ def test_split_writes_three_datasets_and_no_day_is_in_two_splits(line):
         >= params.split.change
     )
     assert np.array_equal(pairs["change"].astype(bool), truth & ~daily.land)
+
+
+def test_change_pairs_carry_clean_renders_of_the_same_scenes(line):
+    """The ceiling's input: each date as a perfect sensor returns it. Where the cell is all water or all
+    ice the floes do not vary, so the clean pixel is the surface's exact signature; the observed image
+    is that scene under clouds, speckle and noise."""
+    folder, _, _ = line
+    pairs = load_set("change", "test", folder / "data/sets")
+    daily = load_daily(folder / "data/daily.npz")
+    clean, observed = pairs["before_clean"], pairs["before"]
+    assert clean.shape == observed.shape and clean.dtype == np.uint8
+    c, h = daily.concentration[pairs["days"][:, 0]], daily.thickness[pairs["days"][:, 0]]
+    water, ice = (c == 0) & ~daily.land, (c == 1) & ~daily.land
+    assert water.any() and ice.any()
+    assert (clean[water] == np.round(WATER * 255)).all()
+    assert (clean[ice] == np.round(ice_signature(h[ice]).astype(np.float64) * 255)).all()
+    assert (clean[:, daily.land] == np.round(LAND * 255)).all()
+    # Sensor noise and speckle differ pixel by pixel; the clean renders have none of either.
+    assert np.abs(observed.astype(int) - clean).mean() > 5
+    assert np.array_equal(load_set("change", "train", folder / "data/sets")["after_clean"].shape[1:], clean.shape[1:])
+
+
+def test_pairs_of_the_users_own_fields_have_no_clean_renders(line):
+    folder, params, _ = line
+    daily = dataclasses.replace(load_daily(folder / "data/daily.npz"), thickness_source="from the archive")
+    pairs = make_pairs(daily, np.array([[0, 5]]), params.split, np.random.default_rng(0))
+    assert set(pairs) == {"before", "after", "change", "days"}
+    simulated = make_pairs(
+        load_daily(folder / "data/daily.npz"), np.array([[0, 5]]), params.split, np.random.default_rng(0)
+    )
+    assert np.array_equal(simulated["before"], pairs["before"]) and "before_clean" in simulated
 
 
 def test_the_overlap_check_names_the_first_shared_day():

@@ -15,6 +15,10 @@ from nsidc_files import AT, COAST, LAYOUTS, MISSING, POLE_HOLE, write_day, write
 from seaice_helpers import TINY, write_line_params
 
 from modelmill.core.cli import UserError
+from modelmill.core.io import flatten
+from modelmill.registry.compare import differences
+from modelmill.registry.listing import headline_metrics
+from modelmill.seaice.artifact import ModelArtifact
 from modelmill.seaice.nsidc import read_nsidc
 from modelmill.seaice.params import RegionConfig
 from modelmill.seaice.physics import simulate
@@ -147,7 +151,16 @@ def test_the_line_trains_end_to_end_on_nsidc_files(tmp_path_factory):
         "data.region.height": 32,
         "data.region.width": 32,
     }
-    stages = {"params", "generate", "split", "train@classifier", "train@forecaster", "train@change", "evaluate"}
+    stages = {
+        "params",
+        "generate",
+        "split",
+        "train@classifier",
+        "train@forecaster",
+        "train@change",
+        "ceiling",
+        "evaluate",
+    }
     repo = line_project(tmp_path_factory.mktemp("nsidc-e2e") / "project", "pipelines/seaice", overrides, stages)
     line = repo / "pipelines/seaice"
     card = json.loads((line / "models/classifier.json").read_text())
@@ -167,3 +180,16 @@ def test_the_line_trains_end_to_end_on_nsidc_files(tmp_path_factory):
     shown = json.loads(plots.stdout)
     assert shown["data"]["seaice forecast RMSE by lead day (test)"][0]["content"]["data"]["values"]
     assert not [e for e in shown.get("errors", []) if "forecast" in str(e)], shown["errors"]
+    # The user's own data: no clean renders, so no ceiling; its keys are absent, not null or 0.
+    assert not {"ceiling", "ceiling_gap"} & set(metrics["change"])
+    assert {p.name for p in (line / "models/ceiling").iterdir()} == {"absent.txt"}
+    assert "before_clean" not in np.load(line / "data/sets/change/train.npz").files
+    # What reads the metrics downstream takes the absence in its stride: the published metadata,
+    # the registry listing's headline metrics (make models, the UI) and compare.
+    meta = {**ModelArtifact("change").describe(line), "line": "seaice"}
+    assert not {"ceiling", "ceiling_gap"} & set(meta["test_metrics"])
+    assert headline_metrics(meta) == {"model.iou": metrics["change"]["model"]["iou"]}
+    simulated = {**meta["test_metrics"], "ceiling": {"iou": 0.8}, "ceiling_gap": 0.1}
+    rows = {row["key"]: row for row in differences(flatten(meta["test_metrics"]), flatten(simulated))}
+    assert rows["ceiling.iou"] == {"key": "ceiling.iou", "a": None, "b": 0.8, "change": None}
+    assert rows["ceiling_gap"]["a"] is None

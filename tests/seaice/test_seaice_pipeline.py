@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 DVCFILE = "pipelines/seaice/dvc.yaml"
 PARAMS = "pipelines/seaice/params.yaml"
 LOCK = "pipelines/seaice/dvc.lock"
-STAGES = {"params", "generate", "split", "train@classifier", "train@forecaster", "train@change", "evaluate"}
+STAGES = {"params", "generate", "split", "train@classifier", "train@forecaster", "train@change", "ceiling", "evaluate"}
 PLOTS = {"seaice forecast RMSE by lead day (test)", "seaice classifier confusion (test)", "seaice training loss"}
 
 
@@ -72,6 +72,14 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
         np.mean(forecaster["ceiling"]["rmse"]), 6
     )
     assert set(metrics["change"]) >= {"model", "baseline", "baseline_threshold"}
+    # Simulated data: the same detector on clean renders, scored on the same test pairs, and the gap to it.
+    change = metrics["change"]
+    assert set(change["ceiling"]) == set(change["model"])
+    assert change["ceiling_gap"] == pytest.approx(change["ceiling"]["iou"] - change["model"]["iou"], abs=2e-6)
+    ceiling = json.loads((line / "models/ceiling/change.json").read_text())
+    assert ceiling["model"] == "change" and ceiling["inputs"].startswith("clean renders")
+    assert ceiling["train_params"] == json.loads((line / "models/change.json").read_text())["train_params"]
+    assert not (line / "models/ceiling/absent.txt").exists()
     assert set(metrics["classifier"]["per_class"]) == {"open_water", "thin_ice", "thick_ice"}
 
 
@@ -86,7 +94,7 @@ def test_forecaster_param_reruns_only_forecaster_and_evaluate(project):
     try:
         result = dvc(project, "repro", DVCFILE)
         assert stages_run(result.stdout) == {"params", "train@forecaster", "evaluate"}, result.stdout
-        for stage in ("generate", "split", "train@classifier", "train@change"):
+        for stage in ("generate", "split", "train@classifier", "train@change", "ceiling"):
             assert f"Stage '{DVCFILE}:{stage}' didn't change" in result.stdout
         assert "train.forecaster.hidden" in dvc(project, "params", "diff").stdout
     finally:
@@ -190,7 +198,14 @@ def test_make_repro_nproc_2_trains_every_model_with_two_ranks(project, tmp_path)
     work = copy_project(project, tmp_path / "ranks")
     result = make_repro(work, "PIPELINE=seaice", "NPROC=2")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert stages_run(result.stdout) == {"params", "train@classifier", "train@forecaster", "train@change", "evaluate"}
+    assert stages_run(result.stdout) == {
+        "params",
+        "train@classifier",
+        "train@forecaster",
+        "train@change",
+        "ceiling",
+        "evaluate",
+    }
     for name in ("classifier", "forecaster", "change"):
         card = json.loads((work / f"pipelines/seaice/models/{name}.json").read_text())
         assert card["runtime"]["processes"] == 2 and card["train_params"]["processes"] == 2, name

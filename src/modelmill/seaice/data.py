@@ -18,7 +18,7 @@ from .npz import load_npz
 from .params import HISTORY_DAYS, LEAD_DAYS, SeaIceSplitConfig
 from .paths import DAILY, DATASETS, dataset_file
 from .physics import Daily, Forcing
-from .render import render
+from .render import observe, render, scene, to_uint8
 
 SPLITS = ("train", "val", "test")
 CLASSES = ("open_water", "thin_ice", "thick_ice")
@@ -131,19 +131,27 @@ def make_tiles(
 def make_pairs(
     daily: Daily, pairs: np.ndarray, cfg: SeaIceSplitConfig, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Both dates of each pair rendered (each with its own clouds and noise) and the true change map."""
-    before = np.stack([_scene(daily, d, rng) for d in pairs[:, 0]]) if len(pairs) else _empty(daily)
-    after = np.stack([_scene(daily, d, rng) for d in pairs[:, 1]]) if len(pairs) else _empty(daily)
+    """Both dates of each pair rendered (each with its own clouds and noise) and the true change map.
+    With simulated fields also `before_clean` and `after_clean`: the same scenes (the same floes) as a
+    perfect sensor returns them, no cloud, speckle or noise, which the change ceiling trains on."""
+    before, before_clean = _scenes(daily, pairs[:, 0], rng)
+    after, after_clean = _scenes(daily, pairs[:, 1], rng)
     change = np.abs(daily.concentration[pairs[:, 1]] - daily.concentration[pairs[:, 0]]) >= cfg.change
-    return {"before": before, "after": after, "change": (change & ~daily.land).astype(np.uint8), "days": pairs}
+    out = {"before": before, "after": after, "change": (change & ~daily.land).astype(np.uint8), "days": pairs}
+    if daily.simulated:
+        out |= {"before_clean": before_clean, "after_clean": after_clean}
+    return out
 
 
-def _scene(daily: Daily, day: int, rng: np.random.Generator) -> np.ndarray:
-    return render(daily.concentration[day], daily.thickness[day], daily.land, rng)
-
-
-def _empty(daily: Daily) -> np.ndarray:
-    return np.zeros((0, *daily.land.shape, 3), np.uint8)
+def _scenes(daily: Daily, days: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(n, H, W, 3) each day as observed and as a perfect sensor returns the same surface."""
+    observed, clean = [], []
+    for d in days:
+        surface = scene(daily.concentration[d], daily.thickness[d], daily.land, rng)
+        observed.append(observe(surface, rng))
+        clean.append(to_uint8(surface))
+    empty = np.zeros((0, *daily.land.shape, 3), np.uint8)
+    return (np.stack(observed), np.stack(clean)) if len(days) else (empty, empty)
 
 
 def days_used(split: dict) -> dict[str, set[int]]:

@@ -11,8 +11,10 @@ beside the baseline it must beat.
   weather's expectation, and the share of the best baseline's gap to it the model closes
   (absent, not 0, for observed data: there is no true state to start from);
 - change: IoU, F1, precision, recall for the Siamese network and for the thresholded
-  absolute difference of the two dates (its threshold tuned on val).
-Land is known, so both change maps are scored on sea pixels only. Writes
+  absolute difference of the two dates (its threshold tuned on val); with simulated data also
+  `ceiling`, the same scores of the ceiling stage's detector on clean renders of the test pairs
+  (ceiling.py), and `ceiling_gap`, its IoU minus the network's (absent for the user's own data).
+Land is known, so every change map is scored on sea pixels only. Writes
 metrics/metrics.json, metrics/forecast_rmse.csv, metrics/confusion.csv and PNG panels in
 metrics/figures/.
 """
@@ -43,6 +45,7 @@ from .figures import change_panel, forecast_panel
 from .models import load_trained
 from .params import HISTORY_DAYS, LEAD_DAYS, EvaluateConfig
 from .paths import (
+    CEILING,
     CONFUSION_FILE,
     DAILY,
     DATASETS,
@@ -56,7 +59,7 @@ from .paths import (
 )
 from .physics import run_forward
 from .scores import class_scores, lead_errors, map_scores, r
-from .tasks import EVAL_BATCH, pair_images
+from .tasks import EVAL_BATCH, has_clean, pair_images
 
 
 def evaluate(cfg: EvaluateConfig, folder: str | Path = ".") -> dict:
@@ -72,10 +75,14 @@ def evaluate(cfg: EvaluateConfig, folder: str | Path = ".") -> dict:
         for name in ("classifier", "forecaster", "change")
     }
     models = {name: (card, load_trained(path, card, f"train@{name}")) for name, (card, path) in models.items()}
+    ceiling = None  # the user's own data: the ceiling stage wrote only a note
+    if (folder / model_file(CEILING)).exists():
+        card = read_json(folder / card_file(CEILING), CEILING)
+        ceiling = card, load_trained(folder / model_file(CEILING), card, CEILING)
 
     classifier, predicted = evaluate_classifier(models["classifier"], sets)
     forecaster, forecasts = evaluate_forecaster(models["forecaster"][1], daily, plan, sets, cfg)
-    change, maps = evaluate_change(models["change"], daily, sets)
+    change, maps = evaluate_change(models["change"], daily, sets, ceiling)
     metrics = {
         "classifier": classifier,
         "forecaster": forecaster,
@@ -97,7 +104,9 @@ def evaluate(cfg: EvaluateConfig, folder: str | Path = ".") -> dict:
     print(
         f"evaluate: classifier macro-F1 {classifier['macro_f1']:.4f}; forecaster skill by lead "
         + " ".join(f"{s:+.3f}" for s in forecaster["skill"])
-        + f"; change IoU {change['model']['iou']:.4f} vs baseline {change['baseline']['iou']:.4f} -> "
+        + f"; change IoU {change['model']['iou']:.4f} vs baseline {change['baseline']['iou']:.4f}"
+        + (f", ceiling {change['ceiling']['iou']:.4f}" if "ceiling" in change else ", no ceiling (own data)")
+        + " -> "
         f"{folder / METRICS_FILE} in {time.perf_counter() - start:.1f}s",
         file=sys.stderr,
     )
@@ -181,32 +190,35 @@ def ceiling_scores(
     return {"ceiling": errors, "gap_closed": [r(v) for v in closed], "gap_closed_mean": r(np.mean(closed))}
 
 
-def evaluate_change(model, daily, sets: Path) -> tuple[dict, dict]:
-    card, net = model
+def evaluate_change(model, daily, sets: Path, ceiling=None) -> tuple[dict, dict]:
     test, val = load_set("change", "test", sets), load_set("change", "val", sets)
     ocean = ~daily.land
-    logits = predict(
-        net,
-        torch.from_numpy(pair_images(test)),
-        Preprocess(card["mean"], card["std"], scale=1.0),
-        EVAL_BATCH,
-        "fp32",
-        0,
-    ).numpy()
-    predicted = logits > 0
+    predicted = change_maps(model, pair_images(test))
     threshold, val_iou = tune_threshold(
         difference_score(val["before"], val["after"]), val["change"].astype(bool), ocean
     )
     baseline = difference_score(test["before"], test["after"]) > threshold
     truth = test["change"].astype(bool)
-    return {
-        "model": map_scores(truth, predicted, ocean),
+    model_scores = map_scores(truth, predicted, ocean)
+    scores = {
+        "model": model_scores,
         "baseline": map_scores(truth, baseline, ocean),
         "baseline_threshold": r(threshold),
         "baseline_val_iou": r(val_iou),
         "test_pairs": len(truth),
         "changed_fraction": r(truth[:, ocean].mean()),
-    }, {"test": test, "model": predicted & ocean, "baseline": baseline & ocean}
+    }
+    if ceiling is not None and has_clean(test):
+        best = map_scores(truth, change_maps(ceiling, pair_images(test, clean=True)), ocean)
+        scores |= {"ceiling": best, "ceiling_gap": r(best["iou"] - model_scores["iou"])}
+    return scores, {"test": test, "model": predicted & ocean, "baseline": baseline & ocean}
+
+
+def change_maps(model, pairs: np.ndarray) -> np.ndarray:
+    """(n, H, W) bool: where the (card, network) `model` sees change in (n, H, W, 6) pairs."""
+    card, net = model
+    pre = Preprocess(card["mean"], card["std"], scale=1.0)
+    return predict(net, torch.from_numpy(pairs), pre, EVAL_BATCH, "fp32", 0).numpy() > 0
 
 
 def targets(classifier: dict, forecaster: dict, change: dict) -> dict:
@@ -218,6 +230,7 @@ def targets(classifier: dict, forecaster: dict, change: dict) -> dict:
         < forecaster["climatology"]["rmse"][-1],
         "forecaster_beats_best_baseline_every_lead": all(s > 0 for s in forecaster["skill_vs_best_baseline"]),
         "change_iou_above_baseline": change["model"]["iou"] > change["baseline"]["iou"],
+        "change_iou_at_least_0.6": change["model"]["iou"] >= 0.6,
     }
     if "gap_closed_mean" in forecaster:
         met["forecaster_closes_half_the_gap_to_ceiling"] = forecaster["gap_closed_mean"] >= 0.5

@@ -14,21 +14,31 @@ CONFUSION_FILE = Path("metrics/confusion.csv")  # evaluate: actual,predicted per
 FIGURES = Path("metrics/figures")  # evaluate: forecast and change-map panels (PNG)
 
 MODELS = ("classifier", "forecaster", "change")
+# The ceiling stage: the change detector trained and scored on clean renders (simulated data only),
+# in a folder of its own that holds NO_CEILING instead when the data are the user's own.
+CEILING = "ceiling"
+CEILING_DIR = Path("models/ceiling")
+NO_CEILING = CEILING_DIR / "absent.txt"
+
+
+def params_key(name: str) -> str:
+    """The train.<key> params (and data/sets/<key>) a trained network reads: the ceiling is the change detector."""
+    return "change" if name == CEILING else name
 
 
 def model_file(name: str) -> Path:
     """train <name>: its weights (a plain state_dict)."""
-    return Path("models") / f"{name}.pt"
+    return CEILING_DIR / "change.pt" if name == CEILING else Path("models") / f"{name}.pt"
 
 
 def card_file(name: str) -> Path:
     """train <name>: what is needed to use the weights (architecture, sizes, val scores)."""
-    return Path("models") / f"{name}.json"
+    return CEILING_DIR / "change.json" if name == CEILING else Path("models") / f"{name}.json"
 
 
 def history_file(name: str) -> Path:
     """train <name>: per-epoch curves for dvc plots."""
-    return Path("metrics") / f"train_{name}.csv"
+    return CEILING_DIR / "train.csv" if name == CEILING else Path("metrics") / f"train_{name}.csv"
 
 
 def dataset_dir(model: str) -> Path:

@@ -60,6 +60,11 @@ class Daily:
     def __len__(self) -> int:
         return len(self.dates)
 
+    @property
+    def simulated(self) -> bool:
+        """The simulator made these fields (data.source: generate), so what a perfect sensor would see is known."""
+        return self.thickness_source == "simulated"
+
 
 def day_of_year(dates: np.ndarray) -> np.ndarray:
     """0-based day of year of datetime64[D] dates."""

@@ -41,6 +41,11 @@ def render(
     cloud_cover: float | None = None,
 ) -> np.ndarray:
     """(H*scale, W*scale, 3) uint8 image of one day's fields."""
+    return observe(scene(c, h, land, rng, scale), rng, cloud_cover)
+
+
+def scene(c: np.ndarray, h: np.ndarray, land: np.ndarray, rng: np.random.Generator, scale: int = 1) -> np.ndarray:
+    """(H*scale, W*scale, 3) float reflectance of the surface itself, floes and leads included."""
     if scale > 1:
         c = ndimage.zoom(c, scale, order=1, mode="nearest", grid_mode=True)
         h = ndimage.zoom(h, scale, order=1, mode="nearest", grid_mode=True)
@@ -48,10 +53,22 @@ def render(
     # Floes and leads: the cover varies within a cell.
     c = np.clip(c + 0.08 * rng.standard_normal(c.shape) * c * (1 - c) * 4, 0, 1)[..., None]
     image = c * ice_signature(h) + (1 - c) * WATER
-    image = np.where(land[..., None], LAND, image)
+    return np.where(land[..., None], LAND, image)
+
+
+def observe(surface: np.ndarray, rng: np.random.Generator, cloud_cover: float | None = None) -> np.ndarray:
+    """The uint8 image a satellite returns of `surface`: clouds over the optical channels, speckle on
+    the radar, noise on every pixel."""
+    image = surface.copy()
     cover = rng.uniform(0, 0.6) if cloud_cover is None else cloud_cover
-    alpha = clouds(c.shape[:2], rng, cover)[..., None]
+    alpha = clouds(image.shape[:2], rng, cover)[..., None]
     image[..., :2] = (1 - alpha) * image[..., :2] + alpha * CLOUD
-    image[..., 2] *= rng.gamma(SPECKLE_LOOKS, 1 / SPECKLE_LOOKS, c.shape[:2])
+    image[..., 2] *= rng.gamma(SPECKLE_LOOKS, 1 / SPECKLE_LOOKS, image.shape[:2])
     image += SENSOR_SD * rng.standard_normal(image.shape)
+    return to_uint8(image)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Reflectance 0-1 as the 0-255 bytes of an image; a `scene` through this is what a perfect sensor returns
+    (the change detector's ceiling sees only these)."""
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from .augment import brightness
 from .data import CLASSES, forecast_arrays, load_daily, load_set
 from .models import Forecaster, SiameseChange, build_classifier
 from .params import ChangeConfig, ClassifierConfig, ForecasterConfig
+from .paths import CEILING
 from .scores import class_scores, map_scores, r
 
 EVAL_BATCH = 64
@@ -161,27 +163,38 @@ class BceDice(nn.Module):
         return bce + self.dice_weight * dice
 
 
-def pair_images(data: dict) -> np.ndarray:
-    """(n, H, W, 6): the two dates' channels side by side, as the Siamese network takes them."""
-    return np.concatenate([data["before"], data["after"]], axis=-1)
+CLEAN = "_clean"  # the suffix of the pairs' clean renders, which split writes for simulated data only
 
 
-def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | None) -> Task:
+def pair_images(data: dict, clean: bool = False) -> np.ndarray:
+    """(n, H, W, 6): the two dates' channels side by side, as the Siamese network takes them;
+    `clean`: the perfect sensor's renders of the same scenes."""
+    suffix = CLEAN if clean else ""
+    return np.concatenate([data[f"before{suffix}"], data[f"after{suffix}"]], axis=-1)
+
+
+def has_clean(data: dict) -> bool:
+    return f"before{CLEAN}" in data
+
+
+def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | None, clean: bool = False) -> Task:
+    """The change detector; `clean`: the same detector on clean renders (the ceiling stage)."""
     train, val = load_set("change", "train", sets_dir), load_set("change", "val", sets_dir)
     if not train["change"].any():
         raise UserError("the training change pairs hold no changed pixel; lower split.change or use more days")
-    x = pair_images(train)
+    x = pair_images(train, clean)
     mean, std = channel_stats(x[..., :3])
     pre = Preprocess(mean * 2, std * 2, scale=1.0)
-    x_val, y_val = torch.from_numpy(pair_images(val)), val["change"].astype(bool)
+    x_val, y_val = torch.from_numpy(pair_images(val, clean)), val["change"].astype(bool)
+    # Land is known: val is scored on sea pixels, as evaluate scores test.
+    ocean = ~(load_daily(daily_path) if daily_path else load_daily()).land
 
     def augment(images, maps, generator):
         return flips_and_turns(images, generator, maps)
 
     def validate(model, precision):
         logits = predict(model, x_val, pre, EVAL_BATCH, precision, 0).cpu().numpy()
-        scores = map_scores(y_val, logits > 0)
-        return scores
+        return map_scores(y_val, logits > 0, ocean)
 
     card = {
         "model": "change",
@@ -190,6 +203,7 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
         "std": std * 2,
         "threshold": 0.5,
         "grid": list(train["change"].shape[1:]),
+        **({"inputs": "clean renders: no cloud, speckle or sensor noise (the ceiling)"} if clean else {}),
     }
     return Task(
         SiameseChange(cfg.width),
@@ -210,4 +224,5 @@ TASKS: dict[str, Callable[..., Task]] = {
     "classifier": classifier_task,
     "forecaster": forecaster_task,
     "change": change_task,
+    CEILING: partial(change_task, clean=True),
 }

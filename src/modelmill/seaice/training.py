@@ -1,5 +1,5 @@
-"""The train stage's work (train.py runs it): one of the three networks, keeping its best
-epoch on val.
+"""The train stage's work (train.py runs it): one of the three networks (or the change detector
+again on clean renders, for the ceiling stage), keeping its best epoch on val.
 
 AdamW with a one-cycle learning-rate schedule, through the core's fit loop (history, best
 epoch, per-epoch checkpoint and resume, torchrun ranks with `processes: N`); after each epoch
@@ -21,7 +21,7 @@ from ..core.cli import UserError
 from ..core.fit import Best, EpochPlan, fit, one_cycle, save_outputs, set_up
 from ..core.torchkit import Run
 from .params import TrainConfig
-from .paths import DAILY, DATASETS, card_file, history_file, model_file
+from .paths import DAILY, DATASETS, card_file, history_file, model_file, params_key
 from .tasks import TASKS
 
 
@@ -29,7 +29,7 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict |
     """Train `name` on the data under `folder` (the line's folder) and write its outputs there;
     rank 0 returns the card (other ranks of a data-parallel run return None)."""
     folder = Path(folder)
-    mcfg = getattr(cfg, name)
+    mcfg = getattr(cfg, params_key(name))
     torch.manual_seed(mcfg.seed)  # the task builds the model: its initial weights come from this seed
     task = TASKS[name](mcfg, folder / DATASETS, folder / DAILY)
     if len(task.x_train) == 0:
@@ -49,7 +49,9 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict |
     )
     setup.announce(f"train {name}", f"{len(task.x_train)} {task.unit}s, {mcfg.epochs} epochs, batch {mcfg.batch_size}")
     checkpoint = setup.checkpoint(
-        folder / CHECKPOINT_DIR / f"seaice-train-{name}.pt", asdict(mcfg), [folder / DATASETS / name, folder / DAILY]
+        folder / CHECKPOINT_DIR / f"seaice-train-{name}.pt",
+        asdict(mcfg),
+        [folder / DATASETS / params_key(name), folder / DAILY],
     )
     fitted = fit(
         run,
