@@ -10,7 +10,7 @@ from conftest import REPO, set_dotted
 from smoke_params import BIOMASS
 
 from modelmill.biomass.params import DataConfig, load_params
-from modelmill.biomass.sheet import read_sheet
+from modelmill.biomass.sheet import TRUTH_NAME, read_sheet
 from modelmill.biomass.synthetic import write_raw, write_xlsx
 
 LINE = REPO / "pipelines/biomass"
@@ -35,8 +35,10 @@ def tiny_data(seed: int = 3, **changes) -> DataConfig:
 
 
 def make_layout(dest: Path, seed: int = 3, **changes) -> Path:
-    """A small data set in the project's exact layout (metadata.xlsx + images/); returns the sheet."""
+    """A small data set in the project's exact layout (metadata.xlsx + images/), as a user's export
+    has it: without the generator's truth file; returns the sheet."""
     write_raw(dest, tiny_data(seed, **changes))
+    (dest / TRUTH_NAME).unlink()
     return dest / "metadata.xlsx"
 
 

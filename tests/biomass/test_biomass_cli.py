@@ -15,7 +15,8 @@ from conftest import assert_one_line_error, run_module
 
 from modelmill.biomass.data import load_arrays
 from modelmill.biomass.eda import FIGURES
-from modelmill.biomass.sheet import AGE, IMAGE, PLANT, WEIGHT, read_sheet
+from modelmill.biomass.sheet import AGE, IMAGE, PLANT, TRUTH_NAME, WEIGHT, read_sheet
+from modelmill.biomass.synthetic import share_of
 
 RAW_SHEET = "data/raw/metadata.xlsx"
 
@@ -66,6 +67,18 @@ def test_verify_drops_and_counts_then_splits_by_plant(line):
     assert splits["train"]["x"].shape[1:] == (16, 16, 3) and splits["train"]["x"].dtype == np.uint8
     assert gone not in np.concatenate([s["image"] for s in splits.values()]).tolist()
     assert np.isnan(np.concatenate([s["age"] for s in splits.values()])).sum() == report["kept_without_age"]
+
+
+def test_verify_carries_the_generators_canopy_share_to_every_split(line):
+    truth = json.loads((line / "data/raw" / TRUTH_NAME).read_text())["canopy_share"]
+    sheet = read_sheet(line / RAW_SHEET)
+    labels = {r[sheet.columns.index(IMAGE)]: r[sheet.columns.index(WEIGHT)] for r in sheet.rows}
+    for name in ("train", "val", "test"):
+        split = load_arrays(line / "data/prepared", name)
+        assert split["canopy_share"].tolist() == [truth[str(image)] for image in split["image"]]
+        # each share is the label's through the generator's relation, within the render's jitter
+        drawn = share_of(np.array([labels[str(image)] for image in split["image"]], dtype=np.float64))
+        assert np.all(np.abs(np.log(split["canopy_share"] / drawn)) < 0.3)
 
 
 def test_missing_image_with_on_missing_fail_is_one_line(line):
@@ -155,6 +168,12 @@ def test_archive_source_zip_and_folder(tmp_path):
         assert result.returncode == 0, result.stderr
         report = json.loads((line / "metrics/data.json").read_text())
         assert report["missing_images_dropped"] == 1 and report["sheet"].endswith("metadata.xlsx")
+        # the user's own photos have no generator behind them: no share, so evaluate reports no floor
+        assert all("canopy_share" not in load_arrays(line / "data/prepared", n) for n in ("train", "val", "test"))
+    (layout / TRUTH_NAME).write_text("{}")
+    reserved = tmp_path / "line-reserved"
+    write_params(reserved, {"data.source": "archive", "data.archive": str(layout)})
+    assert_one_line_error(stage("generate", reserved), "data.archive", TRUTH_NAME, "rename or remove it")
     bad = tmp_path / "line-bad"
     write_params(bad, {"data.source": "archive", "data.archive": str(tmp_path / "nowhere.zip")})
     assert_one_line_error(stage("generate", bad), "data.archive", "nowhere.zip", "does not exist")

@@ -13,8 +13,19 @@ from PIL import Image
 from modelmill.biomass.data import check_disjoint, split_by_plant
 from modelmill.biomass.generate import generate
 from modelmill.biomass.params import SplitConfig, load_params
+from modelmill.biomass.scoring import paired_bootstrap_ratio
 from modelmill.biomass.sheet import AGE, IMAGE, PLANT, WEIGHT, find_sheet, read_records, resolve_image
-from modelmill.biomass.synthetic import CANOPY_AT_MAX, plant_table, render, snapshot_counts
+from modelmill.biomass.synthetic import (
+    CANOPY_AT_MAX,
+    MAX_G,
+    MIN_G,
+    grams_from_share,
+    plant_table,
+    render,
+    render_with_share,
+    share_of,
+    snapshot_counts,
+)
 from modelmill.core.cli import UserError
 
 
@@ -71,6 +82,31 @@ def test_canopy_in_the_photo_grows_with_biomass():
         green.append(((img[..., 1] > img[..., 0] + 25) & (img[..., 1] > img[..., 2] + 25)).mean())
     assert np.corrcoef(np.array(grams) ** (2 / 3), green)[0, 1] > 0.95
     assert max(green) < CANOPY_AT_MAX * 1.4
+
+
+def test_the_drawn_share_reads_back_to_the_weight_within_the_jitter():
+    grams = np.geomspace(MIN_G, MAX_G, 40)
+    assert grams_from_share(share_of(grams)) == pytest.approx(grams, rel=1e-12)
+    assert grams_from_share([0.0, 1.0]).tolist() == [MIN_G, MAX_G]  # read back within the generator's range
+    drawn = np.array([render_with_share(g, 32, np.random.default_rng(i))[1] for i, g in enumerate(grams)])
+    jitter = np.log(drawn / share_of(grams))
+    assert 0.02 < jitter.std() < 0.08 and np.abs(jitter).max() < 0.25  # lognormal(0, 0.05): the floor's only noise
+    for i, g in enumerate(grams[:5]):  # the photo is the one render draws
+        photo, _ = render_with_share(g, 32, np.random.default_rng(i))
+        assert np.array_equal(photo, render(g, 32, np.random.default_rng(i)))
+
+
+def test_paired_bootstrap_ratio_resamples_plants():
+    rng = np.random.default_rng(0)
+    plants = np.repeat(np.arange(30), 10)
+    actual = rng.uniform(0.1, 2.0, 300)
+    reference = actual * np.exp(rng.normal(0, 0.05, 300))
+    predicted = actual * np.exp(rng.normal(0, 0.1, 300))
+    ratio, low, high = paired_bootstrap_ratio(actual, predicted, reference, plants, 500, 1)
+    assert ratio == pytest.approx(np.sqrt(np.mean((predicted - actual) ** 2) / np.mean((reference - actual) ** 2)))
+    assert low < ratio < high and 1.3 < low and high < 3.0
+    assert paired_bootstrap_ratio(actual, predicted, reference, plants, 500, 1) == (ratio, low, high)
+    assert paired_bootstrap_ratio(actual, reference, reference, plants, 50, 1) == pytest.approx((1.0, 1.0, 1.0))
 
 
 def test_layout_is_the_projects_and_byte_identical(tmp_path):

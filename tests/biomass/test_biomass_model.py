@@ -23,7 +23,14 @@ from modelmill.biomass.card import ModelCard
 from modelmill.biomass.model import Target, build_model
 from modelmill.biomass.params import load_params
 from modelmill.biomass.predictor import load as load_predictor
+from modelmill.biomass.scoring import FLOOR_KEYS
+from modelmill.biomass.sheet import TRUTH_NAME
+from modelmill.biomass.synthetic import grams_from_share
 from modelmill.biomass.transforms import augment
+from modelmill.core.io import flatten
+from modelmill.registry.compare import differences
+from modelmill.registry.listing import headline_metrics
+from modelmill.summary import headline
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +68,47 @@ def test_train_and_evaluate_write_every_output(trained):
     assert log["git_commit"] == card.git_commit and log["params"]["train"]["epochs"] == 2
     assert "models/biomass_model.pt" in log["artifacts"] and "data/prepared/test.npz" in log["artifacts"]
     assert (trained / "metrics/predicted_vs_actual.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_reports_the_floor_on_the_test_photos(trained):
+    metrics = json.loads((trained / "metrics/metrics.json").read_text())
+    test = np.load(trained / "data/prepared/test.npz")
+    read_back = grams_from_share(test["canopy_share"])
+    assert metrics["floor_rmse_g"] == pytest.approx(np.sqrt(np.mean((read_back - test["y"]) ** 2)), abs=1e-6)
+    assert metrics["floor"]["rmse_g"] == metrics["floor_rmse_g"] and set(metrics["floor"]) == set(metrics["model"])
+    model = metrics["model"]["rmse_g"]
+    assert metrics["rmse_gap_g"] == pytest.approx(model - metrics["floor_rmse_g"], abs=2e-6)
+    assert metrics["rmse_over_floor"] == pytest.approx(model / metrics["floor_rmse_g"], rel=1e-4)
+    interval = metrics["rmse_over_floor_ci95"]
+    assert interval["resamples"] == 1000 and interval["low"] <= metrics["rmse_over_floor"] <= interval["high"]
+    meta = {**describe(trained), "line": "biomass"}
+    assert {k: meta["test_metrics"][k] for k in FLOOR_KEYS} == {k: metrics[k] for k in FLOOR_KEYS}
+    assert headline_metrics(meta)["rmse_over_floor"] == metrics["rmse_over_floor"]
+
+
+def test_own_photos_have_no_floor_and_nothing_downstream_minds(trained, tmp_path, monkeypatch):
+    """The trained model scored on photos verify split without the generator's truth beside them,
+    as it splits a user's archive."""
+    shutil.copytree(trained / "data/raw", tmp_path / "data/raw", ignore=shutil.ignore_patterns(TRUTH_NAME))
+    shutil.copytree(trained / "models", tmp_path / "models")
+    shutil.copy(trained / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    params = load_params()
+    verify_stage.verify(params.verify, params.split)
+    metrics = evaluate_stage.evaluate(params)
+    assert not set(FLOOR_KEYS) & set(metrics), "own data has no floor: its keys are absent, not null or 0"
+    synthetic = json.loads((trained / "metrics/metrics.json").read_text())
+    assert metrics["model"] == synthetic["model"]  # the same photos, the same model: only the floor went
+    meta = {**describe(tmp_path), "line": "biomass", "model_name": "plant-biomass", "version": "v1"}
+    assert not set(FLOOR_KEYS) & set(meta["test_metrics"])
+    # What reads metrics and metadata downstream takes the absence in its stride: make repro's
+    # closing lines, the registry listing's headline metrics (make models, the UI), compare, serving.
+    assert not any("floor" in text for text in headline(metrics))
+    assert set(headline_metrics(meta)) == {"model.rmse_g", "model.r2", "rmse_ratio_to_baseline"}
+    rows = {row["key"]: row for row in differences(flatten(meta), flatten(describe(trained)))}
+    assert rows["test_metrics.rmse_over_floor"]["a"] is None
+    info = load_predictor(tmp_path / "models/biomass_model.pt", meta).model_info()
+    assert info["metrics"]["test"] == meta["test_metrics"]
 
 
 def test_train_reruns_byte_identical(trained, tmp_path, monkeypatch):

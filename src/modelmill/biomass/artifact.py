@@ -16,10 +16,12 @@ from .params import PARAMS_FILE, load_params
 from .paths import DATA_REPORT, METRICS_FILE, MODEL_CARD, PREPARED_DIR
 from .predictor import load as predictor_load
 from .predictor import model_fields
-from .scoring import regression_metrics
+from .scoring import FLOOR_KEYS, regression_metrics
 from .synthetic import render
 
 __all__ = ["describe", "check", "figures"]  # lines.Artifact
+
+HEADLINE_KEYS = ("model", "baseline_mean", "rmse_ratio_to_baseline", "test_images", "test_plants")
 
 
 def describe(folder: Path) -> dict:
@@ -33,7 +35,8 @@ def describe(folder: Path) -> dict:
         "torchvision_version": torchvision.__version__,
         **model_fields(card),
         "test_metrics": {
-            k: metrics[k] for k in ("model", "baseline_mean", "rmse_ratio_to_baseline", "test_images", "test_plants")
+            **{k: metrics[k] for k in HEADLINE_KEYS},
+            **{k: metrics[k] for k in FLOOR_KEYS if k in metrics},  # none for the user's own data
         }
         if metrics
         else None,

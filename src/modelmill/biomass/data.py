@@ -1,7 +1,8 @@
 """The prepared-data format and the split by plant.
 
 verify writes one npz per split: `x` uint8 (N, S, S, 3) photos, `y` float32 grams, `age`
-float32 days (NaN: unknown), `plant` and `image` (str) and `row` (the sheet's row number).
+float32 days (NaN: unknown), `plant` and `image` (str) and `row` (the sheet's row number); with
+synthetic data also `canopy_share` float64, the share of the photo the generator drew the canopy to.
 A plant's snapshots are near-copies of each other, so the split is by plant: every photo of a
 plant lands in one split, and `check_disjoint` makes sure of it.
 """

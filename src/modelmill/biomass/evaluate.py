@@ -25,9 +25,15 @@ def main() -> None:
     from .evaluation import evaluate
 
     m = evaluate(params)
+    floor = (
+        f"; floor {m['floor_rmse_g']:.4f} g, model/floor {m['rmse_over_floor']:.3f} "
+        f"(95% {m['rmse_over_floor_ci95']['low']:.3f}..{m['rmse_over_floor_ci95']['high']:.3f})"
+        if "floor" in m
+        else "; no floor (own data)"
+    )
     print(
         f"evaluate: test RMSE {m['model']['rmse_g']:.4f} g, R^2 {m['model']['r2']:.3f} on {m['test_images']} "
-        f"photos of {m['test_plants']} plants (mean baseline RMSE {m['baseline_mean']['rmse_g']:.4f} g)",
+        f"photos of {m['test_plants']} plants (mean baseline RMSE {m['baseline_mean']['rmse_g']:.4f} g){floor}",
         file=sys.stderr,
     )
 

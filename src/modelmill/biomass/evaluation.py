@@ -1,11 +1,12 @@
 """The evaluate stage's work (evaluate.py runs it): the model against the training-mean
-baseline on the test plants, in grams.
+baseline on the test plants, in grams, and beside the floor when the generator made the data.
 
 Writes metrics/metrics.json (MSE, RMSE, MAE, R^2 for the model and the baseline, the ratio of
-their RMSEs), metrics/by_age.csv (error per age bin), metrics/predictions.csv (actual vs
-predicted, a `dvc plots` scatter), metrics/predicted_vs_actual.png, and metrics/run_log.json:
-the git commit, every param section and each artifact's path and sha256, so a number can be
-traced to the code, settings and files that made it.
+their RMSEs; for synthetic data the floor, see `floor`), metrics/by_age.csv (error per age bin),
+metrics/predictions.csv (actual vs predicted, a `dvc plots` scatter),
+metrics/predicted_vs_actual.png, and metrics/run_log.json: the git commit, every param section
+and each artifact's path and sha256, so a number can be traced to the code, settings and files
+that made it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from .paths import (
     RUN_LOG,
     SCATTER_FILE,
 )
-from .scoring import regression_metrics
+from .scoring import FLOOR_KEYS, paired_bootstrap_ratio, regression_metrics
+from .synthetic import grams_from_share
 
 
 def predict_grams(
@@ -103,6 +105,8 @@ def evaluate(
         "rmse_ratio_to_baseline": _r(model_scores["rmse_g"] / base_scores["rmse_g"]),
         "baseline_prediction_g": _r(card.train_mean_g),
     }
+    if "canopy_share" in test:  # the user's own data has no floor: the fields are absent
+        metrics.update(floor(cfg, actual.numpy(), predicted.numpy(), test["canopy_share"], test["plant"]))
     write_json(METRICS_FILE, metrics)
     write_csv(BY_AGE_FILE, rows)
     write_csv(
@@ -115,6 +119,32 @@ def evaluate(
     save_figure(scatter(actual.numpy(), predicted.numpy(), model_scores, card.train_mean_g), SCATTER_FILE)
     write_json(RUN_LOG, run_log(params, card, metrics, Path(prepared), Path(model_path), Path(card_path)))
     return metrics
+
+
+def floor(
+    cfg: EvaluateConfig, actual: np.ndarray, predicted: np.ndarray, shares: np.ndarray, plants: np.ndarray
+) -> dict:
+    """The floor on the test photos and the model's distance to it.
+
+    The generator draws each photo from the same weight as its label, with a jittered canopy
+    share, so the best reading of a photo is its drawn share turned back into grams through the
+    generator's own weight -> canopy relation: what is left is the render's jitter alone.
+    `floor`: the scores of that reading; `floor_rmse_g`: its RMSE; `rmse_gap_g`: the model's RMSE
+    minus it; `rmse_over_floor`: their ratio, with `rmse_over_floor_ci95` its 95% interval over
+    `evaluate.bootstrap_resamples` paired resamples of the test plants."""
+    read_back = grams_from_share(shares)
+    scores = regression_metrics(torch.from_numpy(actual), torch.from_numpy(read_back))
+    model_rmse = regression_metrics(torch.from_numpy(actual), torch.from_numpy(predicted))["rmse_g"]
+    ratio, low, high = paired_bootstrap_ratio(
+        actual, predicted, read_back, plants, cfg.bootstrap_resamples, cfg.bootstrap_seed
+    )
+    return {
+        "floor": {k: _r(v) for k, v in scores.items()},
+        "floor_rmse_g": _r(scores["rmse_g"]),
+        "rmse_gap_g": _r(model_rmse - scores["rmse_g"]),
+        "rmse_over_floor": _r(ratio),
+        "rmse_over_floor_ci95": {"low": _r(low), "high": _r(high), "resamples": cfg.bootstrap_resamples},
+    }
 
 
 def run_log(params: Params, card: ModelCard, metrics: dict, prepared: Path, model_path: Path, card_path: Path) -> dict:
@@ -135,7 +165,7 @@ def run_log(params: Params, card: ModelCard, metrics: dict, prepared: Path, mode
         "artifacts": {str(p): file_digest(p) for p in artifacts if p.exists()},
         "best_epoch": card.best_epoch,
         "val_rmse_g": card.val_rmse_g,
-        "test": {"model": metrics["model"], "baseline_mean": metrics["baseline_mean"]},
+        "test": {k: metrics[k] for k in ("model", "baseline_mean", *FLOOR_KEYS) if k in metrics},
     }
 
 

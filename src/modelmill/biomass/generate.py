@@ -1,7 +1,8 @@
 """Stage 1, generate: the data in the project's layout under data/raw/ (a metadata sheet + images/).
 
-`data.source: synthetic` writes the seeded stand-in (synthetic.py); `archive` copies your
-folder or unpacks your zip there as it is. Either way the next stages read data/raw/ alone.
+`data.source: synthetic` writes the seeded stand-in (synthetic.py), with the canopy share each
+photo was drawn with in generator_truth.json; `archive` copies your folder or unpacks your zip
+there as it is. Either way the next stages read data/raw/ alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..core.cli import UserError, cli
 from ..core.io import atomic_output
 from .params import DataConfig, load_params
 from .paths import RAW_DIR
-from .sheet import find_sheet
+from .sheet import TRUTH_NAME, find_sheet
 from .synthetic import write_raw
 
 
@@ -27,6 +28,11 @@ def generate(cfg: DataConfig, dest: str | Path = RAW_DIR) -> Path:
             write_raw(tmp, cfg)
         else:
             copy_archive(Path(cfg.archive), tmp)
+            if (tmp / TRUTH_NAME).exists():  # verify would take it for the generator's and report a floor
+                raise UserError(
+                    f"data.archive {cfg.archive} holds {TRUTH_NAME}, a name the line keeps for its own "
+                    "generator's truth; rename or remove it"
+                )
         sheet = find_sheet(tmp, shown_as=None if cfg.source == "synthetic" else f"data.archive {cfg.archive}")
     return dest / sheet.relative_to(tmp)
 

@@ -84,6 +84,8 @@ class TrainConfig:
 class EvaluateConfig:
     age_bin_days: int = span(1, 1000)  # width of the age bins of metrics/by_age.csv
     batch_size: int = span(1, 65_536)
+    bootstrap_resamples: int = span(10, 1_000_000)  # resamples of the test plants: the interval of RMSE over floor
+    bootstrap_seed: int
 
 
 @section

@@ -24,6 +24,10 @@ IMAGE, PLANT, WEIGHT, AGE = "image", "plant_number", "fresh_weight_total", "age_
 REQUIRED = (IMAGE, PLANT, WEIGHT, AGE)
 SUFFIXES = (".xlsx", ".csv")
 IMAGES_FOLDER = "images"
+# Beside the sheet, synthetic data only: the canopy share each photo was drawn with, by image name
+# (verify carries it to the splits, evaluate reads the floor from it). Not a .csv or .xlsx: the
+# layout holds one sheet.
+TRUTH_NAME = "generator_truth.json"
 _JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db")
 
 

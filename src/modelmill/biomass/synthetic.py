@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..core.io import write_json
 from .params import DataConfig
-from .sheet import AGE, IMAGE, IMAGES_FOLDER, PLANT, WEIGHT
+from .sheet import AGE, IMAGE, IMAGES_FOLDER, PLANT, TRUTH_NAME, WEIGHT
 
 SHEET_NAME = "metadata.xlsx"
 ENVIRONMENT = ("tray", "temperature_c", "humidity_pct", "light_intensity")
@@ -70,8 +71,25 @@ def plant_table(cfg: DataConfig) -> dict[str, list]:
     return cols
 
 
+def share_of(grams: float | np.ndarray) -> float | np.ndarray:
+    """The canopy's share of the photo for a plant of `grams`, before the render's jitter: mass ~
+    volume, area ~ volume^(2/3)."""
+    return CANOPY_AT_MAX * (np.asarray(grams) / MAX_G) ** (2 / 3)
+
+
+def grams_from_share(share: np.ndarray) -> np.ndarray:
+    """`share_of` read backwards, within the generator's weight range: the grams a canopy share shows."""
+    return np.clip(MAX_G * (np.asarray(share, dtype=np.float64) / CANOPY_AT_MAX) ** 1.5, MIN_G, MAX_G)
+
+
 def render(grams: float, size: int, rng: np.random.Generator) -> np.ndarray:
     """One top-down photo (uint8 HxWx3) of a plant of `grams` on its soil, tray and light."""
+    return render_with_share(grams, size, rng)[0]
+
+
+def render_with_share(grams: float, size: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """`render`'s photo and the canopy share it was drawn with (the render's jitter included): the
+    most the photo can tell of the weight."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     # Soil: a brown of its own, low-frequency patches and grain.
     soil = np.array([rng.uniform(85, 135), rng.uniform(60, 95), rng.uniform(38, 70)], dtype=np.float32)
@@ -94,7 +112,7 @@ def render(grams: float, size: int, rng: np.random.Generator) -> np.ndarray:
         speck = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
         img[speck] = [70, 130, 50] if rng.random() < 0.5 else [150, 150, 145]
     # The canopy: area = share * side^2 with share ~ grams^(2/3), lobed into leaves.
-    share = CANOPY_AT_MAX * (grams / MAX_G) ** (2 / 3) * rng.lognormal(0, 0.05)
+    share = float(share_of(grams)) * rng.lognormal(0, 0.05)
     leaves, depth = int(rng.integers(3, 8)), rng.uniform(0.15, 0.35)
     r0 = np.sqrt(share / np.pi / (1 + depth * depth / 2))  # the lobes' mean area matches `share`
     cy, cx = 0.5 + rng.normal(0, 0.06), 0.5 + rng.normal(0, 0.06)
@@ -112,7 +130,7 @@ def render(grams: float, size: int, rng: np.random.Generator) -> np.ndarray:
     direction = rng.uniform(0, 2 * np.pi)
     gradient = 1 + rng.uniform(0, 0.25) * ((xx - 0.5) * np.cos(direction) + (yy - 0.5) * np.sin(direction))
     img = img * light * gradient[..., None] + rng.normal(0, 3, (size, size, 3))
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), share
 
 
 def _smooth_noise(size: int, cells: int, rng: np.random.Generator) -> np.ndarray:
@@ -126,11 +144,14 @@ def write_raw(dest: Path, cfg: DataConfig) -> int:
     images = Path(dest) / IMAGES_FOLDER
     images.mkdir(parents=True, exist_ok=True)
     weights = _true_weights(cfg)
+    shares = {}
     for i, name in enumerate(cols[IMAGE]):
         # Each photo from its own seed: the picture of a row never depends on the others.
         rng = np.random.default_rng([cfg.seed, 1, i])
-        Image.fromarray(render(weights[i], cfg.image_size, rng)).save(images / name, format="PNG")
+        photo, shares[name] = render_with_share(weights[i], cfg.image_size, rng)
+        Image.fromarray(photo).save(images / name, format="PNG")
     write_xlsx(Path(dest) / SHEET_NAME, COLUMNS, list(zip(*(cols[c] for c in COLUMNS))))
+    write_json(Path(dest) / TRUTH_NAME, {"canopy_share": shares})
     return len(cols[IMAGE])
 
 

@@ -5,6 +5,9 @@ Drops (and counts) rows without a weight, and rows naming a photo that is not th
 repeated photo, an unreadable photo, too few plants to split — stops with one line naming the
 file, row and column, leaving the previous outputs as they were. Photos are decoded once, to
 `verify.image_size`, into data/prepared/{train,val,test}.npz; metrics/data.json counts it all.
+Synthetic data brings the canopy share each photo was drawn with (synthetic.TRUTH_NAME); the
+splits carry it as `canopy_share`, for evaluate's floor. The user's own data has none, and
+neither have its splits.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cli import UserError, cli
-from ..core.io import atomic_output, file_digest, write_json
+from ..core.io import atomic_output, file_digest, read_json, write_json
 from . import imaging
 from .data import MIN_PLANTS, SPLITS, split_by_plant, write_split
 from .params import SplitConfig, VerifyConfig, load_params
 from .paths import DATA_REPORT, PREPARED_DIR, RAW_DIR
-from .sheet import IMAGE, PLANT, Records, find_sheet, read_records, resolve_image
+from .sheet import IMAGE, PLANT, TRUTH_NAME, Records, find_sheet, read_records, resolve_image
 
 
 def verify(
@@ -41,8 +44,9 @@ def verify(
             f"({', '.join(plants[:5]) or 'none'}); a split by plant needs at least {MIN_PLANTS}"
         )
     x = _decode_photos(sheet, kept, paths, cfg.image_size)
+    shares = _canopy_shares(Path(raw), kept)
     parts = split_by_plant(kept.plant, split)
-    _write_splits(out, parts, kept, x)
+    _write_splits(out, parts, kept, x, shares)
     summary = {
         "sheet": str(Path(sheet).relative_to(raw)),
         "sheet_sha256": file_digest(sheet),
@@ -99,20 +103,34 @@ def _decode_photos(sheet: Path, kept: Records, paths: list[Path], size: int) -> 
     return x
 
 
-def _write_splits(out: str | Path, parts: dict[str, np.ndarray], kept: Records, x: np.ndarray) -> None:
+def _canopy_shares(raw: Path, kept: Records) -> np.ndarray | None:
+    """The generator's canopy share of each kept photo, or None where the generator did not make the data."""
+    truth = raw / TRUTH_NAME
+    if not truth.is_file():
+        return None
+    shares = read_json(truth, "generate")["canopy_share"]
+    unknown = [name for name in kept.image if name not in shares]
+    if unknown:
+        raise UserError(f"{truth} has no canopy share for {unknown[0]!r} ({len(unknown)} photo(s)); run generate again")
+    return np.array([shares[name] for name in kept.image], dtype=np.float64)
+
+
+def _write_splits(
+    out: str | Path, parts: dict[str, np.ndarray], kept: Records, x: np.ndarray, shares: np.ndarray | None
+) -> None:
     with atomic_output(out, directory=True) as tmp:
         for name, rows in parts.items():
-            write_split(
-                tmp / f"{name}.npz",
-                {
-                    "x": x[rows],
-                    "y": kept.weight[rows].astype(np.float32),
-                    "age": kept.age[rows].astype(np.float32),
-                    "plant": np.array([kept.plant[i] for i in rows]),
-                    "image": np.array([kept.image[i] for i in rows]),
-                    "row": kept.row[rows],
-                },
-            )
+            arrays = {
+                "x": x[rows],
+                "y": kept.weight[rows].astype(np.float32),
+                "age": kept.age[rows].astype(np.float32),
+                "plant": np.array([kept.plant[i] for i in rows]),
+                "image": np.array([kept.image[i] for i in rows]),
+                "row": kept.row[rows],
+            }
+            if shares is not None:
+                arrays["canopy_share"] = shares[rows]
+            write_split(tmp / f"{name}.npz", arrays)
 
 
 @cli
