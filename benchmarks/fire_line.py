@@ -2,6 +2,7 @@
 
     python benchmarks/fire_line.py                  # the defaults (100,000 samples): about 2 minutes on 2 cores
     python benchmarks/fire_line.py --samples 5000   # a quick smoke run (targets are for the defaults)
+    python benchmarks/fire_line.py --seed 43        # data seed 43: data.seed and split.seed (the gap's target is the mean of 42, 43, 44)
 
 Runs `dvc repro pipelines/fire/dvc.yaml` in a fresh git clone of this project's HEAD (empty DVC
 cache), timing each stage from DVC's own output, then reads the test metrics and times
@@ -32,7 +33,7 @@ from modelmill.fire.simulate import generate  # noqa: E402
 
 LINE = Path("pipelines/fire")
 PIPELINE_TARGET_S = 180
-AUC_GAP_TARGET = 0.005
+AUC_GAP_TARGET = 0.002  # the mean over data seeds 42, 43 and 44 (docs/lines/fire.md)
 SCORING_TARGET = 50_000
 SCORING_ROWS = 100_000
 
@@ -88,10 +89,12 @@ def rows(overrides: dict | None = None) -> list[tuple[str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, help="data.n_samples for the run (default: params.yaml's)")
+    parser.add_argument("--seed", type=int, help="data seed: data.seed and split.seed (default: params.yaml's)")
     args = parser.parse_args()
-    print_table(
-        f"fire line on {os.cpu_count()} CPU core(s)", rows({"data.n_samples": args.samples} if args.samples else None)
-    )
+    overrides = {"data.n_samples": args.samples} if args.samples else {}
+    if args.seed is not None:
+        overrides.update({"data.seed": args.seed, "split.seed": args.seed})
+    print_table(f"fire line on {os.cpu_count()} CPU core(s)", rows(overrides or None))
 
 
 if __name__ == "__main__":

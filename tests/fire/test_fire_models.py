@@ -23,6 +23,7 @@ from modelmill.fire.evaluate import evaluate
 from modelmill.fire.features import FEATURES, Table, read_split, write_table
 from modelmill.fire.generate import make_samples
 from modelmill.fire.models import load_model, members, predict_fire, save_model
+from modelmill.fire.over_room import final_estimator
 from modelmill.fire.params import MODEL_NAMES, load_params
 from modelmill.fire.scoring import (
     choose_threshold,
@@ -167,7 +168,7 @@ def test_forest_changes_only_with_its_params(line, tmp_path):
     with contextlib.chdir(folder):
         train = load_params().train
     forest = train_model("forest", train, line / "data/split", folder / "forest.skops")
-    assert len(forest.estimators_) == 10
+    assert len(final_estimator(forest).estimators_) == 10
     train_model("boosting", train, line / "data/split", folder / "boosting.skops")
     assert (folder / "boosting.skops").read_bytes() == (line / "models/boosting.skops").read_bytes()
 
@@ -178,7 +179,7 @@ def test_classic_boosting_loads_with_the_trusted_types(line, tmp_path):
         train = load_params().train
     model = train_model("boosting", train, line / "data/split", tmp_path / "boosting.skops")
     test = read_split(line / "data/split", "test")
-    assert type(model).__name__ == "GradientBoostingClassifier"
+    assert type(final_estimator(model)).__name__ == "GradientBoostingClassifier"
     assert np.array_equal(predict_fire(load_model(tmp_path / "boosting.skops"), test.x), predict_fire(model, test.x))
 
 

@@ -15,6 +15,7 @@ from modelmill.core.cli import UserError
 from modelmill.fire import artifact, onnx_export
 from modelmill.fire.features import read_split
 from modelmill.fire.models import build_model, combine, fit, load_model, predict_fire, with_threshold
+from modelmill.fire.over_room import final_estimator
 from modelmill.fire.params import MODEL_NAMES, load_params
 from modelmill.fire.paths import ENSEMBLE_CARD, ENSEMBLE_FILE, ONNX_FILE
 from modelmill.fire.predictor import load as predictor_load
@@ -117,9 +118,8 @@ def tiny_ensemble(tmp_path: Path, variant: str, rows: int = 400):
 
 def test_classic_gradient_boosting_converts(tmp_path):
     ensemble, val = tiny_ensemble(tmp_path, "classic")
-    assert type(ensemble.estimator_.estimator.named_estimators_["boosting"].estimator).__name__ == (
-        "GradientBoostingClassifier"
-    )
+    boosting = ensemble.estimator_.estimator.named_estimators_["boosting"].estimator
+    assert type(final_estimator(boosting)).__name__ == "GradientBoostingClassifier"
     provenance = onnx_export.export(ensemble, val.x, predict_fire(ensemble, val.x), tmp_path / ONNX_FILE.name)
     assert provenance["val_max_abs_diff"] <= 1e-5 and (tmp_path / ONNX_FILE.name).is_file()
     other = generate(300, seed=3)

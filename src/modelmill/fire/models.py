@@ -35,21 +35,30 @@ from threadpoolctl import threadpool_limits
 
 from ..core.cli import UserError
 from ..core.io import atomic_output, require
+from .over_room import TRUSTED_FUNCTIONS, final_estimator, with_over_room
 from .params import MODEL_NAMES, TrainConfig
 from .skops_io import sio
 
 # Beyond skops' defaults (sklearn estimators, numpy), what the fire models hold: the trees
-# of the forest and of classic boosting, hist boosting's trees, and VotingClassifier's Bunch.
+# of the forest and of classic boosting, hist boosting's trees, VotingClassifier's Bunch and
+# the one numpy function the over-the-room step calls.
 TRUSTED_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",
+    *TRUSTED_FUNCTIONS,
 )
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def build_model(name: str, cfg: TrainConfig):
-    """The unfitted model `name` with its hyper-parameters from train.<name>."""
+    """The unfitted model `name` with its hyper-parameters from train.<name>, behind the
+    over-the-room step when `train.features` asks for it."""
+    model = _estimator(name, cfg)
+    return with_over_room(model) if cfg.features == "over_room" else model
+
+
+def _estimator(name: str, cfg: TrainConfig):
     if name == "forest":
         f = cfg.forest
         return RandomForestClassifier(
@@ -97,11 +106,11 @@ def fit(model, x: np.ndarray, y: np.ndarray):
     # 10x slower than one. The forest still trains on n_jobs cores (joblib threads, not limited here).
     with threadpool_limits(1):
         model.fit(x, y)
-    if isinstance(model, RandomForestClassifier):
+    if isinstance(final_estimator(model), RandomForestClassifier):
         # A forest predicting on several threads adds up its trees' votes in whatever order
         # the threads finish, so the last bits of p(fire) vary from call to call; the saved
         # forest predicts on one thread, which is no slower here.
-        model.set_params(n_jobs=None)
+        final_estimator(model).set_params(n_jobs=None)
     return model
 
 

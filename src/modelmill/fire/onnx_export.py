@@ -27,6 +27,7 @@ from ..core.cli import UserError
 from ..core.io import atomic_output
 from .features import FEATURES
 from .models import members
+from .over_room import register_onnx_converter
 
 OPSET = {"": 21, "ai.onnx.ml": 3}  # the highest asked for ("": the main domain, ai.onnx)
 INPUT, PROBABILITIES = "input", "probabilities"
@@ -55,6 +56,7 @@ def to_onnx(ensemble) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    register_onnx_converter()
     plain = plain_voting(ensemble)
     no_zipmap = {id(model): {"zipmap": False} for model in (plain, *plain.estimators_)}
     with warnings.catch_warnings():

@@ -49,6 +49,7 @@ class LogisticConfig:
 
 @section
 class TrainConfig:
+    features: str = choice("raw", "over_room")  # over_room: the 18 plus four temperatures over the room (over_room.py)
     forest: ForestConfig
     boosting: BoostingConfig
     logistic: LogisticConfig
