@@ -2,7 +2,7 @@
 
     python benchmarks/fire_line.py                  # the defaults (100,000 samples): about 2 minutes on 2 cores
     python benchmarks/fire_line.py --samples 5000   # a quick smoke run (targets are for the defaults)
-    python benchmarks/fire_line.py --seed 43        # data seed 43: data.seed and split.seed (the gap's target is the mean of 42, 43, 44)
+    python benchmarks/fire_line.py --seed 43        # data seed 43 (data.seed, split.seed); target: mean of 42-44
 
 Runs `dvc repro pipelines/fire/dvc.yaml` in a fresh git clone of this project's HEAD (empty DVC
 cache), timing each stage from DVC's own output, then reads the test metrics and times

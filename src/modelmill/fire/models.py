@@ -1,11 +1,14 @@
 """The three scikit-learn models, the ensemble that combines them, and their files.
 
 Files are written with skops (no pickle anywhere) and loaded only if every type in them is
-one of sklearn's, numpy's or `TRUSTED_TYPES`. The ensemble is plain scikit-learn, so anyone
-with scikit-learn and skops can use the published file without this package:
+one of sklearn's, numpy's or `TRUSTED_TYPES`. The ensemble is plain scikit-learn (and numpy.diff),
+so anyone with scikit-learn and skops can use the published file without this package:
 
     FixedThresholdClassifier(VotingClassifier([(name, FrozenEstimator(model)), ...],
                                               voting="soft", weights=...), threshold=...)
+
+where each model is, with `train.features: over_room` (the default), a Pipeline whose first
+step adds the temperatures over the room (over_room.py), and with `raw` the bare estimator.
 
 `predict_proba` is the weighted mean of the members' probabilities; `predict` applies the
 threshold chosen on the validation split.
