@@ -71,7 +71,7 @@ def rows(overrides: dict | None = None) -> list[tuple[str, str, str]]:
     out += [(f"  stage {name}", f"{seconds:.1f} s", "") for name, seconds in run.stages.items()]
     bayes = metrics.get("bayes_auc")  # absent for a user's CSV: no ceiling to be near
     ci = metrics.get("auc_gap_ci95")
-    gap = f" (gap {metrics['auc_gap']:.4f}, 95% {ci['low']:.4f}..{ci['high']:.4f})" if bayes is not None else ""
+    gap = f" (gap {metrics['auc_gap']:.5f}, 95% {ci['low']:.5f}..{ci['high']:.5f})" if bayes is not None else ""
     ensemble = metrics["ensemble"]["roc_auc"]
     out.append(("ensemble test ROC AUC", f"{ensemble:.4f}{gap}", f"within {AUC_GAP_TARGET} of the Bayes ceiling"))
     out.append(("Bayes ceiling: test ROC AUC of the true p(fire)", "n/a" if bayes is None else f"{bayes:.4f}", ""))

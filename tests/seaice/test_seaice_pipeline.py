@@ -20,6 +20,7 @@ from conftest import (
 from seaice_helpers import TINY
 
 from modelmill.registry.fetch import SUCCESS
+from modelmill.registry.listing import headline_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +82,12 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
     assert ceiling["train_params"] == json.loads((line / "models/change.json").read_text())["train_params"]
     assert not (line / "models/ceiling/absent.txt").exists()
     assert set(metrics["classifier"]["per_class"]) == {"open_water", "thin_ice", "thick_ice"}
+    # The registry listing's headline (make models, the UI) shows how close each model came.
+    headline = {
+        name: headline_metrics({"line": "seaice", "test_metrics": metrics[name]}) for name in ("forecaster", "change")
+    }
+    assert headline["forecaster"] == {"gap_closed_mean": forecaster["gap_closed_mean"]}
+    assert headline["change"] == {"model.iou": change["model"]["iou"], "ceiling.iou": change["ceiling"]["iou"]}
 
 
 def test_second_repro_does_nothing(project):

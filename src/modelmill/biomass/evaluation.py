@@ -106,7 +106,9 @@ def evaluate(
         "baseline_prediction_g": _r(card.train_mean_g),
     }
     if "canopy_share" in test:  # the user's own data has no floor: the fields are absent
-        metrics.update(floor(cfg, actual.numpy(), predicted.numpy(), test["canopy_share"], test["plant"]))
+        metrics.update(
+            floor(cfg, actual.numpy(), predicted.numpy(), model_scores["rmse_g"], test["canopy_share"], test["plant"])
+        )
     write_json(METRICS_FILE, metrics)
     write_csv(BY_AGE_FILE, rows)
     write_csv(
@@ -122,7 +124,12 @@ def evaluate(
 
 
 def floor(
-    cfg: EvaluateConfig, actual: np.ndarray, predicted: np.ndarray, shares: np.ndarray, plants: np.ndarray
+    cfg: EvaluateConfig,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    model_rmse: float,
+    shares: np.ndarray,
+    plants: np.ndarray,
 ) -> dict:
     """The floor on the test photos and the model's distance to it.
 
@@ -130,11 +137,11 @@ def floor(
     share, so the best reading of a photo is its drawn share turned back into grams through the
     generator's own weight -> canopy relation: what is left is the render's jitter alone.
     `floor`: the scores of that reading; `floor_rmse_g`: its RMSE; `rmse_gap_g`: the model's RMSE
-    minus it; `rmse_over_floor`: their ratio, with `rmse_over_floor_ci95` its 95% interval over
-    `evaluate.bootstrap_resamples` paired resamples of the test plants."""
+    (`model_rmse`, evaluate's score of `predicted`) minus it; `rmse_over_floor`: their ratio, with
+    `rmse_over_floor_ci95` its 95% interval over `evaluate.bootstrap_resamples` paired resamples of
+    the test plants."""
     read_back = grams_from_share(shares)
     scores = regression_metrics(torch.from_numpy(actual), torch.from_numpy(read_back))
-    model_rmse = regression_metrics(torch.from_numpy(actual), torch.from_numpy(predicted))["rmse_g"]
     ratio, low, high = paired_bootstrap_ratio(
         actual, predicted, read_back, plants, cfg.bootstrap_resamples, cfg.bootstrap_seed
     )
