@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, SRC, edit_yaml
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from modelmill.core.cli import UserError
 from modelmill.fire import artifact, onnx_export
 from modelmill.fire.features import read_split
-from modelmill.fire.models import build_model, combine, fit, load_model, predict_fire, with_threshold
+from modelmill.fire.models import build_model, combine, fit, load_model, predict_fire, save_model, with_threshold
 from modelmill.fire.over_room import final_estimator
 from modelmill.fire.params import MODEL_NAMES, load_params
 from modelmill.fire.paths import ENSEMBLE_CARD, ENSEMBLE_FILE, ONNX_FILE
@@ -97,11 +99,12 @@ def test_a_decision_that_flips_at_the_threshold_is_refused(line):
         onnx_export.require_agreement(p_onnx, p_sklearn, between, "val")
 
 
-def tiny_ensemble(tmp_path: Path, variant: str, rows: int = 400):
+def tiny_ensemble(tmp_path: Path, variant: str, rows: int = 400, features: str = "over_room"):
     """The three models fitted on a few hundred simulated rows, in the published ensemble."""
     params = edit_yaml(
         tmp_path / "params.yaml",
         {
+            "train.features": features,
             "train.boosting.variant": variant,
             "train.boosting.n_estimators": 20,
             "train.forest.n_estimators": 10,
@@ -125,6 +128,43 @@ def test_classic_gradient_boosting_converts(tmp_path):
     other = generate(300, seed=3)
     p_onnx = onnx_export.fire_probability(onnx_export.session(tmp_path / ONNX_FILE.name), other.x)
     assert np.abs(p_onnx - predict_fire(ensemble, other.x)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("features", ["over_room", "raw"])
+def test_either_setting_saves_loads_and_converts_to_onnx_with_the_same_answers(tmp_path, features):
+    ensemble, val = tiny_ensemble(tmp_path, "hist", features=features)
+    for name, member in ensemble.estimator_.estimator.named_estimators_.items():
+        first = member.estimator.steps[0][0] if isinstance(member.estimator, Pipeline) else None
+        assert (first == "over_room") == (features == "over_room"), name
+    save_model(ensemble, tmp_path / "model.skops")
+    loaded = load_model(tmp_path / "model.skops")
+    assert np.array_equal(predict_fire(loaded, val.x), predict_fire(ensemble, val.x))
+    provenance = onnx_export.export(ensemble, val.x, predict_fire(ensemble, val.x), tmp_path / "model.onnx")
+    assert provenance["val_max_abs_diff"] <= onnx_export.TOLERANCE
+    other = generate(300, seed=3)
+    p_onnx = onnx_export.fire_probability(onnx_export.session(tmp_path / "model.onnx"), other.x)
+    assert np.abs(p_onnx - predict_fire(ensemble, other.x)).max() <= onnx_export.TOLERANCE
+
+
+def test_a_member_calling_another_numpy_function_is_refused_on_load(tmp_path):
+    """numpy.diff is trusted, not numpy as a whole: a file whose step calls np.cumsum does not load."""
+    ensemble, val = tiny_ensemble(tmp_path, "hist")
+    boosting = ensemble.estimator_.estimator.named_estimators_["boosting"].estimator
+    boosting.named_steps["over_room"].transformers_[1][1].named_steps["diff"].func = np.cumsum
+    save_model(ensemble, tmp_path / "model.skops")
+    with pytest.raises(UserError, match=r"refused: it holds type\(s\) outside the trusted list: numpy.cumsum"):
+        load_model(tmp_path / "model.skops")
+
+
+def test_only_the_difference_converts_to_onnx(tmp_path):
+    ensemble, val = tiny_ensemble(tmp_path, "hist")
+    boosting = ensemble.estimator_.estimator.named_estimators_["boosting"].estimator
+    boosting.named_steps["over_room"].transformers_[1] = ("t_max_c_over_room", FunctionTransformer(np.log), [4, 0])
+    with pytest.raises(
+        RuntimeError,
+        match="only FunctionTransformer\\(np.float32\\) and FunctionTransformer\\(np.diff\\) on two columns convert",
+    ):
+        onnx_export.to_onnx(ensemble)
 
 
 def served(line: Path, folder: Path, with_export: bool):
