@@ -20,7 +20,7 @@ from modelmill.biomass import training as train_stage
 from modelmill.biomass import verify as verify_stage
 from modelmill.biomass.artifact import describe
 from modelmill.biomass.card import ModelCard
-from modelmill.biomass.model import Target, build_model
+from modelmill.biomass.model import TTA_VIEWS, Target, build_model, predict_target, preprocess
 from modelmill.biomass.params import load_params
 from modelmill.biomass.predictor import load as load_predictor
 from modelmill.biomass.scoring import FLOOR_KEYS
@@ -148,6 +148,21 @@ def test_target_scale_round_trips_grams():
     for log1p in (True, False):
         t = Target.fit(grams, log1p)
         assert torch.allclose(t.decode(t.encode(grams)), grams, atol=1e-6)
+
+
+def test_tta_is_the_mean_over_the_eight_views_and_blind_to_them():
+    torch.manual_seed(0)
+    model = build_model("resnet18", 8, 0.0).eval()
+    x = torch.randint(0, 256, (5, 16, 16, 3), dtype=torch.uint8)
+    pre = preprocess(16)
+    one = predict_target(model, x, pre, 4, "fp32")
+    mean = predict_target(model, x, pre, 4, "fp32", TTA_VIEWS)
+    assert one.shape == mean.shape == (5,) and not torch.allclose(one, mean)
+    for moved in (torch.rot90(x, 1, (1, 2)), x.flip(2), x.transpose(1, 2)):
+        turned = predict_target(model, moved.contiguous(), pre, 4, "fp32", TTA_VIEWS)
+        torch.testing.assert_close(turned, mean, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="views must be 1 or 8"):
+        predict_target(model, x, pre, 4, "fp32", 2)
 
 
 def test_augment_keeps_shapes_and_targets():

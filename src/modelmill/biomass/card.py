@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.io import JsonRecord
-from .model import Target
+from .model import Target, views
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class ModelCard(JsonRecord):
     @property
     def scale(self) -> Target:
         return Target(**self.target)
+
+    @property
+    def views(self) -> int:
+        """How many views of a photo its prediction averages (`train.tta`; 1 for cards from before it)."""
+        return views(bool(self.train_params.get("tta", False)))
 
 
 def git_commit(cwd: str | Path = ".") -> str:

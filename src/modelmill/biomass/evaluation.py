@@ -20,11 +20,11 @@ import torch
 
 from ..core.cli import UserError
 from ..core.io import file_digest, write_csv, write_json
-from ..core.torchkit import predict, set_threads
+from ..core.torchkit import set_threads
 from .card import ModelCard, git_commit
 from .data import load_arrays
 from .figures import save_figure, scatter
-from .model import INFERENCE_PRECISION, load_model, preprocess
+from .model import INFERENCE_PRECISION, load_model, predict_target, preprocess
 from .params import EvaluateConfig, Params
 from .paths import (
     BY_AGE_FILE,
@@ -44,12 +44,8 @@ from .synthetic import grams_from_share
 def predict_grams(
     model: torch.nn.Module, card: ModelCard, images: torch.Tensor, batch_size: int, precision: str
 ) -> torch.Tensor:
-    z = (
-        predict(model, images, preprocess(card.input_size, next(model.parameters()).device), batch_size, precision, 1)
-        .reshape(-1)
-        .cpu()
-    )
-    return card.scale.decode(z)
+    pre = preprocess(card.input_size, next(model.parameters()).device)
+    return card.scale.decode(predict_target(model, images, pre, batch_size, precision, card.views))
 
 
 def age_bins(age: np.ndarray, width: int) -> list[tuple[str, np.ndarray]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..core.torchkit import load_into
+from ..core.torchkit import load_into, predict
 from ..core.vision import Preprocess, backbone, freeze_backbone
 
 ARCHITECTURES = ("resnet18", "resnet34")
@@ -54,6 +54,33 @@ def load_model(path: str | Path, arch: str, hidden: int) -> Regressor:
 def preprocess(input_size: int, device: torch.device | str = "cpu") -> Preprocess:
     """uint8 (or 0-255 float) NHWC photos -> normalized float NCHW at the network's input size."""
     return Preprocess(MEAN, STD, input_size=input_size, channels_last=False, device=device)
+
+
+# `train.tta`: the prediction is the mean over the eight symmetries of the square photo (four
+# turns, each also flipped), as train's val, evaluate and the predictor all score it.
+TTA_VIEWS = 8
+
+
+def views(tta: bool) -> int:
+    return TTA_VIEWS if tta else 1
+
+
+def predict_target(
+    model: nn.Module, images: torch.Tensor, pre: Preprocess, batch_size: int, precision: str, n_views: int = 1
+) -> torch.Tensor:
+    """The standardized target predicted for uint8 NHWC `images`, shape (N,) on the CPU; with
+    `n_views` 8, the mean over the photo turned 0, 1, 2 and 3 times, each as it is and flipped:
+    a photo from above has no "up", and the mean's error is smaller than one view's."""
+    if n_views == 1:
+        return predict(model, images, pre, batch_size, precision, 1).reshape(-1).cpu()
+    if n_views != TTA_VIEWS:
+        raise ValueError(f"views must be 1 or {TTA_VIEWS}, got {n_views}")
+    outs = []
+    for turns in range(4):
+        turned = torch.rot90(images, turns, (1, 2))
+        for view in (turned, turned.flip(2)):
+            outs.append(predict(model, view.contiguous(), pre, batch_size, precision, 1).reshape(-1).cpu())
+    return torch.stack(outs).mean(0)
 
 
 @dataclass(frozen=True)

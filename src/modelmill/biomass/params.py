@@ -71,6 +71,7 @@ class TrainConfig:
     flip: bool
     rotate: bool  # 90-degree turns: a photo taken from above has no "up"
     color_jitter: float = span(0.0, 1.0)  # brightness/contrast/saturation strength; 0: off
+    tta: bool  # predict the mean over the photo's 8 flips/turns (val, evaluate and serving alike)
     seed: int
     threads: int = run_threads()
     processes: int = run_processes()

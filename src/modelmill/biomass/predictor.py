@@ -19,10 +19,9 @@ from ..core.hardware import pick_device
 from ..core.io import image_bytes
 from ..core.metadata import identity
 from ..core.summaries import IMAGES
-from ..core.torchkit import predict
 from . import imaging
 from .card import ModelCard
-from .model import INFERENCE_PRECISION, Target, load_model, preprocess
+from .model import INFERENCE_PRECISION, Target, load_model, predict_target, preprocess
 
 CONTENT_TYPES = {
     "image/png": "one RGB (or greyscale/RGBA, converted) PNG photo of a plant from above, any size",
@@ -42,6 +41,7 @@ class Predictor:
         self.image_size = int(metadata["image_size"])
         self.preprocess = preprocess(int(metadata["input_size"]), device)
         self.target = Target(**metadata["target"])
+        self.views = int(metadata.get("views", 1))  # versions published before train.tta: one view
 
     def decode(self, body: bytes, content_type: str) -> torch.Tensor:
         """(1, S, S, 3) uint8 from one photo's bytes."""
@@ -53,7 +53,7 @@ class Predictor:
         return image_bytes(np.asarray(photos)[0], content_type)
 
     def predict(self, images: torch.Tensor) -> list[dict]:
-        z = predict(self.model, images, self.preprocess, BATCH, INFERENCE_PRECISION, 1).reshape(-1).cpu()
+        z = predict_target(self.model, images, self.preprocess, BATCH, INFERENCE_PRECISION, self.views)
         grams = self.target.decode(z) if len(z) else torch.empty(0)
         return [{"biomass_g": round(float(g), 6)} for g in grams]
 
@@ -114,6 +114,7 @@ def model_fields(card: ModelCard) -> dict:
         "input_size": card.input_size,
         "normalization": card.normalization,
         "target": card.target,
+        "views": card.views,
         "train_mean_g": card.train_mean_g,
         "val_rmse_g": card.val_rmse_g,
     }

@@ -23,11 +23,11 @@ from ..core.checkpoint import CHECKPOINT_DIR
 from ..core.cli import UserError
 from ..core.fit import Best, EpochPlan, Fitted, Setup, fit, one_cycle, save_outputs, set_up
 from ..core.io import read_json
-from ..core.torchkit import Run, predict
+from ..core.torchkit import Run
 from ..core.vision import Preprocess
 from .card import ModelCard, git_commit
 from .data import load_arrays
-from .model import INFERENCE_PRECISION, MEAN, STD, Target, build_model, preprocess
+from .model import INFERENCE_PRECISION, MEAN, STD, Target, build_model, predict_target, preprocess, views
 from .params import TrainConfig
 from .paths import DATA_REPORT, HISTORY_FILE, MODEL_CARD, MODEL_FILE, PREPARED_DIR
 from .scoring import regression_metrics
@@ -84,7 +84,7 @@ def train(
         augment=lambda batch, targets, gen: augment(
             batch, targets, gen, flip=cfg.flip, rotate=cfg.rotate, jitter=cfg.color_jitter
         ),
-        validate=lambda net: val_scores(net, run, x_val, grams_val, target, pre, cfg.batch_size),
+        validate=lambda net: val_scores(net, run, x_val, grams_val, target, pre, cfg.batch_size, views(cfg.tta)),
         best=Best("rmse_g", higher_is_better=False),
         checkpoint=checkpoint,
         unit="photo",
@@ -126,9 +126,11 @@ def val_scores(
     target: Target,
     pre: Preprocess,
     batch_size: int,
+    n_views: int = 1,
 ) -> dict[str, float]:
-    """The val loss (on the standardized target) and RMSE in grams, which picks the best epoch."""
-    z = predict(model, x, pre, max(batch_size, 256), run.precision, 1).reshape(-1).cpu()
+    """The val loss (on the standardized target) and RMSE in grams, which picks the best epoch;
+    scored as evaluate scores (`n_views`: train.tta), in the training's precision."""
+    z = predict_target(model, x, pre, max(batch_size, 256), run.precision, n_views)
     rmse = regression_metrics(grams.double(), target.decode(z))["rmse_g"]
     return {"loss": float(run.criterion(z, target.encode(grams))), "rmse_g": rmse}
 
