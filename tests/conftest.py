@@ -448,11 +448,19 @@ def legacy_bucket(fire_project, s3_server, tmp_path_factory) -> dict:
     # since, such as the sea-ice and biomass lines' monitor:, the torch lines' checkpoint_uri or
     # the fire line's ceiling's), the fire run's outputs.
     workspace = copy_project(fire_project, root / "workspace")
+    # Today's fire models hold the over-the-room step (numpy.diff), a type that code's trusted list
+    # lacks: its publish would refuse them. Retrained here on the 18 features alone, as that code
+    # trained them (train.features: raw; seconds at the session's small sizes).
+    edit_yaml(workspace / "pipelines/fire/params.yaml", {"train.features": "raw"})
+    dvc(workspace, "repro", "-q", "pipelines/fire/dvc.yaml")
     for params in ("params.yaml", *(f"pipelines/{line}/params.yaml" for line in ("seaice", "biomass", "fire"))):
         old = subprocess.run(["git", "show", f"{LEGACY_COMMIT}:{params}"], cwd=REPO, capture_output=True, check=True)
         (workspace / params).write_bytes(old.stdout)
     # The fire run's outputs recorded against that params file (the old publish wants the line up
     # to date): a bucket's format is what the legacy tests read, not which params made the model.
+    # That file has no train.features, so the train stages stop reading it too.
+    dvcfile = workspace / "pipelines/fire/dvc.yaml"
+    dvcfile.write_text(dvcfile.read_text().replace("        - train.features\n", ""))
     dvc(workspace, "commit", "-f", "-q", "pipelines/fire/dvc.yaml")
     env = {
         **{k: v for k, v in os.environ.items() if k not in AMBIENT},
