@@ -21,6 +21,8 @@ one (a Sub of the two columns), and leaves every other FunctionTransformer to sk
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
@@ -32,11 +34,6 @@ BACKGROUND = "t_background_c"
 READINGS = ("t_max_c", "t_p95_c", "t_mean_c", "scd41_temperature_c")  # each taken over BACKGROUND
 STEP = "over_room"
 TRUSTED_FUNCTIONS = ("numpy.diff", "numpy.float32")
-
-
-def column_names() -> list[str]:
-    """The columns the members see: the 18 features, then each reading over the room."""
-    return [*FEATURES, *(f"{name}_over_room" for name in READINGS)]
 
 
 def transformer() -> ColumnTransformer:
@@ -68,15 +65,10 @@ def final_estimator(model):
     return model[-1] if isinstance(model, Pipeline) else model
 
 
-_registered = False
-
-
+@functools.cache
 def register_onnx_converter() -> None:
     """Let skl2onnx convert FunctionTransformer(np.float32) and FunctionTransformer(np.diff) on two
-    columns (see `difference`); idempotent."""
-    global _registered
-    if _registered:
-        return
+    columns (see `difference`); once per process."""
     from skl2onnx import update_registered_converter
     from skl2onnx.common.data_types import FloatTensorType
     from skl2onnx.operator_converters.function_transformer import convert_sklearn_function_transformer
@@ -123,7 +115,6 @@ def register_onnx_converter() -> None:
         )
 
     update_registered_converter(FunctionTransformer, "SklearnFunctionTransformer", shape, convert, overwrite=True)
-    _registered = True
 
 
 def _require_known(operator) -> None:
