@@ -49,6 +49,7 @@ def evaluated_variant(root: Path, dest: Path, temperature: float | None) -> Path
         params = load_params(folder / "params.yaml")
         make_ensemble(
             params.ensemble,
+            params.train,
             split,
             models,
             folder / "data" / "samples.csv",

@@ -76,6 +76,7 @@ def fire_workspace(root: Path, overrides: dict) -> None:
         train_model(name, params.train, split, folder / "models" / f"{name}.skops")
     make_ensemble(
         params.ensemble,
+        params.train,
         split,
         folder / "models",
         samples,

@@ -671,8 +671,10 @@ def fire_variant(fire: Path, dest: Path, temperature: float) -> Path:
     folder = repo / FIRE.folder
     edit_yaml(folder / "params.yaml", {"ensemble.temperature": temperature})
     models = folder / "models"
+    params = load_params(folder / "params.yaml")
     make_ensemble(
-        load_params(folder / "params.yaml").ensemble,
+        params.ensemble,
+        params.train,
         folder / "data" / "split",
         models,
         folder / "data" / "samples.csv",

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from modelmill.fire.ensemble import make_ensemble
 from modelmill.fire.evaluate import evaluate
 from modelmill.fire.features import FEATURES, Table, read_split, write_table
 from modelmill.fire.generate import make_samples
-from modelmill.fire.models import load_model, members, predict_fire, save_model
+from modelmill.fire.models import build_model, fit, load_model, members, predict_fire, save_model
 from modelmill.fire.over_room import final_estimator
 from modelmill.fire.params import MODEL_NAMES, load_params
 from modelmill.fire.scoring import (
@@ -71,7 +72,7 @@ def run_line(folder: Path, overrides: dict | None = None) -> Path:
         split_samples(params.split)
         for name in MODEL_NAMES:
             train_model(name, params.train)
-        make_ensemble(params.ensemble)
+        make_ensemble(params.ensemble, params.train)
         evaluate(params.evaluate)
     return folder
 
@@ -149,9 +150,29 @@ def test_ensemble_card_and_file_agree(line):
     parts = {name: predict_fire(model, test.x) for name, model in members(ensemble).items()}
     assert np.allclose(p, sum(card["weights"][n] * parts[n] for n in MODEL_NAMES), atol=1e-9)
     assert np.array_equal(ensemble.predict(test.x), (p >= card["threshold"]).astype(int))
-    for name in MODEL_NAMES:  # the members are the trained models, unchanged
-        alone = load_model(line / f"models/{name}.skops")
-        assert np.array_equal(predict_fire(alone, test.x), parts[name])
+
+
+def test_refit_keeps_weights_and_threshold_and_fits_the_members_on_train_and_val(line, tmp_path):
+    """ensemble.refit (the default): the models fitted on train choose the weights and the
+    threshold on val; the published members are the same models fitted again on train + val."""
+    with contextlib.chdir(line):
+        params = load_params()
+        plain = make_ensemble(
+            replace(params.ensemble, refit=False), params.train, out=tmp_path / "e.skops", card_out=tmp_path / "e.json"
+        )
+    card = json.loads((line / "models/ensemble.json").read_text())
+    train, val, test = (read_split(line / "data/split", name) for name in ("train", "val", "test"))
+    assert params.ensemble.refit and card["refit_rows"] == len(train) + len(val) and plain["refit_rows"] == 0
+    assert (card["weights"], card["threshold"], card["val"]) == (plain["weights"], plain["threshold"], plain["val"])
+    published = members(load_model(line / "models/fire_ensemble.skops"))
+    alone = members(load_model(tmp_path / "e.skops"))
+    rows = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
+    for name in MODEL_NAMES:
+        refitted = fit(build_model(name, params.train), *rows)
+        assert np.array_equal(predict_fire(published[name], test.x), predict_fire(refitted, test.x))
+        trained = load_model(line / f"models/{name}.skops")  # what train@<name> wrote: train alone
+        assert np.array_equal(predict_fire(alone[name], test.x), predict_fire(trained, test.x))
+        assert not np.array_equal(predict_fire(published[name], test.x), predict_fire(trained, test.x))
 
 
 def test_two_runs_are_byte_identical(line, tmp_path):

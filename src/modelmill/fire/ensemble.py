@@ -1,4 +1,5 @@
-"""Stage 4, ensemble: weigh the three models by their validation scores and choose the threshold.
+"""Stage 4, ensemble: weigh the three models by their validation scores, choose the threshold and
+refit the models on train and val together.
 
 Each model scores data/split/val.csv. Weights are w_i ∝ exp(s_i / ensemble.temperature),
 where s_i is the model's val log loss, negated (`ensemble.score: log_loss`, the default,
@@ -6,7 +7,12 @@ which rewards calibrated probabilities, as averaging them needs), or its val ROC
 (`roc_auc`). A small temperature gives nearly all the weight to the best model, a large
 one weighs them equally. The decision threshold on the ensemble's probability is chosen on
 val too (`ensemble.threshold`: `max_f1`, or `recall_floor`: the highest threshold that still
-finds `ensemble.recall_floor` of the fires). Writes:
+finds `ensemble.recall_floor` of the fires). With `ensemble.refit: true` (the default), once the
+weights and the threshold are chosen, each model is fitted again with its own train.<model>
+params on train and val together, as a grid search refits its best candidate on all its data: the
+published models learn from 85% of the rows instead of 70%, and test, which none of them saw,
+says what that buys. The val scores in ensemble.json stay those of the models fitted on train
+alone (the refitted ones have seen val). Writes:
 
 - models/fire_ensemble.skops: the one publishable file, the three fitted models in a plain
   scikit-learn ensemble (see models.py);
@@ -23,18 +29,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..core.cli import cli
 from ..core.io import file_digest, require, write_json
 from .features import FEATURES, LABEL, read_split
-from .models import check_features, combine, load_model, predict_fire, save_model, with_threshold
+from .models import check_features, combine, fit_members, load_model, predict_fire, save_model, with_threshold
 from .onnx_export import export as export_onnx
-from .params import MODEL_NAMES, EnsembleConfig, load_params
+from .params import MODEL_NAMES, EnsembleConfig, TrainConfig, load_params
 from .paths import ENSEMBLE_CARD, ENSEMBLE_FILE, ONNX_FILE, SAMPLES, SPLIT_DIR, model_file
 from .scoring import all_scores, choose_threshold, ensemble_weights, rounded
 
 
 def make_ensemble(
     cfg: EnsembleConfig,
+    train_cfg: TrainConfig,
     split_dir: str | Path = SPLIT_DIR,
     models_dir: str | Path | None = None,
     samples: str | Path = SAMPLES,
@@ -54,6 +63,13 @@ def make_ensemble(
     p_val = predict_fire(voting, val.x)
     val_scores["ensemble"] = scores_at_chosen_threshold(cfg, val.y, p_val)
     threshold = val_scores["ensemble"]["threshold"]
+    refit_rows = 0
+    if cfg.refit:
+        train = read_split(split_dir, "train")
+        refit_rows = len(train) + len(val)
+        models = fit_members(train_cfg, np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y]))
+        voting = combine(models, weights, val.x, val.y)
+        p_val = predict_fire(voting, val.x)
     ensemble = with_threshold(voting, threshold, val.x, val.y)
     # The export first: a model ONNX Runtime disagrees on leaves no output at all.
     onnx = export_onnx(ensemble, val.x, p_val, Path(out).with_name(ONNX_FILE.name))
@@ -73,15 +89,17 @@ def make_ensemble(
         "threshold": threshold,
         "threshold_rule": cfg.threshold if cfg.threshold == "max_f1" else f"recall_floor {cfg.recall_floor:g}",
         "val_rows": len(val),
-        "val": val_scores,
+        "val": val_scores,  # the models fitted on train alone, which chose the weights and the threshold
+        "refit_rows": refit_rows,  # 0: the published models are those; else fitted on train + val
         "data_sha256": file_digest(require(samples, "generate")),
         "onnx": onnx,
     }
     write_json(card_out, card)
     summary = ", ".join(f"{name} {weights[name]:.3f}" for name in MODEL_NAMES)
+    refitted = f"; refitted on {refit_rows} train + val rows" if refit_rows else ""
     print(
         f"ensemble: weights {summary}; threshold {threshold:.4f} ({card['threshold_rule']}); val ROC AUC "
-        f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f} -> {out}, "
+        f"{val_scores['ensemble']['roc_auc']:.4f}, F1 {val_scores['ensemble']['f1']:.4f}{refitted} -> {out}, "
         f"{onnx['file']} (val p(fire) within {onnx['val_max_abs_diff']:.1g} of scikit-learn's) "
         f"in {time.perf_counter() - start:.1f}s",
         file=sys.stderr,
@@ -96,7 +114,8 @@ def scores_at_chosen_threshold(cfg: EnsembleConfig, y, p) -> dict[str, float]:
 
 @cli
 def main() -> None:
-    make_ensemble(load_params().ensemble)
+    params = load_params()
+    make_ensemble(params.ensemble, params.train)
 
 
 if __name__ == "__main__":

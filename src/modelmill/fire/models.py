@@ -117,6 +117,11 @@ def fit(model, x: np.ndarray, y: np.ndarray):
     return model
 
 
+def fit_members(cfg: TrainConfig, x: np.ndarray, y: np.ndarray) -> dict:
+    """Every member, built from its train.<model> params and fitted on the rows `x`, `y`."""
+    return {name: fit(build_model(name, cfg), x, y) for name in MODEL_NAMES}
+
+
 def predict_fire(model, x: np.ndarray) -> np.ndarray:
     """p(fire) for the rows `x` (see `fit` for why one OpenMP thread)."""
     with threadpool_limits(1):

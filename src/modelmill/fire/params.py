@@ -61,6 +61,7 @@ class EnsembleConfig:
     temperature: float = span(0.0, 1000.0, open_low=True)
     threshold: str = choice("max_f1", "recall_floor")
     recall_floor: float = span(0.0, 1.0, open_low=True)
+    refit: bool  # the chosen members fitted again on train + val
 
 
 @section
