@@ -6,8 +6,9 @@
 
 Generates and splits the line's data with the line's params.yaml plus the dotted-key overrides, in a
 throwaway folder, trains the change detector (or, with --clean, the ceiling's: the same detector on
-clean renders) on one thread, and prints its best epoch's val scores and the training time. Reads no
-test data. The time is what this run took with whatever else was running: an upper bound.
+clean renders) on one thread, without `train.change.refit` (val stays out of training), and prints
+its best epoch's val scores and the training time. Reads no test data. The time is what this run
+took with whatever else was running: an upper bound.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def val_scores(overrides: dict[str, str], clean: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="seaice-change-val-") as tmp:
         folder = Path(tmp)
         raw = yaml.safe_load(PARAMS.read_text())
-        for dotted, value in {"train.change.threads": "1", **overrides}.items():
+        # refit off: val must stay out of training to score anything (train.change.refit=true is refused below)
+        for dotted, value in {"train.change.threads": "1", "train.change.refit": "false", **overrides}.items():
             *parents, leaf = dotted.split(".")
             tree = raw
             for key in parents:
@@ -45,6 +47,8 @@ def val_scores(overrides: dict[str, str], clean: bool = False) -> dict:
             tree[leaf] = yaml.safe_load(value)
         (folder / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         params = load_params(folder / "params.yaml")
+        if params.train.change.refit:
+            raise SystemExit("train.change.refit=true trains on val: there is no val score to print")
         data = folder / "data"
         make_daily(params.data, data / "daily.npz")
         split_days(params.split, data / "daily.npz", data / "split.json", data / "sets", folder / "data.json")

@@ -133,3 +133,8 @@ def test_a_weight_average_restored_from_its_state_continues_alike():
 def test_a_weight_average_needs_a_decay_between_0_and_1(decay):
     with pytest.raises(ValueError, match="decay must lie in"):
         WeightAverage(nn.Linear(2, 2), decay)
+
+
+def test_best_without_a_metric_keeps_the_last_epoch():
+    best = Best(None)
+    assert best.improves({"rmse": 1.0}, None) and best.improves({}, {}) and best.improves({"rmse": 9.0}, {"rmse": 1.0})

@@ -79,7 +79,11 @@ def test_first_repro_writes_every_output_and_git_ignores_them(project):
     assert change["ceiling_gap"] == pytest.approx(change["ceiling"]["iou"] - change["model"]["iou"], abs=2e-6)
     ceiling = json.loads((line / "models/ceiling/change.json").read_text())
     assert ceiling["model"] == "change" and ceiling["inputs"].startswith("clean renders")
-    assert ceiling["train_params"] == json.loads((line / "models/change.json").read_text())["train_params"]
+    detector = json.loads((line / "models/change.json").read_text())
+    assert ceiling["train_params"] == detector["train_params"]
+    # train.change.refit (the default): both learnt from the train and val pairs, their last epoch kept
+    assert ceiling["trained_on"] == detector["trained_on"] == "train+val" and "val" not in detector
+    assert ceiling["best_epoch"] == detector["best_epoch"] == detector["train_params"]["epochs"]
     assert not (line / "models/ceiling/absent.txt").exists()
     assert set(metrics["classifier"]["per_class"]) == {"open_water", "thin_ice", "thick_ice"}
     # The registry listing's headline (make models, the UI) shows how close each model came.
@@ -216,7 +220,8 @@ def test_make_repro_nproc_2_trains_every_model_with_two_ranks(project, tmp_path)
     for name in ("classifier", "forecaster", "change"):
         card = json.loads((work / f"pipelines/seaice/models/{name}.json").read_text())
         assert card["runtime"]["processes"] == 2 and card["train_params"]["processes"] == 2, name
-        assert f"train {name}: best epoch" in result.stderr + result.stdout
+        kept = "last epoch (train + val)" if name == "change" else "best epoch"  # train.change.refit
+        assert f"train {name}: {kept}" in result.stderr + result.stdout
     one = json.loads((project / "pipelines/seaice/metrics/metrics.json").read_text())
     two = json.loads((work / "pipelines/seaice/metrics/metrics.json").read_text())
     assert set(two) == set(one) and set(two["classifier"]) == set(one["classifier"])

@@ -111,13 +111,14 @@ def constant(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRSch
 
 @dataclass(frozen=True)
 class Best:
-    """Which epoch is kept: the one with the best `metric` (a key of what validate returns)."""
+    """Which epoch is kept: the one with the best `metric` (a key of what validate returns), or
+    with `metric` None the last one (a refit on train + val, where val can no longer pick one)."""
 
-    metric: str
+    metric: str | None
     higher_is_better: bool = True
 
     def improves(self, scores: dict[str, float], best: dict[str, float] | None) -> bool:
-        if best is None:
+        if best is None or self.metric is None:
             return True
         new, old = scores[self.metric], best[self.metric]
         return new > old if self.higher_is_better else new < old
@@ -252,7 +253,7 @@ def keep(fitted: Fitted, row: dict, scores: dict[str, float], model: nn.Module, 
 def describe(row: dict) -> str:
     train = f"loss {row['train_loss']:.4f}" + (f" acc {row['train_accuracy']:.4f}" if "train_accuracy" in row else "")
     val = ", ".join(f"{k[4:]} {v:.4f}" for k, v in row.items() if k.startswith("val_"))
-    return f"{train} | val {val}"
+    return f"{train} | val {val}" if val else train  # no val scores: a refit on train + val
 
 
 def save(checkpoint: Checkpoint, run: Run, model: nn.Module, fitted: Fitted) -> None:

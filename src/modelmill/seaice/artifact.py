@@ -67,8 +67,10 @@ class ModelArtifact:
             "forecaster": lambda o: f"7 days, lead-7 mean concentration {np.mean(o['forecast'][-1]):.3f}",
             "change": lambda o: f"{o['change_fraction']:.2%} of pixels changed",
         }[self.name](out)
+        card = predictor.model_card
+        kept = "last epoch, trained on train + val" if card.get("trained_on") == "train+val" else "best epoch"
         return [
-            f"  {model_path.name}: the {self.name} (best epoch {predictor.model_card.get('best_epoch')})",
+            f"  {model_path.name}: the {self.name} ({kept} {card.get('best_epoch')})",
             f"  one {source} in {ms:.0f} ms: {summary}",
         ]
 

@@ -120,6 +120,7 @@ class ChangeConfig:
     weight_decay: float = span(0.0, 1.0)
     dice_weight: float = span(0.0, 10.0)  # loss = BCE + dice_weight * Dice
     augment: bool  # the same flip/rotation for both dates and the map
+    refit: bool  # train on train + val and keep the last epoch (train@change and the ceiling alike)
     threads: int = run_threads()
     processes: int = run_processes()
     checkpoint_uri: str = run_checkpoint_uri()

@@ -36,7 +36,7 @@ class Task:
     augment: Callable | None
     criterion: nn.Module
     validate: Callable[[nn.Module, str], dict]  # (model, precision) -> val scores
-    best: str  # the val score that picks the best epoch (higher is better)
+    best: str | None  # the val score that picks the best epoch (higher is better); None: the last epoch
     correct: Callable | None = None
     unit: str = "sample"
     side: int | None = None  # the smallest image side the model trains on (the CPU bf16 floor)
@@ -178,11 +178,16 @@ def has_clean(data: dict) -> bool:
 
 
 def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | None, clean: bool = False) -> Task:
-    """The change detector; `clean`: the same detector on clean renders (the ceiling stage)."""
+    """The change detector; `clean`: the same detector on clean renders (the ceiling stage).
+    `cfg.refit`: trained on the train and val pairs together, the last epoch kept, val not scored
+    (it was trained on): the recipe was fixed on val, and val holds the freeze-up that test holds."""
     train, val = load_set("change", "train", sets_dir), load_set("change", "val", sets_dir)
     if not train["change"].any():
         raise UserError("the training change pairs hold no changed pixel; lower split.change or use more days")
     x = pair_images(train, clean)
+    maps = train["change"]
+    if cfg.refit:
+        x, maps = np.concatenate([x, pair_images(val, clean)]), np.concatenate([maps, val["change"]])
     mean, std = channel_stats(x[..., :3])
     pre = Preprocess(mean * 2, std * 2, scale=1.0)
     x_val, y_val = torch.from_numpy(pair_images(val, clean)), val["change"].astype(bool)
@@ -193,6 +198,8 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
         return flips_and_turns(images, generator, maps)
 
     def validate(model, precision):
+        if cfg.refit:
+            return {}  # val is in the training pairs: its score would say nothing
         logits = predict(model, x_val, pre, EVAL_BATCH, precision, 0).cpu().numpy()
         return map_scores(y_val, logits > 0, ocean)
 
@@ -204,17 +211,21 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
         "threshold": 0.5,
         "grid": list(train["change"].shape[1:]),
         **({"inputs": "clean renders: no cloud, speckle or sensor noise (the ceiling)"} if clean else {}),
+        "trained_on": "train+val" if cfg.refit else "train",
+        "epoch_kept": "last (refit: val was trained on, so it neither picks the epoch nor is scored)"
+        if cfg.refit
+        else "best val IoU",
     }
     return Task(
         SiameseChange(cfg.width),
         card,
         torch.from_numpy(x),
-        torch.from_numpy(train["change"]),
+        torch.from_numpy(maps),
         pre,
         augment if cfg.augment else None,
         BceDice(cfg.dice_weight),
         validate,
-        "iou",
+        None if cfg.refit else "iou",
         unit="pair",
         side=min(x.shape[1:3]),
     )

@@ -1,5 +1,6 @@
 """The train stage's work (train.py runs it): one of the three networks (or the change detector
-again on clean renders, for the ceiling stage), keeping its best epoch on val.
+again on clean renders, for the ceiling stage), keeping its best epoch on val (the change
+detector with `refit`: trained on train + val, its last epoch).
 
 AdamW with a one-cycle learning-rate schedule, through the core's fit loop (history, best
 epoch, per-epoch checkpoint and resume, torchrun ranks with `processes: N`); after each epoch
@@ -73,13 +74,14 @@ def train_model(name: str, cfg: TrainConfig, folder: str | Path = ".") -> dict |
         return None
     card = {
         **task.card,
-        "best_epoch": fitted.best_epoch,
-        "val": fitted.best_scores,
+        "best_epoch": fitted.best_epoch,  # with refit (best None): the last epoch
+        **({"val": fitted.best_scores} if task.best is not None else {}),
         "train_params": asdict(mcfg),
         # evaluate and the predictor both run fp32, so serving answers what evaluate scored on any CPU
         "runtime": {**setup.runtime(), "inference_precision": "fp32"},
     }
     save_outputs(fitted, card, folder / model_file(name), folder / card_file(name), folder / history_file(name))
     checkpoint.clear()
-    print(f"train {name}: best epoch {fitted.best_epoch} -> {folder / model_file(name)}", file=sys.stderr)
+    kept = "best epoch" if task.best is not None else "last epoch (train + val)"
+    print(f"train {name}: {kept} {fitted.best_epoch} -> {folder / model_file(name)}", file=sys.stderr)
     return card
