@@ -184,13 +184,13 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
     train, val = load_set("change", "train", sets_dir), load_set("change", "val", sets_dir)
     if not train["change"].any():
         raise UserError("the training change pairs hold no changed pixel; lower split.change or use more days")
-    x = pair_images(train, clean)
+    x, x_val = pair_images(train, clean), pair_images(val, clean)
     maps = train["change"]
     if cfg.refit:
-        x, maps = np.concatenate([x, pair_images(val, clean)]), np.concatenate([maps, val["change"]])
+        x, maps = np.concatenate([x, x_val]), np.concatenate([maps, val["change"]])
     mean, std = channel_stats(x[..., :3])
     pre = Preprocess(mean * 2, std * 2, scale=1.0)
-    x_val, y_val = torch.from_numpy(pair_images(val, clean)), val["change"].astype(bool)
+    val_images, y_val = torch.from_numpy(x_val), val["change"].astype(bool)
     # Land is known: val is scored on sea pixels, as evaluate scores test.
     ocean = ~(load_daily(daily_path) if daily_path else load_daily()).land
 
@@ -200,7 +200,7 @@ def change_task(cfg: ChangeConfig, sets_dir: Path | None, daily_path: Path | Non
     def validate(model, precision):
         if cfg.refit:
             return {}  # val is in the training pairs: its score would say nothing
-        logits = predict(model, x_val, pre, EVAL_BATCH, precision, 0).cpu().numpy()
+        logits = predict(model, val_images, pre, EVAL_BATCH, precision, 0).cpu().numpy()
         return map_scores(y_val, logits > 0, ocean)
 
     card = {
