@@ -91,6 +91,21 @@ def test_evaluate_param_reruns_only_evaluate(project):
         dvc(project, "repro")
 
 
+def test_editing_core_code_reruns_only_the_stages_that_run_it(project):
+    """Deps name core's modules one by one: monitoring code (summaries.py) is in no stage's reach,
+    the training loop (fit.py) in train's alone."""
+    for module, expected in (("summaries.py", set()), ("fit.py", {"train"})):
+        path = project / "src/modelmill/core" / module
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# edited\n")
+        try:
+            status = json.loads(dvc(project, "status", "--json", "dvc.yaml").stdout or "{}")
+            assert set(status) == expected, (module, status)
+        finally:
+            path.write_bytes(original)
+    assert json.loads(dvc(project, "status", "--json", "dvc.yaml").stdout or "{}") == {}
+
+
 def test_model_is_reproducible_from_an_empty_cache(project, tmp_path):
     again = clone_project(
         tmp_path / "again", {"data.source": "synthetic", "data.synthetic_per_class": 20, **TINY_TRAIN}

@@ -1,4 +1,5 @@
-"""Every stage of every dvc.yaml lists, in its deps, each project file its command runs.
+"""Every stage of every dvc.yaml lists, in its deps, each project file its command runs, and no
+other code: editing a module reruns exactly the stages that use it.
 
 The import graph is read from the source (ast), not by running anything, so a new import
 anywhere in a stage's reach that its deps leave out fails here before `dvc repro` could
@@ -106,6 +107,17 @@ def test_stage_deps_cover_every_module_it_runs(dvcfile, name, cmd, deps):
     )
     stale = sorted(str(d.relative_to(REPO)) for d in dep_paths if d.suffix == ".py" and d not in run)
     assert not stale, f"{dvcfile.relative_to(REPO)} stage {name} lists deps its command never runs: {stale}"
+    # A folder of code as a dep reruns the stage for any file in it: core's monitoring code would
+    # retrain every model. So a code folder is listed only if the stage runs all of it.
+    broad = sorted(
+        str(d.relative_to(REPO))
+        for d in dep_paths
+        if d.is_dir() and SRC in d.parents and any(p not in run and not is_code_free(p) for p in d.rglob("*.py"))
+    )
+    assert not broad, (
+        f"{dvcfile.relative_to(REPO)} stage {name} lists code folders holding files it never runs "
+        f"(list the files it runs instead): {broad}"
+    )
 
 
 def test_package_inits_hold_no_code():
