@@ -81,10 +81,12 @@ SET_PARAMS := $(if $(value ARCHIVE),-S $(PARAMS_PREFIX)data.source=archive -S $(
 # NNODES=N trains across N machines, each a clone of the project (docs/scaling.md): this one is
 # the head (rank 0, which writes the outputs and dvc.lock); the others run make join. HEAD=host:port
 # is where they reach it (default: this host's name, port 29400); MAX_RESTARTS=N lets torchrun
-# relaunch every node's processes after a failure, resuming from the last checkpoint.
+# relaunch every node's processes after a failure, resuming from the last checkpoint;
+# JOIN_TIMEOUT=S is how long the nodes have to meet (default 600 s) before the stage stops.
 STAGE ?= train
 NODES_ENV = $(if $(call v,NNODES),MODELMILL_NODES=$(call q,NNODES)) $(if $(call v,HEAD),MODELMILL_HEAD=$(call q,HEAD)) \
-	$(if $(call v,MAX_RESTARTS),MODELMILL_MAX_RESTARTS=$(call q,MAX_RESTARTS))
+	$(if $(call v,MAX_RESTARTS),MODELMILL_MAX_RESTARTS=$(call q,MAX_RESTARTS)) \
+	$(if $(call v,JOIN_TIMEOUT),MODELMILL_JOIN_TIMEOUT=$(call q,JOIN_TIMEOUT))
 
 repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks; NNODES=N machines
 	$(if $(call v,NNODES),python -m modelmill.nodes share $(LINE_ARG) --stage $(call q,STAGE))
@@ -129,7 +131,7 @@ exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a ti
 	dvc queue status
 	@echo "Runs continue in the background; follow with 'dvc queue logs <name>', compare with 'dvc exp show'."
 
-join: setup ## On another machine, train with the head as one of NNODES nodes: HEAD=host:port NNODES=N [PIPELINE=…] [STAGE=train@<model>] [MAX_RESTARTS=N]
+join: setup ## On another machine, train with the head as one of NNODES nodes: HEAD=host:port NNODES=N [PIPELINE=…] [STAGE=train@<model>] [MAX_RESTARTS=N] [JOIN_TIMEOUT=S]
 	@test -n "$(call v,HEAD)" || { echo "error: make join needs HEAD=host:port (what make repro NNODES=… printed on the head)" >&2; exit 1; }
 	MODELMILL_NODE_ROLE=join $(strip $(NODES_ENV)) python -m modelmill.nodes join $(LINE_ARG) --stage $(call q,STAGE)
 

@@ -7,7 +7,9 @@ import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -27,6 +29,7 @@ from conftest import (
 
 from modelmill.core import hardware
 from modelmill.core.cli import UserError
+from modelmill.core.distributed import Nodes
 from modelmill.core.hardware import CpuInfo, cpu_precision, place
 from modelmill.core.io import file_digest
 from modelmill.landcover.params import load_params
@@ -142,6 +145,56 @@ def workdir_factory(synthetic_zip, tmp_path_factory):
         return work
 
     return make
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MODELMILL_JOIN_TIMEOUT": "0"}, "JOIN_TIMEOUT must be an integer >= 1, got '0'"),
+        ({"MODELMILL_JOIN_TIMEOUT": "ten"}, "JOIN_TIMEOUT must be an integer >= 1, got 'ten'"),
+        ({"MODELMILL_MAX_RESTARTS": "-1"}, "MAX_RESTARTS must be an integer >= 0, got '-1'"),
+        ({"MODELMILL_HEAD": "10.0.0.1"}, "HEAD must be host:port"),
+    ],
+)
+def test_bad_node_settings_are_one_clear_error(monkeypatch, env, message):
+    monkeypatch.setenv("MODELMILL_NODES", "2")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UserError, match=re.escape(message)):
+        Nodes.from_env()
+
+
+def test_node_settings_default_to_torchruns_join_timeout(monkeypatch):
+    monkeypatch.setenv("MODELMILL_NODES", "2")
+    monkeypatch.setenv("MODELMILL_HEAD", "10.0.0.1:29400")
+    monkeypatch.delenv("MODELMILL_JOIN_TIMEOUT", raising=False)
+    assert Nodes.from_env().join_timeout == 600
+    monkeypatch.setenv("MODELMILL_JOIN_TIMEOUT", "30")
+    assert Nodes.from_env().join_timeout == 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("role", ["head", "join"])
+def test_nodes_that_never_meet_stop_within_join_timeout_naming_the_head(workdir_factory, role):
+    """The head waits JOIN_TIMEOUT for the other nodes, a node for a head; then one line (no Python
+    traceback, no C++ stack frames), no outputs."""
+    work = workdir_factory(f"alone-{role}", TINY_TRAIN)
+    head = f"127.0.0.1:{free_port()}"
+    env = {"MODELMILL_NODES": "2", "MODELMILL_HEAD": head, "MODELMILL_JOIN_TIMEOUT": "3", "MODELMILL_NODE_ROLE": role}
+    began = time.monotonic()
+    result = run_module("modelmill.landcover.train", work, env=env, timeout=300)
+    waited = time.monotonic() - began
+    line = assert_one_line_error(result, f"the nodes did not meet at {head} within 3 s (JOIN_TIMEOUT)")
+    assert ("make join" if role == "head" else "no head answered") in line
+    assert "frame #" not in result.stderr, result.stderr
+    assert waited < 120, waited  # the user's JOIN_TIMEOUT, not torchrun's own 600 s
+    assert not (work / "models").exists()
 
 
 @pytest.mark.e2e

@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,9 @@ NODES_ENV = "MODELMILL_NODES"  # how many machines the run spans
 HEAD_ENV = "MODELMILL_HEAD"  # host:port of the head's rendezvous, reachable from every node
 ROLE_ENV = "MODELMILL_NODE_ROLE"  # head | join
 RESTARTS_ENV = "MODELMILL_MAX_RESTARTS"  # torchrun's --max-restarts: relaunches after a failure
+JOIN_TIMEOUT_ENV = "MODELMILL_JOIN_TIMEOUT"  # seconds the nodes have to meet (torchrun's join_timeout)
 DEFAULT_PORT = 29400
+DEFAULT_JOIN_TIMEOUT = 600  # torchrun's own: time to start the other machines by hand
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,13 @@ class Nodes:
     head: str = ""  # host:port
     role: str = "head"
     max_restarts: int = 0
+    join_timeout: int = DEFAULT_JOIN_TIMEOUT
 
     @classmethod
     def from_env(cls) -> Nodes:
         count = _env_int(NODES_ENV, 1, low=1)
         restarts = _env_int(RESTARTS_ENV, 0, low=0)
+        join_timeout = _env_int(JOIN_TIMEOUT_ENV, DEFAULT_JOIN_TIMEOUT, low=1)
         role = os.environ.get(ROLE_ENV, "head") or "head"
         if role not in ("head", "join"):
             raise UserError(f"{ROLE_ENV} must be head or join, got {role!r}")
@@ -86,7 +91,7 @@ class Nodes:
                 raise UserError(f"HEAD must be host:port (the head node's address and a free port), got {head!r}")
         elif role == "join":
             raise UserError("joining needs NNODES=N (N >= 2: the head and the nodes that join it)")
-        return cls(count, head, role, restarts)
+        return cls(count, head, role, restarts, join_timeout)
 
     def address(self) -> str:
         """This node's address as the others reach it: the head's is HEAD's host; a joining
@@ -208,7 +213,7 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
     process that fails stops them all, and that becomes one line naming it."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.elastic.rendezvous.api import RendezvousError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError
     from torch.distributed.launcher.api import elastic_launch
     from torch.distributed.run import config_from_args, get_args_parser
 
@@ -228,7 +233,7 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
                 "--rdzv-backend=c10d",
                 f"--rdzv-endpoint={nodes.head}",
                 f"--rdzv-id={re.sub(r'[^A-Za-z0-9]+', '-', ' '.join([module, *args]))}",
-                f"--rdzv-conf=is_host={int(nodes.role == 'head')}",
+                f"--rdzv-conf=is_host={int(nodes.role == 'head')},join_timeout={nodes.join_timeout}",
                 "--module",
                 module,
                 *args,
@@ -247,10 +252,12 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
             os.environ.setdefault("NCCL_SOCKET_IFNAME", interface)
         if nodes.role == "head":
             print(
-                f"{module}: waiting for {nodes.count - 1} more node(s) at {nodes.head}; on each, run "
-                f"make join HEAD={nodes.head} NNODES={nodes.count}",
+                f"{module}: waiting for {nodes.count - 1} more node(s) at {nodes.head} (up to {nodes.join_timeout} s, "
+                f"JOIN_TIMEOUT); on each, run make join HEAD={nodes.head} NNODES={nodes.count}",
                 file=sys.stderr,
             )
+        else:
+            wait_for_head(nodes, module)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # each rank sets its own share; this only quiets torchrun
     config, cmd, cmd_args = config_from_args(run)
     os.environ[LAUNCHED] = "1"  # the ranks leave reporting a failure to this process: one line, not N
@@ -271,6 +278,16 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
             f"training stopped: {who} failed ({_describe(failure.exitcode)}); "
             "every rank was stopped and nothing was written"
         ) from None
+    except RendezvousTimeoutError:
+        raise UserError(
+            f"the nodes did not meet at {nodes.head} within {nodes.join_timeout} s (JOIN_TIMEOUT): "
+            + (
+                f"fewer than {nodes.count} nodes joined; on each other node run make join HEAD={nodes.head} "
+                f"NNODES={nodes.count}"
+                if nodes.role == "head"
+                else f"the head never let this node in; check NNODES ({nodes.count} here) on every node"
+            )
+        ) from None
     except RendezvousError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
@@ -282,6 +299,32 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
     finally:
         os.environ.pop(LAUNCHED, None)
         os.environ.pop(ROLE_ENV, None)
+
+
+def wait_for_head(nodes: Nodes, module: str) -> None:
+    """Wait up to the join timeout for the head's rendezvous port to accept a connection: torchrun's
+    own client would give up after a minute or two and print C++ stack frames instead of a reason."""
+    host, _, port = nodes.head.rpartition(":")
+    deadline = time.monotonic() + nodes.join_timeout
+    told = False
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=5):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"the nodes did not meet at {nodes.head} within {nodes.join_timeout} s (JOIN_TIMEOUT): no head "
+                    f"answered ({exc.strerror or exc}); run make repro NNODES={nodes.count} HEAD={nodes.head} on the "
+                    "head, and check that this node can reach that address"
+                ) from None
+            if not told:
+                print(
+                    f"{module}: waiting for the head at {nodes.head} (up to {nodes.join_timeout} s, JOIN_TIMEOUT)",
+                    file=sys.stderr,
+                )
+                told = True
+            time.sleep(1)
 
 
 def _describe(exitcode: int) -> str:
