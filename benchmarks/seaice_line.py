@@ -3,6 +3,7 @@
     python benchmarks/seaice_line.py            # the defaults: several minutes on 2 cores
     python benchmarks/seaice_line.py --quick    # a smoke run on a 32x32 grid (targets are for the defaults)
     python benchmarks/seaice_line.py --threads 1   # every stage on one thread (a machine shared with other work)
+    python benchmarks/seaice_line.py --set train.change.precision=fp32   # any param changed for the run
 
 Runs `dvc repro pipelines/seaice/dvc.yaml` in a fresh git clone of this project's HEAD
 (empty DVC cache), timing each stage from DVC's output, and reads the peak resident
@@ -24,6 +25,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 
 import smoke_params  # noqa: E402
+import yaml  # noqa: E402
 from workspace import print_table, project_copy, repro_timed  # noqa: E402
 
 from modelmill.core.io import read_json  # noqa: E402
@@ -37,15 +39,21 @@ QUICK = smoke_params.SEAICE
 THREADS = ("train.classifier.threads", "train.forecaster.threads", "train.change.threads", "evaluate.threads")
 
 
-def rows(quick: bool = False, threads: int | None = None) -> list[tuple[str, str, str]]:
+def rows(quick: bool = False, threads: int | None = None, extra: dict | None = None) -> list[tuple[str, str, str]]:
     """(measure, value, target) for the sea-ice line at its default params (`quick`: a small smoke run;
-    `threads`: every stage's threads param set to it)."""
-    overrides = {**(QUICK if quick else {}), **({key: threads for key in THREADS} if threads is not None else {})}
+    `threads`: every stage's threads param set to it; `extra`: any other params, dotted keys)."""
+    overrides = {
+        **(QUICK if quick else {}),
+        **({key: threads for key in THREADS} if threads is not None else {}),
+        **(extra or {}),
+    }
     with tempfile.TemporaryDirectory(prefix="seaice-bench-") as tmp:
         repo = project_copy(Path(tmp) / "project", overrides, f"{LINE}/params.yaml")
         run = repro_timed(repo, LINE / "dvc.yaml")
         metrics = read_json(repo / LINE / "metrics/metrics.json", "evaluate")
     which = "quick smoke params (targets are for the defaults)" if quick else "default params"
+    if extra:
+        which += " but " + ", ".join(f"{key}={value}" for key, value in extra.items())
     out = [
         (
             f"whole sea-ice line: dvc repro, {which}, empty cache ({run.load})",
@@ -97,8 +105,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 32x32 grid and one epoch each")
     parser.add_argument("--threads", type=int, help="every stage's threads param (default: params.yaml's)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other param of pipelines/seaice/params.yaml, e.g. train.change.precision=fp32 (YAML value)",
+    )
     args = parser.parse_args()
-    print_table(f"sea-ice line on {os.cpu_count()} CPU core(s)", rows(args.quick, args.threads))
+    extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+    print_table(f"sea-ice line on {os.cpu_count()} CPU core(s)", rows(args.quick, args.threads, extra))
 
 
 if __name__ == "__main__":
