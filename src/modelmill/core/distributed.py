@@ -61,6 +61,17 @@ class Group:
         """This rank's disjoint part of a global batch (every world-th row from its rank on)."""
         return batch[self.rank :: self.world]
 
+    def release(self, key: str) -> None:
+        """Rank 0: tell the ranks waiting on `key` that its work (validation, a checkpoint) is done."""
+        if self.liveness is not None:
+            self.liveness.release(key)
+
+    def wait_for_main(self, key: str) -> None:
+        """The other ranks: wait for rank 0's release of `key` as long as its heartbeat goes on,
+        not in a collective bounded by peer_timeout."""
+        if self.liveness is not None:
+            self.liveness.wait_for_main(key)
+
 
 SINGLE = Group(0, 1, 0)
 

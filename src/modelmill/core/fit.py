@@ -192,7 +192,7 @@ def fit(
             if not group.is_main:
                 # Rank 0 alone validates, keeps the best epoch and writes; the others wait for it
                 # here, for as long as it lives, not in a collective bounded by peer_timeout.
-                wait_for_main(group, f"epoch-{epoch}")
+                group.wait_for_main(f"epoch-{epoch}")
                 continue
             scored = run.average.averaged if run.average is not None else model  # the weights the stage would save
             started = time.perf_counter()
@@ -202,7 +202,7 @@ def fit(
             seconds = round(time.perf_counter() - start, 2)
             keep(fitted, {**row, "seconds": seconds} if timed else row, scores, scored, best)
             save(checkpoint, run, model, fitted)
-            release(group, f"epoch-{epoch}")
+            group.release(f"epoch-{epoch}")
             # Printed once the epoch is saved: a run stopped after this line resumes after this epoch.
             print(
                 f"{log}: epoch {epoch}/{epochs}{step.note} {describe(row)} | {seconds:.0f}s (val {validation:.1f}s)",
@@ -217,16 +217,6 @@ def fit(
         return None
     assert fitted.best_state is not None  # epochs >= 1 (every line's params), so an epoch ran
     return fitted
-
-
-def wait_for_main(group: Group, key: str) -> None:
-    if group.liveness is not None:
-        group.liveness.wait_for_main(key)
-
-
-def release(group: Group, key: str) -> None:
-    if group.liveness is not None:
-        group.liveness.release(key)
 
 
 def epoch_row(
@@ -280,9 +270,9 @@ def resume(checkpoint: Checkpoint, run: Run, model: nn.Module) -> Fitted:
     state = checkpoint.load() if group.is_main else None
     if group.world > 1:
         if group.is_main:
-            release(group, "resume")
+            group.release("resume")
         else:
-            wait_for_main(group, "resume")
+            group.wait_for_main("resume")
         shared = [None if state is None else {k: v for k, v in state.items() if k != "best_state"}]
         dist.broadcast_object_list(shared, src=0)
         if not group.is_main:
