@@ -114,6 +114,11 @@ def test_split_without_a_class_names_it(tmp_path):
     assert run_module("modelmill.seaice.generate", tmp_path).returncode == 0
     (tmp_path / "data/split.json").write_text("previous")
     assert_one_line_error(
-        run_module("modelmill.seaice.split", tmp_path), "the train split has no clean thick_ice tiles"
+        run_module("modelmill.seaice.split", tmp_path),
+        "the train split (2020-01-01..",
+        "has no clean thick_ice tiles: its thickest ice is",
+        "a thick tile needs 90% of its sea cells at 10.80 m or more and none between 7.20 and 10.80 m "
+        "(split.thick_m 9.0 ± 20%)",
+        "or data.seed (another simulated series)",
     )
     assert (tmp_path / "data/split.json").read_text() == "previous"

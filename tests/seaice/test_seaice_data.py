@@ -24,9 +24,9 @@ from modelmill.seaice.data import (
 )
 from modelmill.seaice.generate import make_daily
 from modelmill.seaice.params import load_params
-from modelmill.seaice.physics import simulate
+from modelmill.seaice.physics import Daily, simulate
 from modelmill.seaice.render import LAND, WATER, ice_signature
-from modelmill.seaice.split import split_days
+from modelmill.seaice.split import _missing_classes, split_days
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +175,21 @@ def test_generate_from_an_archive_writes_daily(tmp_path):
     assert result.returncode == 0, result.stderr
     daily = load_daily(tmp_path / "data/daily.npz")
     assert len(daily) == 40 and daily.land.shape == (16, 16)
+
+
+def test_a_split_without_thick_ice_in_your_own_data_says_why_and_what_to_change(tmp_path):
+    """Your own grids have no data.seed to change: the way out is more days (or other splits)."""
+    days, side = 60, 16
+    ice = np.full((days, side, side), 0.9, np.float32)  # all of it ice, none thicker than 0.5 m
+    daily = Daily(
+        np.datetime64("2021-01-01") + np.arange(days),
+        ice,
+        np.full_like(ice, 0.5),
+        np.zeros((side, side), bool),
+        "the archive's",
+    )
+    cfg = load_params(write_line_params(tmp_path)).split
+    message = _missing_classes("test", ["open_water", "thick_ice"], daily, [(50, 60)], cfg)
+    assert message.startswith("the test split (2021-02-20..2021-03-01) has no clean open_water, thick_ice tiles")
+    assert "its thickest ice is 0.50 m" in message
+    assert message.endswith("or more days")

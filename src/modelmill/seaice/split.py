@@ -21,6 +21,8 @@ from ..core.cli import UserError, cli
 from ..core.io import atomic_output, write_json
 from .data import (
     CLASSES,
+    MARGIN,
+    PURITY,
     SPLITS,
     WINDOW,
     check_no_overlap,
@@ -93,9 +95,7 @@ def _draw_split(
     tiles = make_tiles(daily, spans, per_class, cfg, rng)
     missing = [CLASSES[k] for k in range(len(CLASSES)) if not (tiles["y"] == k).any()]
     if missing:
-        raise UserError(
-            f"the {name} split has no clean {', '.join(missing)} tiles; use more days or a larger split.{name}"
-        )
+        raise UserError(_missing_classes(name, missing, daily, spans, cfg))
     sets = {
         "classifier": tiles,
         "change": make_pairs(daily, pairs, cfg, rng),
@@ -108,6 +108,27 @@ def _draw_split(
         "tile_days": sorted(set(tiles["day"].tolist())),
     }
     return sets, plan
+
+
+def _missing_classes(
+    name: str, missing: list[str], daily: Daily, spans: list[tuple[int, int]], cfg: SeaIceSplitConfig
+) -> str:
+    """Why a split holds no clean tile of some class, and what would change that."""
+    days = ", ".join(f"{daily.dates[a]}..{daily.dates[b - 1]}" for a, b in spans)
+    why = ""
+    if "thick_ice" in missing:  # most often: the split's season grows no ice that thick
+        thickest = max(float(daily.thickness[a:b].max()) for a, b in spans)
+        low, high = cfg.thick_m * (1 - MARGIN), cfg.thick_m * (1 + MARGIN)
+        why = (
+            f": its thickest ice is {thickest:.2f} m, and a thick tile needs {PURITY:.0%} of its sea cells at "
+            f"{high:.2f} m or more and none between {low:.2f} and {high:.2f} m "
+            f"(split.thick_m {cfg.thick_m} ± {MARGIN:.0%})"
+        )
+    more = "data.seed (another simulated series)" if daily.simulated else "more days"
+    return (
+        f"the {name} split ({days}) has no clean {', '.join(missing)} tiles{why}; change split.thick_m, "
+        f"split.blocks or the split fractions (which days each split gets), or {more}"
+    )
 
 
 def _write_sets(sets: dict, plan: dict, dates: np.ndarray, sets_out: str | Path, split_out: str | Path) -> None:
