@@ -23,8 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-import yaml  # noqa: E402
-from workspace import print_table, project_copy, repro_timed  # noqa: E402
+from workspace import add_set_option, print_table, project_copy, repro_timed, set_overrides  # noqa: E402
 
 from modelmill.biomass.paths import METRICS_FILE, MODEL_CARD  # noqa: E402
 from modelmill.core.io import read_json  # noqa: E402
@@ -87,18 +86,10 @@ def main() -> None:
     parser.add_argument("--working-tree", action="store_true", help="measure the working tree, not HEAD")
     parser.add_argument("--rows", type=int, help="data.rows (default: params.yaml's)")
     parser.add_argument("--epochs", type=int, help="train.epochs (default: params.yaml's)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other param of pipelines/biomass/params.yaml, e.g. train.threads=1 (YAML value)",
-    )
+    add_set_option(parser, f"{LINE}/params.yaml", "train.threads=1")
     args = parser.parse_args()
     overrides = {k: v for k, v in (("data.rows", args.rows), ("train.epochs", args.epochs)) if v is not None}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
+    overrides.update(set_overrides(args.set))
     print_table(f"biomass line on {os.cpu_count()} CPU core(s)", rows(overrides, args.working_tree))
 
 

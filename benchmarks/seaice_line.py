@@ -25,8 +25,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 
 import smoke_params  # noqa: E402
-import yaml  # noqa: E402
-from workspace import print_table, project_copy, repro_timed  # noqa: E402
+from workspace import add_set_option, print_table, project_copy, repro_timed, set_overrides  # noqa: E402
 
 from modelmill.core.io import read_json  # noqa: E402
 
@@ -105,16 +104,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 32x32 grid and one epoch each")
     parser.add_argument("--threads", type=int, help="every stage's threads param (default: params.yaml's)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other param of pipelines/seaice/params.yaml, e.g. train.change.precision=fp32 (YAML value)",
-    )
+    add_set_option(parser, f"{LINE}/params.yaml", "train.change.precision=fp32")
     args = parser.parse_args()
-    extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
-    print_table(f"sea-ice line on {os.cpu_count()} CPU core(s)", rows(args.quick, args.threads, extra))
+    print_table(
+        f"sea-ice line on {os.cpu_count()} CPU core(s)", rows(args.quick, args.threads, set_overrides(args.set))
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import resource
@@ -36,6 +37,22 @@ def project_copy(dest: Path, overrides: dict, params_file: str = "params.yaml", 
     set_params(dest / params_file, overrides)
     git_commit(dest, "bench params")
     return dest
+
+
+def add_set_option(parser: argparse.ArgumentParser, params_file: str, example: str) -> None:
+    """`--set KEY=VALUE`, repeatable: any param of `params_file` changed for the run (read with set_overrides)."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"any other param of {params_file}, e.g. {example} (YAML value)",
+    )
+
+
+def set_overrides(items: list[str]) -> dict:
+    """`--set` items as dotted-key overrides for project_copy, each value read as YAML."""
+    return {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in items)}
 
 
 def set_params(path: Path, overrides: dict) -> None:

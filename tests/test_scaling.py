@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from conftest import (
     assert_one_line_error,
     copy_project,
     dvc,
+    free_port,
     make_repro,
     read_until,
     run_module,
@@ -171,12 +171,6 @@ def test_node_settings_default_to_torchruns_join_timeout(monkeypatch):
     assert Nodes.from_env().join_timeout == 600
     monkeypatch.setenv("MODELMILL_JOIN_TIMEOUT", "30")
     assert Nodes.from_env().join_timeout == 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.e2e

@@ -104,16 +104,21 @@ class Nodes:
             raise UserError("joining needs NNODES=N (N >= 2: the head and the nodes that join it)")
         return cls(count, head, role, restarts, join_timeout)
 
+    @property
+    def head_address(self) -> tuple[str, int]:
+        """HEAD as (host, port); from_env has checked its form."""
+        host, _, port = self.head.rpartition(":")
+        return host, int(port)
+
     def address(self) -> str:
         """This node's address as the others reach it: the head's is HEAD's host; a joining
         node's, the one its packets to the head leave from. torchrun's workers find their
         store there (a host name alone can resolve to an address only this machine knows)."""
-        host, _, port = self.head.rpartition(":")
         if self.role == "head":
-            return host
+            return self.head_address[0]
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect((host, int(port)))  # picks a route; sends nothing
+                probe.connect(self.head_address)  # picks a route; sends nothing
                 return probe.getsockname()[0]
         except OSError as exc:
             raise UserError(f"no route to the head at {self.head} ({exc.strerror or exc})") from None
@@ -290,14 +295,12 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
             "every rank was stopped and nothing was written"
         ) from None
     except RendezvousTimeoutError:
-        raise UserError(
-            f"the nodes did not meet at {nodes.head} within {nodes.join_timeout} s (JOIN_TIMEOUT): "
-            + (
-                f"fewer than {nodes.count} nodes joined; on each other node run make join HEAD={nodes.head} "
-                f"NNODES={nodes.count}"
-                if nodes.role == "head"
-                else f"the head never let this node in; check NNODES ({nodes.count} here) on every node"
-            )
+        raise not_met(
+            nodes,
+            f"fewer than {nodes.count} nodes joined; on each other node run make join HEAD={nodes.head} "
+            f"NNODES={nodes.count}"
+            if nodes.role == "head"
+            else f"the head never let this node in; check NNODES ({nodes.count} here) on every node",
         ) from None
     except RendezvousError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -315,19 +318,18 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
 def wait_for_head(nodes: Nodes, module: str) -> None:
     """Wait up to the join timeout for the head's rendezvous port to accept a connection: torchrun's
     own client would give up after a minute or two and print C++ stack frames instead of a reason."""
-    host, _, port = nodes.head.rpartition(":")
     deadline = time.monotonic() + nodes.join_timeout
     told = False
     while True:
         try:
-            with socket.create_connection((host, int(port)), timeout=5):
+            with socket.create_connection(nodes.head_address, timeout=5):
                 return
         except OSError as exc:
             if time.monotonic() >= deadline:
-                raise UserError(
-                    f"the nodes did not meet at {nodes.head} within {nodes.join_timeout} s (JOIN_TIMEOUT): no head "
-                    f"answered ({exc.strerror or exc}); run make repro NNODES={nodes.count} HEAD={nodes.head} on the "
-                    "head, and check that this node can reach that address"
+                raise not_met(
+                    nodes,
+                    f"no head answered ({exc.strerror or exc}); run make repro NNODES={nodes.count} "
+                    f"HEAD={nodes.head} on the head, and check that this node can reach that address",
                 ) from None
             if not told:
                 print(
@@ -336,6 +338,10 @@ def wait_for_head(nodes: Nodes, module: str) -> None:
                 )
                 told = True
             time.sleep(1)
+
+
+def not_met(nodes: Nodes, why: str) -> UserError:
+    return UserError(f"the nodes did not meet at {nodes.head} within {nodes.join_timeout} s (JOIN_TIMEOUT): {why}")
 
 
 def _describe(exitcode: int) -> str:
