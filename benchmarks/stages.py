@@ -21,32 +21,24 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workspace import add_set_option, set_overrides, set_params  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def parse_value(text: str):
-    return yaml.safe_load(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params override")
+    add_set_option(parser, "params.yaml", "train.epochs=2")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for item in args.set:
-        dotted, _, value = item.partition("=")
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = parse_value(value)
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
     with tempfile.TemporaryDirectory(prefix="modelmill-stages-") as tmp:
         work = Path(tmp)
         shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
-        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        shutil.copy2(REPO / "params.yaml", work / "params.yaml")
+        set_params(work / "params.yaml", set_overrides(args.set))
         # The commands say `python`: make that this interpreter, whatever the machine calls its own.
         (work / "bin").mkdir()
         (work / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')

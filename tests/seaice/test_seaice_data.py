@@ -192,4 +192,8 @@ def test_a_split_without_thick_ice_in_your_own_data_says_why_and_what_to_change(
     message = _missing_classes("test", ["open_water", "thick_ice"], daily, [(50, 60)], cfg)
     assert message.startswith("the test split (2021-02-20..2021-03-01) has no clean open_water, thick_ice tiles")
     assert "its thickest ice is 0.50 m" in message
-    assert message.endswith("or more days")
+    assert message.endswith("or more days") and "split.thick_m, split.blocks" in message
+    # No open water is no matter of thickness: thick_m is not offered as a way out.
+    message = _missing_classes("test", ["open_water"], daily, [(50, 60)], cfg)
+    assert message.startswith("the test split (2021-02-20..2021-03-01) has no clean open_water tiles; change ")
+    assert "thick_m" not in message and "split.blocks or the split fractions" in message

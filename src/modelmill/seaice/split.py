@@ -125,9 +125,11 @@ def _missing_classes(
             f"(split.thick_m {cfg.thick_m} ± {MARGIN:.0%})"
         )
     more = "data.seed (another simulated series)" if daily.simulated else "more days"
+    # thick_m parts thin from thick ice; open water is open water whatever it is
+    levers = ("split.thick_m, " if set(missing) - {"open_water"} else "") + "split.blocks or the split fractions"
     return (
-        f"the {name} split ({days}) has no clean {', '.join(missing)} tiles{why}; change split.thick_m, "
-        f"split.blocks or the split fractions (which days each split gets), or {more}"
+        f"the {name} split ({days}) has no clean {', '.join(missing)} tiles{why}; change {levers} "
+        f"(which days each split gets), or {more}"
     )
 
 
