@@ -12,7 +12,8 @@ v = $(value $(1))
 # Text as one shell word, whatever it holds (spaces, quotes, $): single-quoted, each ' as '\''.
 sq = '$(subst ','\'',$(1))'
 # A variable's value, as given, as one shell word: every single value a recipe passes on goes
-# through this (MODEL, VERSION, ALIAS, CAPTURE, INPUT, …); BENCH_ARGS and EXP_PARAMS are lists.
+# through this (MODEL, VERSION, ALIAS, CAPTURE, INPUT, …); BENCH_ARGS is a list of options,
+# EXP_PARAMS a list of KEY=VALUES (each its own -S).
 q = $(call sq,$(value $(1)))
 
 PORT ?= 5555
@@ -31,7 +32,8 @@ DVCFILE := $(LINE_DIR)/dvc.yaml
 LINE_ARG := $(if $(PIPELINE),--pipeline $(PIPELINE))
 # `dvc exp run -S` names a param of another line's file as <file>:<key>.
 PARAMS_PREFIX := $(if $(PIPELINE),$(LINE_DIR)/params.yaml:)
-# A small sweep for `make exp`; on the real data each run is a full training run.
+# A small sweep for `make exp`, KEY=VALUES separated by spaces (each one -S, with the line's file
+# named); on the real data each run is a full training run.
 EXP_PARAMS ?= $(if $(PIPELINE),$(EXP_PARAMS_$(PIPELINE)),train.lr=0.05,0.1,0.2)
 EXP_PARAMS_fire := train.forest.max_depth=8,10,12
 EXP_PARAMS_seaice := train.forecaster.hidden=8,16,24
@@ -126,12 +128,13 @@ lint: setup ## ruff check and ruff format --check over src, tests and benchmarks
 	mypy
 
 exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
-	dvc exp run $(DVCFILE) --queue -S '$(PARAMS_PREFIX)$(EXP_PARAMS)'
+	@test -n "$(strip $(EXP_PARAMS))" || { echo "error: make exp needs EXP_PARAMS=KEY=VALUES (e.g. train.lr=0.001,0.002): this line has no default sweep" >&2; exit 1; }
+	dvc exp run $(DVCFILE) --queue $(foreach p,$(EXP_PARAMS),-S $(call sq,$(PARAMS_PREFIX)$(p)))
 	dvc queue start --jobs $(call q,JOBS)
 	dvc queue status
 	@echo "Runs continue in the background; follow with 'dvc queue logs <name>', compare with 'dvc exp show'."
 
-join: setup ## On another machine, train with the head as one of NNODES nodes: HEAD=host:port NNODES=N [PIPELINE=…] [STAGE=train@<model>] [MAX_RESTARTS=N] [JOIN_TIMEOUT=S]
+join: setup ## On another machine, train with the head as one of NNODES nodes: HEAD=host:port NNODES=N [PIPELINE=…] [STAGE=…: the head prints the whole line] [MAX_RESTARTS=N] [JOIN_TIMEOUT=S]
 	@test -n "$(call v,HEAD)" || { echo "error: make join needs HEAD=host:port (what make repro NNODES=… printed on the head)" >&2; exit 1; }
 	MODELMILL_NODE_ROLE=join $(strip $(NODES_ENV)) python -m modelmill.nodes join $(LINE_ARG) --stage $(call q,STAGE)
 

@@ -115,6 +115,17 @@ def test_option_lists_stay_lists():
     bench = last_command(make("bench", "BENCH_ARGS=--quick --out x"), "python benchmarks/bench.py")
     assert bench[-3:] == ["--quick", "--out", "x"]
     assert "-S 'train.lr=0.05,0.1'" in make("exp", "EXP_PARAMS=train.lr=0.05,0.1").stdout
+    # Each KEY=VALUES its own -S, each with the line's params file named.
+    sweep = last_command(
+        make("exp", "PIPELINE=fire", "EXP_PARAMS=train.boosting.n_estimators=400,550 train.forest.n_jobs=1"),
+        "dvc exp run",
+    )
+    assert sweep[-4:] == [
+        "-S",
+        "pipelines/fire/params.yaml:train.boosting.n_estimators=400,550",
+        "-S",
+        "pipelines/fire/params.yaml:train.forest.n_jobs=1",
+    ]
 
 
 def test_make_promote_gives_the_projects_own_line_for_a_name_with_a_space():
@@ -131,3 +142,17 @@ def test_make_promote_gives_the_projects_own_line_for_a_name_with_a_space():
         )
         assert "usage:" not in result.stderr and "unrecognized arguments" not in result.stderr, result.stderr
         assert_one_line_error(result, f"alias {alias!r} is not a plain word")
+
+
+def test_make_exp_without_a_sweep_says_so_before_queueing_anything():
+    venv = str(Path(sys.executable).parent.parent)
+    result = subprocess.run(
+        ["make", "exp", "PIPELINE=fire", "EXP_PARAMS=", f"VENV={venv}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "error: make exp needs EXP_PARAMS=KEY=VALUES" in result.stderr, result.stderr
+    assert "dvc exp run" not in result.stdout

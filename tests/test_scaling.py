@@ -173,6 +173,33 @@ def test_node_settings_default_to_torchruns_join_timeout(monkeypatch):
     assert Nodes.from_env().join_timeout == 30
 
 
+@pytest.mark.parametrize(
+    "folder, stage, expected",
+    [
+        (".", "train", "make join HEAD=10.0.0.1:29400 NNODES=2"),
+        (
+            "pipelines/seaice",
+            "pipelines/seaice/dvc.yaml:train@forecaster",
+            "NNODES=2 PIPELINE=seaice STAGE=train@forecaster",
+        ),
+        ("pipelines/seaice", "ceiling", "NNODES=2 PIPELINE=seaice STAGE=ceiling"),  # dvc run from the line's folder
+        ("pipelines/biomass", "pipelines/biomass/dvc.yaml:train", "NNODES=2 PIPELINE=biomass"),
+    ],
+)
+def test_the_head_names_the_line_and_stage_to_join(tmp_path, monkeypatch, folder, stage, expected):
+    """Under dvc repro the head's `make join` line names what it trains: a bare `make join` would
+    join the land-cover line's train stage."""
+    (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path / folder)  # where DVC runs a stage: its dvc.yaml's folder
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.setenv("DVC_STAGE", stage)
+    monkeypatch.setenv("MODELMILL_NODES", "2")
+    monkeypatch.setenv("MODELMILL_HEAD", "10.0.0.1:29400")
+    assert Nodes.from_env().join_command().endswith(expected)
+    monkeypatch.delenv("DVC_STAGE")  # run by hand, outside DVC: HEAD and NNODES alone
+    assert Nodes.from_env().join_command() == "make join HEAD=10.0.0.1:29400 NNODES=2"
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("role", ["head", "join"])
 def test_nodes_that_never_meet_stop_within_join_timeout_naming_the_head(workdir_factory, role):

@@ -110,6 +110,22 @@ class Nodes:
         host, _, port = self.head.rpartition(":")
         return host, int(port)
 
+    def join_command(self) -> str:
+        """The `make join` line for the other nodes: under `dvc repro` (DVC names the running stage
+        in DVC_STAGE and the project in DVC_ROOT; the stage runs in its line's folder) it names the
+        line and the stage this head trains, which `make join` would otherwise take as the
+        land-cover line's `train`."""
+        words = [f"HEAD={self.head}", f"NNODES={self.count}"]
+        root, stage = os.environ.get("DVC_ROOT"), os.environ.get("DVC_STAGE")
+        if root and stage:
+            folder = os.path.relpath(os.getcwd(), root).replace(os.sep, "/")
+            if folder.startswith("pipelines/") and folder.count("/") == 1:
+                words.append(f"PIPELINE={folder.split('/')[1]}")
+            name = stage.rpartition(":")[2]
+            if name != "train":
+                words.append(f"STAGE={name}")
+        return "make join " + " ".join(words)
+
     def address(self) -> str:
         """This node's address as the others reach it: the head's is HEAD's host; a joining
         node's, the one its packets to the head leave from. torchrun's workers find their
@@ -269,7 +285,7 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
         if nodes.role == "head":
             print(
                 f"{module}: waiting for {nodes.count - 1} more node(s) at {nodes.head} (up to {nodes.join_timeout} s, "
-                f"JOIN_TIMEOUT); on each, run make join HEAD={nodes.head} NNODES={nodes.count}",
+                f"JOIN_TIMEOUT); on each, run {nodes.join_command()}",
                 file=sys.stderr,
             )
         else:
@@ -297,8 +313,7 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
     except RendezvousTimeoutError:
         raise not_met(
             nodes,
-            f"fewer than {nodes.count} nodes joined; on each other node run make join HEAD={nodes.head} "
-            f"NNODES={nodes.count}"
+            f"fewer than {nodes.count} nodes joined; on each other node run {nodes.join_command()}"
             if nodes.role == "head"
             else f"the head never let this node in; check NNODES ({nodes.count} here) on every node",
         ) from None
