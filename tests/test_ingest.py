@@ -43,6 +43,12 @@ def test_checksum_mismatch_keeps_nothing(make_params, synthetic_zip, tmp_path):
     assert list(dest.parent.iterdir()) == []
 
 
+def test_a_folder_given_as_the_archive_is_named(make_params, tmp_path):
+    cfg = make_params(data__source="archive", data__archive=str(tmp_path)).data
+    with pytest.raises(UserError, match=r"data.archive '.+' is a folder \(resolved to .+\); name the zip file"):
+        ingest(cfg, tmp_path / "raw" / "eurosat.zip")
+
+
 def test_missing_archive(make_params, tmp_path):
     cfg = make_params(data__source="archive", data__archive=str(tmp_path / "nope.zip")).data
     with pytest.raises(UserError, match="does not exist"):

@@ -1,6 +1,8 @@
 import io
 import json
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -86,10 +88,10 @@ def test_duplicates_stay_in_one_split():
 
 
 def test_duplicates_are_reported(make_params, tmp_path):
-    members = eurosat_like(5)
-    members["2750/Forest/Forest_6.jpg"] = members["2750/Forest/Forest_1.jpg"]
+    members = eurosat_like(6)
+    members["2750/Forest/Forest_7.jpg"] = members["2750/Forest/Forest_1.jpg"]
     report = run(make_params, tmp_path, write_zip(tmp_path / "a.zip", members))
-    assert report["duplicates"] == [["2750/Forest/Forest_1.jpg", "2750/Forest/Forest_6.jpg"]]
+    assert report["duplicates"] == [["2750/Forest/Forest_1.jpg", "2750/Forest/Forest_7.jpg"]]
 
 
 def test_corrupt_jpeg_fails_by_default_naming_it(make_params, tmp_path):
@@ -103,12 +105,12 @@ def test_corrupt_jpeg_fails_by_default_naming_it(make_params, tmp_path):
 
 
 def test_corrupt_jpeg_dropped_when_asked(make_params, tmp_path):
-    members = eurosat_like(5)
+    members = eurosat_like(6)
     members["2750/River/River_3.jpg"] = b"not a jpeg at all"
     members["2750/Pasture/notes.txt"] = b"field notes"
     report = run(make_params, tmp_path, write_zip(tmp_path / "a.zip", members), data__on_corrupt="drop")
-    assert report["images"] == 49  # 50 images + notes.txt - the two unusable files
-    assert report["per_class"]["River"] == 4
+    assert report["images"] == 59  # 60 images + notes.txt - the two unusable files
+    assert report["per_class"]["River"] == 5
     assert report["dropped"] == ["2750/Pasture/notes.txt: not an image", "2750/River/River_3.jpg: not an image"]
 
 
@@ -128,6 +130,39 @@ def test_wrong_size_and_mode_are_named(make_params, tmp_path):
         run(make_params, tmp_path, write_zip(tmp_path / "a.zip", members))
     assert "Highway_1.jpg: 32x32 RGB, expected 64x64 RGB" in str(err.value)
     assert "Highway_2.jpg: 64x64 L" in str(err.value)
+
+
+def forged_png(width: int, height: int) -> bytes:
+    """A PNG whose header declares `width` x `height` (its checksum right): what a decompression bomb looks like."""
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR's width and height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("declared", [20000, 10000])  # PIL refuses the first and warns of the second
+def test_a_header_declaring_gigapixels_is_named_not_decoded(make_params, tmp_path, capfd, declared):
+    members = eurosat_like(10)
+    members["2750/River/River_bomb.png"] = forged_png(declared, declared)
+    archive = write_zip(tmp_path / "a.zip", members)
+    with pytest.raises(UserError, match="River_bomb.png: declares over .* pixels, expected 64x64 RGB"):
+        run(make_params, tmp_path, archive)
+    report = run(make_params, tmp_path, archive, data__on_corrupt="drop")
+    assert report["images"] == 100 and report["dropped"][0].startswith("2750/River/River_bomb.png: declares over")
+    assert "DecompressionBombWarning" not in capfd.readouterr().err
+
+
+def test_too_few_images_for_a_split_stop_verify(make_params, tmp_path):
+    """3 images a class at val 0.1: no class gives val an image. verify says so, before train would."""
+    with pytest.raises(UserError) as err:
+        run(make_params, tmp_path, write_zip(tmp_path / "a.zip", eurosat_like(3)))
+    assert str(err.value) == (
+        "the val split would hold no images (data.split.val 0.1 of 3 images in the smallest class; each class "
+        "needs 6 or more for one to reach it); use more images or a larger data.split.val"
+    )
+    assert not (tmp_path / "prepared").exists()
 
 
 def test_no_class_folders(make_params, tmp_path):

@@ -188,6 +188,74 @@ def test_bad_sheets_name_file_row_and_column(tmp_path, edit, fragment):
     assert "\n" not in str(err.value)
 
 
+def test_a_sheet_without_photo_rows_is_one_line(tmp_path):
+    sheet = tmp_path / "metadata.csv"
+    sheet.write_text(f"{IMAGE},{PLANT},{WEIGHT},{AGE}\n,,,\n")
+    with pytest.raises(UserError, match=f"^{sheet} has no rows below its header; each photo needs a row$"):
+        read_records(sheet)
+
+
+def test_a_workbook_of_several_worksheets_is_refused_by_name(tmp_path):
+    """Only one worksheet is read: a second one, of more photos or of notes, is not passed over in silence."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(make_layout(tmp_path))
+    book.create_sheet("batch2").append([IMAGE, PLANT, WEIGHT, AGE])
+    book.save(tmp_path / "metadata.xlsx")
+    with pytest.raises(UserError, match="holds 2 worksheets \\('.+', 'batch2'\\); keep the metadata in exactly one"):
+        read_records(tmp_path / "metadata.xlsx")
+
+
+def test_plant_7_and_7_0_are_one_plant_and_underscored_numbers_are_not_numbers(tmp_path):
+    """A CSV written from a column with gaps holds "7.0" where the rest hold 7: split by plant must
+    see one plant. Python's float() reads "1_000"; no spreadsheet does."""
+    sheet = tmp_path / "metadata.csv"
+    sheet.write_text(f"{IMAGE},{PLANT},{WEIGHT},{AGE}\na.png,7,0.5,3\nb.png,7.0,0.6,4\nc.png,7.00,,5\nd.png,07,0.1,1\n")
+    assert read_records(sheet).plant == ["7", "7", "7", "07"]
+    sheet.write_text(f"{IMAGE},{PLANT},{WEIGHT},{AGE}\na.png,7,1_000,3\n")
+    with pytest.raises(UserError, match="row 2, column fresh_weight_total: '1_000' is not a number"):
+        read_records(sheet)
+
+
+def test_a_16_bit_greyscale_photo_keeps_its_tones():
+    """convert("RGB") alone clips 16-bit values over 255 to white."""
+    import io
+
+    from modelmill.biomass.imaging import decode
+
+    deep = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
+    body = io.BytesIO()
+    Image.fromarray(deep).save(body, "PNG")
+    pixels = decode(body.getvalue())
+    assert pixels.shape == (64, 64, 3)
+    np.testing.assert_allclose(pixels[..., 0], deep / 257, atol=0.5)
+
+
+def test_unreadable_archive_members_are_one_line(tmp_path):
+    """A damaged or encrypted zip member, or a dangling link in a folder, is named; nothing is left behind."""
+    import zipfile
+
+    make_layout(tmp_path / "lab")
+    good = tmp_path / "lab.zip"
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_STORED) as z:
+        for path in sorted((tmp_path / "lab").rglob("*")):
+            z.write(path, path.relative_to(tmp_path / "lab"))
+    raw = bytearray(good.read_bytes())
+    info = zipfile.ZipFile(good).getinfo("metadata.xlsx")
+    raw[info.header_offset + 30 + len(info.filename) + 10] ^= 0xFF  # a byte of its data: its CRC no longer holds
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(raw))
+    (tmp_path / "lab/images/dangling.png").symlink_to(tmp_path / "nowhere.png")
+    for archive, fragment in (
+        (damaged, "member metadata.xlsx cannot be read (Bad CRC-32"),
+        (tmp_path / "lab", "dangling.png cannot be copied"),
+    ):
+        with pytest.raises(UserError) as err:
+            generate(tiny_data(source="archive", archive=str(archive)), tmp_path / "raw")
+        assert str(err.value).startswith(f"data.archive {archive}: ") and fragment in str(err.value), str(err.value)
+        assert "\n" not in str(err.value) and not (tmp_path / "raw").exists()
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_split_by_plant_never_shares_a_plant(seed):
     rng = np.random.default_rng(seed)

@@ -112,6 +112,10 @@ def bad_csv(case: str, tmp_path: Path) -> Path:
         return write_rows(path, [*HEADER, "camera_id"], [[*row, "7"] for row in rows])
     if case == "NaN":
         rows[2][FEATURES.index("co2_ppm")] = "nan"
+    elif case == "beyond float32":
+        rows[1][FEATURES.index("t_max_c")] = "1e39"
+    elif case == "underscored":
+        rows[1][FEATURES.index("co2_ppm")] = "7_800"
     elif case == "non-numeric":
         rows[1][FEATURES.index("t_max_c")] = "hot"
     elif case == "empty cell":
@@ -133,6 +137,8 @@ def bad_csv(case: str, tmp_path: Path) -> Path:
         ("missing column", ["header row: missing column(s) t_max_c"]),
         ("extra column", ["header row: unknown column(s) 'camera_id'"]),
         ("NaN", ["row 3 (line 4), co2_ppm: 'nan' is not a finite number"]),
+        ("beyond float32", ["row 2 (line 3), t_max_c: '1e39' is not a finite number within the models' float32"]),
+        ("underscored", ["row 2 (line 3), co2_ppm: '7_800' is not a number"]),
         ("non-numeric", ["row 2 (line 3), t_max_c: 'hot' is not a number"]),
         ("empty cell", ["row 2 (line 3), t_max_c: '' is not a number"]),
         ("label not 0/1", ["row 4 (line 5), fire: 2 is not a label (0 or 1)"]),
@@ -159,6 +165,9 @@ def test_spreadsheet_exports_read_or_get_a_plain_error(tmp_path, table):
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert np.array_equal(read_csv(bom).x, read_csv(plain).x)
+    old_mac = tmp_path / "old_mac.csv"  # Excel for Mac's "CSV (Macintosh)": \r alone ends each line
+    old_mac.write_bytes(text.replace("\n", "\r").encode())
+    assert np.array_equal(read_csv(old_mac).x, read_csv(plain).x)
     cases = {
         "semicolons": text.replace(",", ";"),
         "tabs": text.replace(",", "\t"),
@@ -193,6 +202,11 @@ def test_generate_imports_own_csv_in_model_order(tmp_path, table):
 def test_generate_names_a_missing_own_csv(tmp_path):
     with pytest.raises(UserError, match=r"data.csv 'nope.csv' not found \(resolved to .*nope.csv\)"):
         make_samples(DataConfig(source="csv", csv="nope.csv", n_samples=100, seed=0), tmp_path / "samples.csv")
+
+
+def test_generate_names_a_folder_given_as_own_csv(tmp_path):
+    with pytest.raises(UserError, match=r"data.csv '.+' is a folder \(resolved to .+\); name the CSV file"):
+        make_samples(DataConfig(source="csv", csv=str(tmp_path), n_samples=100, seed=0), tmp_path / "samples.csv")
 
 
 def test_generate_failure_keeps_previous_output(tmp_path):

@@ -52,6 +52,14 @@ def _broken(folder, how):
         c = np.load(folder / "seaice_20210107.npz")["concentration"].copy()
         c[np.isnan(c)] = 0.0
         _npz(folder / "seaice_20210107.npz", concentration=c)
+    elif how == "npy":  # np.save writes one bare array, whatever the name says
+        with open(folder / "seaice_20210110.npz", "wb") as f:
+            np.save(f, np.zeros((16, 16)))
+    elif how == "thickness-nan":
+        c = np.load(folder / "seaice_20210106.npz")["concentration"]
+        h = np.where(np.isnan(c), np.nan, 0.5)
+        h[tuple(np.argwhere(~np.isnan(c))[0])] = np.nan  # unknown on a sea cell: not 0 m
+        _npz(folder / "seaice_20210106.npz", concentration=c, thickness=h)
     elif how == "not-npz":
         (folder / "seaice_20210104.npz").write_bytes(b"not a zip")
     return folder
@@ -67,6 +75,8 @@ def _broken(folder, how):
         ("key", 40, ("seaice_20210103.npz", "no 'concentration' array")),
         ("land", 40, ("seaice_20210107.npz", "land (NaN) cells differ")),
         ("not-npz", 40, ("seaice_20210104.npz", "not a readable .npz")),
+        ("npy", 40, ("seaice_20210110.npz is not a readable .npz file (it holds one array", "np.savez")),
+        ("thickness-nan", 40, ("seaice_20210106.npz: thickness is NaN at row", "a sea cell (1 in all)", "land only")),
         (None, 30, ("holds 30 days", "at least 37 consecutive days")),
     ],
 )

@@ -112,12 +112,22 @@ def _land_moves(folder, sim):
     return "seaice_conc_daily_nh_20210110_f17_v04r00.nc: land, coast and lake cells differ from"
 
 
+def _other_grid(folder, sim):
+    """The window fits both grids: only their shapes tell the days apart."""
+    write_day(folder, LAYOUTS["g02202-v4"], date(2021, 1, 10), sim.concentration[9], sim.land, grid=(48, 44))
+    return (
+        "seaice_conc_daily_nh_20210110_f17_v04r00.nc: a 48x44 grid, "
+        "but seaice_conc_daily_nh_20210101_f17_v04r00.nc is on a 44x40 one"
+    )
+
+
 def _region_outside(folder, sim):
     return "data.region (rows 6-21, columns 30-45) is outside its 44x40 grid"
 
 
 @pytest.mark.parametrize(
-    "spoil", [_other_hemisphere, _other_product, _no_variable, _truncated, _gap, _land_moves, _region_outside]
+    "spoil",
+    [_other_hemisphere, _other_product, _no_variable, _truncated, _gap, _land_moves, _other_grid, _region_outside],
 )
 def test_a_bad_folder_is_one_error_line_naming_the_file_and_writes_nothing(sim, tmp_path, spoil):
     folder = write_folder(tmp_path / "pipelines/seaice/nsidc", LAYOUTS["g02202-v4"], sim.concentration, sim.land)

@@ -39,10 +39,19 @@ def generate(cfg: DataConfig, dest: str | Path = RAW_DIR) -> Path:
 
 def copy_archive(src: Path, dest: Path) -> None:
     if src.is_dir():
-        shutil.copytree(src, dest, dirs_exist_ok=True)
+        try:
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        except shutil.Error as exc:  # one entry per file that failed: name the first
+            first, _, why = exc.args[0][0]
+            raise UserError(f"data.archive {src}: {first} cannot be copied ({why})") from None
     elif zipfile.is_zipfile(src):
         with zipfile.ZipFile(src) as archive:
-            archive.extractall(dest)  # extractall drops absolute paths and ".." from member names
+            for member in archive.infolist():
+                try:
+                    archive.extract(member, dest)  # drops absolute paths and ".." from member names
+                except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as exc:
+                    # RuntimeError: an encrypted member; BadZipFile: a damaged one (bad CRC)
+                    raise UserError(f"data.archive {src}: member {member.filename} cannot be read ({exc})") from None
     elif src.exists():
         raise UserError(f"data.archive {src} is neither a folder nor a zip file")
     else:

@@ -19,6 +19,10 @@ def decode(body: bytes, size: int | None = None) -> np.ndarray:
         with Image.open(io.BytesIO(body)) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ValueError(f"image is {img.width}x{img.height}, over {MAX_PIXELS:,} pixels")
+            if img.mode == "I" or img.mode.startswith("I;16"):
+                # 16-bit greyscale: convert("RGB") would clip every value over 255 to white
+                deep = np.asarray(img, dtype=np.float64)
+                img = Image.fromarray(np.clip(np.rint(deep / 257), 0, 255).astype(np.uint8), "L")
             img = img.convert("RGB")
             if size is not None and img.size != (size, size):
                 # Bilinear with antialiasing (PIL filters over the whole footprint when shrinking).

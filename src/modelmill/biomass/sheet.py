@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,11 @@ def _read_xlsx(path: Path) -> list[list[object]]:
     except Exception as exc:  # a damaged or foreign file: zip, XML and key errors alike
         raise UserError(f"{path} is not a readable .xlsx workbook ({type(exc).__name__}: {_first(exc)})") from None
     try:
+        if len(book.worksheets) > 1:  # which one holds the photos is not ours to guess
+            names = ", ".join(repr(w.title) for w in book.worksheets[:4])
+            raise UserError(
+                f"{path} holds {len(book.worksheets)} worksheets ({names}); keep the metadata in exactly one"
+            )
         return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
     finally:
         book.close()
@@ -143,6 +149,8 @@ def parse(sheet: Sheet) -> Records:
         raise UserError(f"{sheet.path} row 1: column {repeated[0]} appears twice in the header")
     col = {c: i for i, c in enumerate(sheet.columns)}
     rows = [(i, r) for i, r in enumerate(sheet.rows) if not all(_empty(v) for v in r)]
+    if not rows:
+        raise UserError(f"{sheet.path} has no rows below its header; each photo needs a row")
     image, plant, weight, age = [], [], [], []
     seen: dict[str, int] = {}
     for i, r in rows:
@@ -210,8 +218,11 @@ def _loose_number(value: object) -> float:
         return math.nan
     if isinstance(value, (int, float)):
         return float(value)
+    text = str(value).strip()
+    if "_" in text:  # Python's float() reads 1_000; a spreadsheet does not
+        return math.nan
     try:
-        return float(str(value).strip())
+        return float(text)
     except ValueError:
         return math.nan
 
@@ -219,7 +230,8 @@ def _loose_number(value: object) -> float:
 def _plant(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # Excel stores whole numbers as floats
-    return _text(value)
+    # ... and a CSV written from a column with gaps has "7.0" for 7: one plant either way
+    return re.sub(r"^([+-]?\d+)\.0+$", r"\1", _text(value))
 
 
 def _text(value: object) -> str:

@@ -42,6 +42,8 @@ FEATURES = THERMAL + SCD41
 LABEL = "fire"
 TRUE_PROBABILITY = "p_fire"
 LABEL_COLUMNS = (LABEL, TRUE_PROBABILITY)  # the columns besides the features a fire CSV may have
+# The ensemble and its ONNX export compute in float32: a larger cell would reach them as inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NAMES = frozenset((*FEATURES, *LABEL_COLUMNS))  # a set: a one-row request looks its cells up here
 _IN_ORDER = {name: i for i, name in enumerate(FEATURES)}  # the columns of a CSV without a header
 SPLITS = ("train", "val", "test")
@@ -140,7 +142,7 @@ def parse_csv(text: str, *, labelled: bool, allow_p_fire: bool = True) -> tuple[
 def _records(text: str) -> tuple[list[list[str]], list[int]]:
     """The non-blank records of `text`, and the line each is on (for messages)."""
     try:
-        records = list(csv.reader(io.StringIO(text)))
+        records = list(csv.reader(io.StringIO(text, newline="")))  # "": \r alone ends a line too (old Mac exports)
     except csv.Error as exc:
         raise ValueError(f"not readable as CSV ({exc})") from None
     # A record's number stands for its line: they differ only after a quoted line break, which no
@@ -195,11 +197,15 @@ def _numbers(rows: list[list[str]], lines: list[int], width: int | None, columns
         values = np.array(cells, dtype=np.float64)
     except ValueError:
         raise ValueError(_first_non_number(cells, list(columns), lines)) from None
-    if not np.isfinite(values).all():  # the cheap test first: argwhere costs a one-row request 3 µs
-        bad = np.argwhere(~np.isfinite(values))
+    if any("_" in ",".join(row) for row in cells):  # numpy, like float(), reads 7_8 as 78
+        raise ValueError(_first_non_number(cells, list(columns), lines))
+    in_range = np.abs(values) <= FLOAT32_MAX  # False for NaN and ±inf too
+    if not in_range.all():  # the cheap test first: argwhere costs a one-row request 3 µs
+        bad = np.argwhere(~in_range)
         i, j = bad[0]
+        beyond = f" within the models' float32 range (±{FLOAT32_MAX:.2e})" if np.isfinite(values[i, j]) else ""
         raise ValueError(
-            f"{_row(i + 1, lines)}, {list(columns)[j]}: {cells[i][j]!r} is not a finite number"
+            f"{_row(i + 1, lines)}, {list(columns)[j]}: {cells[i][j]!r} is not a finite number{beyond}"
             + (f" ({len(bad)} such cells)" if len(bad) > 1 else "")
         )
     return values
@@ -210,6 +216,8 @@ def _first_non_number(cells: list[list[str]], names: list[str], lines: list[int]
         for name, cell in zip(names, row):
             try:
                 float(cell)
+                if "_" in cell:
+                    raise ValueError
             except ValueError:
                 return f"{_row(i + 1, lines)}, {name}: {cell!r} is not a number"
     raise AssertionError("numpy refused a table whose every cell parses")

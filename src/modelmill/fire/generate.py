@@ -23,6 +23,10 @@ from .simulate import generate
 def make_samples(cfg: DataConfig, out: str | Path = SAMPLES) -> Table:
     start = time.perf_counter()
     if cfg.source == "csv":
+        if Path(cfg.csv).is_dir():
+            raise UserError(
+                f"data.csv {cfg.csv!r} is a folder (resolved to {Path(cfg.csv).resolve()}); name the CSV file"
+            )
         if not Path(cfg.csv).is_file():
             raise UserError(
                 f"data.csv {cfg.csv!r} not found (resolved to {Path(cfg.csv).resolve()}); "

@@ -58,6 +58,8 @@ def fetch_archive(location: str, dest: Path) -> str:
         s3.download(location, dest)
         return location
     src = Path(location).expanduser()
+    if src.is_dir():
+        raise UserError(f"data.archive {location!r} is a folder (resolved to {src.resolve()}); name the zip file")
     if not src.is_file():
         raise UserError(f"data.archive {location!r} does not exist (resolved to {src.resolve()})")
     with open(src, "rb") as fin, open(dest, "wb") as fout, bar(src.stat().st_size, f"copy {src.name}") as progress:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+import warnings
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ def verify(
     hashes = [hashlib.sha256(img.tobytes()).hexdigest() for img in decoded.images]
     split = stratified_split(decoded.labels, hashes, cfg.split.train, cfg.split.val, cfg.split.test, cfg.seed)
     _check_disjoint(split, hashes)
+    _require_every_split(split, decoded.labels, cfg)
 
     train_idx = np.flatnonzero(split == SPLITS.index("train"))
     mean, std = channel_stats(decoded.images[train_idx])
@@ -118,7 +120,8 @@ def decode_archive(path: Path) -> Decoded:
                     progress.update(1)
                     try:
                         pixels = _decode(archive.read(name))
-                    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+                    except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
+                        # RuntimeError: an encrypted member
                         corrupt.append(f"{name}: {_reason(exc)}")
                         continue
                     images[len(labels)] = pixels
@@ -128,7 +131,15 @@ def decode_archive(path: Path) -> Decoded:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
+    try:
+        with warnings.catch_warnings():  # PIL warns of, then refuses, a header declaring too many pixels
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(
+            f"declares over {Image.MAX_IMAGE_PIXELS:,} pixels, expected {IMAGE_SIZE}x{IMAGE_SIZE} RGB"
+        ) from None
+    with opened as img:
         img.load()
         if img.mode != "RGB" or img.size != (IMAGE_SIZE, IMAGE_SIZE):
             raise ValueError(f"{img.size[0]}x{img.size[1]} {img.mode}, expected {IMAGE_SIZE}x{IMAGE_SIZE} RGB")
@@ -165,6 +176,25 @@ def _require_every_class(labels: np.ndarray) -> None:
     empty = [c for c, n in zip(CLASSES, counts) if n == 0]
     if empty:
         raise UserError(f"no usable images left for class(es) {', '.join(empty)}")
+
+
+def _require_every_split(split: np.ndarray, labels: np.ndarray, cfg: DataConfig) -> None:
+    """Train learns from train, picks its epoch on val; evaluate reads test: none may be empty. Each
+    class's share of a split is rounded, so a class needs about 0.5 / fraction images to give it one."""
+    for i, name in enumerate(SPLITS):
+        if not (split == i).any():
+            fraction = getattr(cfg.split, name)
+            fewest = int(np.bincount(labels, minlength=len(CLASSES)).min())
+            need = f"; each class needs {_fewest_for_one(fraction)} or more for one to reach it" if fraction else ""
+            raise UserError(
+                f"the {name} split would hold no images (data.split.{name} {fraction:g} of {fewest} images in the "
+                f"smallest class{need}); use more images or a larger data.split.{name}"
+            )
+
+
+def _fewest_for_one(fraction: float) -> int:
+    """The fewest images of a class whose share of `fraction`, rounded as stratified_split rounds, is 1."""
+    return next(n for n in range(1, 10**6) if round(n * fraction) >= 1)
 
 
 def stratified_split(

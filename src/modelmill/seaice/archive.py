@@ -66,6 +66,13 @@ def read_archive(folder: str | Path) -> Daily:
         if h is not None:
             if h.shape != c.shape:
                 raise UserError(f"{path}: thickness has shape {h.shape}, concentration {c.shape}")
+            unknown = np.isnan(h) & ~nan  # as 0 m it would label that cell thin ice, or open water
+            if unknown.any():
+                row, col = np.argwhere(unknown)[0]
+                raise UserError(
+                    f"{path}: thickness is NaN at row {row}, column {col}, a sea cell ({int(unknown.sum())} in all); "
+                    "NaN marks land only (leave thickness out of every day to have it estimated)"
+                )
             _check_range(path, "thickness", np.where(nan, np.nan, h), 0.0, 100.0)
         conc.append(np.nan_to_num(c, nan=0.0))
         thick.append(None if h is None else np.nan_to_num(h, nan=0.0))
@@ -138,7 +145,10 @@ def _check_dates(folder: Path, days: list[date]) -> None:
 
 def _read_day(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array saved under the .npz name
+            raise ValueError("it holds one array, not named arrays: write it with np.savez")
+        with loaded as data:
             if "concentration" not in data.files:
                 raise UserError(f"{path} has no 'concentration' array (it has: {', '.join(data.files) or 'none'})")
             c = np.asarray(data["concentration"], dtype=np.float64)
@@ -146,9 +156,8 @@ def _read_day(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except UserError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(
-            f"{path} is not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else exc!r})"
-        ) from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{path} is not a readable .npz file ({reason})") from None
     return c, h
 
 

@@ -98,7 +98,14 @@ def read_nsidc(folder: str | Path, region: RegionConfig, max_gap_days: int) -> D
     land: np.ndarray | None = None
     first = files[0]
     grids = np.full((span, region.height, region.width), np.nan, np.float32)
-    for f, (values, sea_land, fill) in zip(files, (_read_window(f, region) for f in files)):
+    grid: tuple[int, ...] = ()
+    for f, (values, sea_land, fill, shape) in zip(files, (_read_window(f, region) for f in files)):
+        if grid and shape != grid:  # the same window of another grid is another place
+            raise UserError(
+                f"{f.path}: a {shape[0]}x{shape[1]} grid, but {first.path.name} is on a {grid[0]}x{grid[1]} "
+                "one; every day must be on the same grid"
+            )
+        grid = shape
         if land is None:
             land = sea_land
         elif not np.array_equal(sea_land, land):
@@ -170,9 +177,9 @@ def _check_gaps(folder: Path, days: list[date], max_gap_days: int) -> None:
             )
 
 
-def _read_window(f: DayFile, region: RegionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fraction 0-1, land/coast/lake cells, cells to fill) of the file's window."""
-    raw, attrs = _read_variable(f, None, f.product.variable, region)
+def _read_window(f: DayFile, region: RegionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
+    """(fraction 0-1, land/coast/lake cells, cells to fill) of the file's window, and its whole grid's shape."""
+    raw, attrs, grid = _read_variable(f, None, f.product.variable, region)
     flags = {} if f.product.surface else _flags(attrs, DEFAULT_FLAGS)
     land_values = [v for v, meaning in flags.items() if any(word in meaning for word in LAND_WORDS)]
     land = np.isin(raw, land_values)
@@ -182,7 +189,7 @@ def _read_window(f: DayFile, region: RegionConfig) -> tuple[np.ndarray, np.ndarr
         fill |= raw == attrs["_FillValue"]
     if f.product.surface:
         group, name = f.product.surface
-        types, type_attrs = _read_variable(f, group, re.compile(name), region)
+        types, type_attrs, _ = _read_variable(f, group, re.compile(name), region)
         meanings = _flags(type_attrs, SURFACE_TYPES)
         land |= np.isin(types, [v for v, m in meanings.items() if any(word in m for word in LAND_WORDS)])
         fill |= np.isin(types, [v for v, m in meanings.items() if "pole" in m])
@@ -194,11 +201,13 @@ def _read_window(f: DayFile, region: RegionConfig) -> tuple[np.ndarray, np.ndarr
             f"{f.path}: concentration at window row {row}, column {col} is {value[row, col]:g}, outside 0-1 "
             f"and not one of the product's flags ({int(bad.sum())} cell(s) in all)"
         )
-    return np.clip(np.where(land | fill, 0.0, value), 0.0, 1.0), land, fill & ~land
+    return np.clip(np.where(land | fill, 0.0, value), 0.0, 1.0), land, fill & ~land, grid
 
 
-def _read_variable(f: DayFile, group: str | None, pattern: re.Pattern, region: RegionConfig) -> tuple[np.ndarray, dict]:
-    """The window of the (last) variable matching `pattern`, as stored, and its attributes."""
+def _read_variable(
+    f: DayFile, group: str | None, pattern: re.Pattern, region: RegionConfig
+) -> tuple[np.ndarray, dict, tuple[int, ...]]:
+    """The window of the (last) variable matching `pattern`, as stored, its attributes and its grid's shape."""
     import xarray as xr  # only where NSIDC files are read: the line's other stages never need it
 
     where = f"{group}/" if group else ""
@@ -211,7 +220,8 @@ def _read_variable(f: DayFile, group: str | None, pattern: re.Pattern, region: R
                     f"(it has: {', '.join(map(str, ds.data_vars)) or 'none'})"
                 )
             variable = ds[names[-1]]  # NSIDC-0051: the last sensor's, on a day two sensors share
-            return _window(f, variable, region), dict(variable.attrs)
+            window, shape = _window(f, variable, region)
+            return window, dict(variable.attrs), shape
     except UserError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError, IndexError) as exc:
@@ -219,8 +229,8 @@ def _read_variable(f: DayFile, group: str | None, pattern: re.Pattern, region: R
         raise UserError(f"{f.path} is not a readable NetCDF file of {f.product.name} ({reason})") from None
 
 
-def _window(f: DayFile, variable, region: RegionConfig) -> np.ndarray:
-    """The region of the day's grid, (height, width), read as stored."""
+def _window(f: DayFile, variable, region: RegionConfig) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The region of the day's grid, (height, width), read as stored, and the grid's shape."""
     if variable.ndim == 3 and variable.shape[0] == 1:
         variable = variable[0]
     if variable.ndim != 2:
@@ -233,7 +243,7 @@ def _window(f: DayFile, variable, region: RegionConfig) -> np.ndarray:
         )
     y, x = variable.dims
     rows, cols = slice(region.row, region.row + region.height), slice(region.col, region.col + region.width)
-    return np.asarray(variable.isel({y: rows, x: cols}))
+    return np.asarray(variable.isel({y: rows, x: cols})), tuple(variable.shape)
 
 
 def _flags(attrs: dict, default: dict[float, str]) -> dict[float, str]:
