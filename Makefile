@@ -91,7 +91,7 @@ NODES_ENV = $(if $(call v,NNODES),MODELMILL_NODES=$(call q,NNODES)) $(if $(call 
 	$(if $(call v,JOIN_TIMEOUT),MODELMILL_JOIN_TIMEOUT=$(call q,JOIN_TIMEOUT))
 
 repro: setup ## Run a line's pipeline (only what changed); PIPELINE=fire picks a line; ARCHIVE=path|s3://... its data; NPROC=N ranks; NNODES=N machines
-	$(if $(call v,NNODES),python -m modelmill.nodes share $(LINE_ARG) --stage $(call q,STAGE))
+	$(if $(call v,NNODES),python -m modelmill.nodes share $(LINE_ARG) --stage=$(call q,STAGE))
 	$(strip $(NODES_ENV)) $(if $(strip $(SET_PARAMS)),dvc exp run $(SET_PARAMS) $(DVCFILE),dvc repro $(DVCFILE))
 	@echo "Test metrics ($(LINE_DIR)/metrics/metrics.json; every line: dvc metrics show):"
 	@python -m modelmill.summary $(LINE_DIR)/metrics/metrics.json
@@ -130,13 +130,13 @@ lint: setup ## ruff check and ruff format --check over src, tests and benchmarks
 exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
 	@test -n "$(strip $(EXP_PARAMS))" || { echo "error: make exp needs EXP_PARAMS=KEY=VALUES (e.g. train.lr=0.001,0.002): this line has no default sweep" >&2; exit 1; }
 	dvc exp run $(DVCFILE) --queue $(foreach p,$(EXP_PARAMS),-S $(call sq,$(PARAMS_PREFIX)$(p)))
-	dvc queue start --jobs $(call q,JOBS)
+	dvc queue start --jobs=$(call q,JOBS)
 	dvc queue status
 	@echo "Runs continue in the background; follow with 'dvc queue logs <name>', compare with 'dvc exp show'."
 
 join: setup ## On another machine, train with the head as one of NNODES nodes: HEAD=host:port NNODES=N [PIPELINE=…] [STAGE=…: the head prints the whole line] [MAX_RESTARTS=N] [JOIN_TIMEOUT=S]
 	@test -n "$(call v,HEAD)" || { echo "error: make join needs HEAD=host:port (what make repro NNODES=… printed on the head)" >&2; exit 1; }
-	MODELMILL_NODE_ROLE=join $(strip $(NODES_ENV)) python -m modelmill.nodes join $(LINE_ARG) --stage $(call q,STAGE)
+	MODELMILL_NODE_ROLE=join $(strip $(NODES_ENV)) python -m modelmill.nodes join $(LINE_ARG) --stage=$(call q,STAGE)
 
 bench: setup ## Benchmark speed and memory (BENCH_ARGS=--quick for a smoke run)
 	python benchmarks/bench.py $(BENCH_ARGS)
@@ -148,42 +148,42 @@ publish: setup ## Upload the line's model + metadata.json as a new immutable reg
 	python -m modelmill.registry.publish $(LINE_ARG)
 
 verify-download: setup ## Download a published version (VERSION=vN or an alias, default latest), check and load it
-	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(call v,VERSION),--version $(call q,VERSION))
+	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(call v,VERSION),--version=$(call q,VERSION))
 
 # models/compare/promote: the registry's versions and aliases (VERSION=, A=, B=: vN, latest or an alias).
 MODEL_GIVEN = $(filter command line environment,$(origin MODEL))
 
 models: setup ## What the registry holds: every model; MODEL=… one model's versions, metrics, aliases and alias history; JSON=1 for scripts
-	python -m modelmill.registry.models $(if $(MODEL_GIVEN),--model $(call q,MODEL)) $(if $(call v,JSON),--json)
+	python -m modelmill.registry.models $(if $(MODEL_GIVEN),--model=$(call q,MODEL)) $(if $(call v,JSON),--json)
 
 compare: setup ## Compare two versions of a model: MODEL=… A=v2 B=v3 (vN, latest or an alias): the metrics, params and identity that differ
-	$(if $(and $(call v,A),$(call v,B)),,$(error make compare needs A=… B=… (vN, latest or an alias name)))
-	python -m modelmill.registry.compare --model $(call q,MODEL) $(call q,A) $(call q,B) $(if $(call v,JSON),--json)
+	$(if $(and $(MODEL_GIVEN),$(call v,A),$(call v,B)),,$(error make compare needs MODEL=… A=… B=… (vN, latest or an alias name)))
+	python -m modelmill.registry.compare --model=$(call q,MODEL) $(if $(call v,JSON),--json) -- $(call q,A) $(call q,B)
 
 promote: setup ## Point an alias at a complete version: MODEL=… VERSION=v3 ALIAS=production [REASON=…]; roll back by promoting the older version
 	$(if $(and $(MODEL_GIVEN),$(call v,VERSION),$(call v,ALIAS)),,$(error make promote needs MODEL=… VERSION=… ALIAS=…))
-	python -m modelmill.registry.promote --model $(call q,MODEL) --version $(call q,VERSION) --alias $(call q,ALIAS) \
-	  $(if $(call v,REASON),--reason $(call q,REASON))
+	python -m modelmill.registry.promote --model=$(call q,MODEL) --version=$(call q,VERSION) --alias=$(call q,ALIAS) \
+	  $(if $(call v,REASON),--reason=$(call q,REASON))
 
 # serve/predict: a published model. MODEL: a registry name; VERSION=vN or an alias (default latest);
 # SOURCE=local: this workspace's own pipeline outputs instead of the registry.
 # WORKERS=N server processes (default: one per core); FOLLOW=30s: switch to where the alias VERSION moves.
 MODEL ?= eurosat-resnet18
-SERVE_ARGS = --model $(call q,MODEL) $(if $(call v,VERSION),--version $(call q,VERSION)) \
-	$(if $(call v,SOURCE),--source $(call q,SOURCE))
+SERVE_ARGS = --model=$(call q,MODEL) $(if $(call v,VERSION),--version=$(call q,VERSION)) \
+	$(if $(call v,SOURCE),--source=$(call q,SOURCE))
 # PORT's default (5555) is s3-local's; serve uses 8080 unless PORT is given.
 SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(call q,PORT),8080)
 
 serve: setup ## Serve a published model over HTTP: MODEL=… VERSION=vN|alias PORT=8080 WORKERS=N FOLLOW=30s CAPTURE=dir|s3://… CAPTURE_RATE=0.1 SOURCE=local
-	python -m modelmill.serve $(SERVE_ARGS) --port $(SERVE_PORT) $(if $(call v,WORKERS),--workers $(call q,WORKERS)) \
-	  $(if $(call v,FOLLOW),--follow $(call q,FOLLOW)) $(if $(call v,CAPTURE),--capture $(call q,CAPTURE)) \
-	  $(if $(call v,CAPTURE_RATE),--capture-rate $(call q,CAPTURE_RATE))
+	python -m modelmill.serve $(SERVE_ARGS) --port=$(SERVE_PORT) $(if $(call v,WORKERS),--workers=$(call q,WORKERS)) \
+	  $(if $(call v,FOLLOW),--follow=$(call q,FOLLOW)) $(if $(call v,CAPTURE),--capture=$(call q,CAPTURE)) \
+	  $(if $(call v,CAPTURE_RATE),--capture-rate=$(call q,CAPTURE_RATE))
 
 # A failed recipe always makes make exit 2, drift or error alike: make monitor's last line says
 # which it was, and schedulers (cron, Airflow) run the command it prints, which exits 0 (no
 # drift), 3 (drift) or 1 (an error).
-MONITOR = python -m modelmill.monitor --model $(call q,MODEL) $(if $(call v,VERSION),--version $(call q,VERSION)) \
-	--capture $(call q,CAPTURE) --out monitor $(if $(call v,SINCE),--since $(call q,SINCE))
+MONITOR = python -m modelmill.monitor --model=$(call q,MODEL) $(if $(call v,VERSION),--version=$(call q,VERSION)) \
+	--capture=$(call q,CAPTURE) --out monitor $(if $(call v,SINCE),--since=$(call q,SINCE))
 
 monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|alias] CAPTURE=dir|s3://… [SINCE=24h]; last line: drift or not (schedulers: python -m modelmill.monitor, exit 0/3/1)
 	$(if $(and $(MODEL_GIVEN),$(call v,CAPTURE)),,$(error make monitor needs MODEL=… and CAPTURE=… (what make serve CAPTURE= wrote)))
@@ -196,20 +196,21 @@ monitor: setup ## Drift report of what a server captured: MODEL=… [VERSION=vN|
 
 replay: setup ## Send a model's reference inputs (its test split) to a running server, one per request: MODEL=… [PORT=8080] [ROWS=N]
 	$(if $(MODEL_GIVEN),,$(error make replay needs MODEL=… (the model the server at PORT answers for)))
-	python -m modelmill.serve.replay --model $(call q,MODEL) --url http://127.0.0.1:$(SERVE_PORT) $(if $(call v,ROWS),--rows $(call q,ROWS))
+	python -m modelmill.serve.replay --model=$(call q,MODEL) --url http://127.0.0.1:$(SERVE_PORT) $(if $(call v,ROWS),--rows=$(call q,ROWS))
 
 predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
-	python -m modelmill.serve.predict $(SERVE_ARGS) --input $(call q,INPUT) --output $(call q,OUTPUT)
+	$(if $(and $(call v,INPUT),$(call v,OUTPUT)),,$(error make predict needs INPUT=… (a folder of images or a CSV) and OUTPUT=… (the CSV to write)))
+	python -m modelmill.serve.predict $(SERVE_ARGS) --input=$(call q,INPUT) --output=$(call q,OUTPUT)
 
 ui: setup ## The registry in a browser, read-only: lines, versions, aliases, metrics, drift, try it (PORT=8090 [CAPTURE=s3://…])
-	python -m modelmill.ui --port $(if $(filter command line environment,$(origin PORT)),$(call q,PORT),8090) \
-	  $(if $(call v,CAPTURE),--capture $(call q,CAPTURE))
+	python -m modelmill.ui --port=$(if $(filter command line environment,$(origin PORT)),$(call q,PORT),8090) \
+	  $(if $(call v,CAPTURE),--capture=$(call q,CAPTURE))
 
 examples: setup ## Write tiny inputs to try serve and predict on into examples/ (one or more for every model of every line)
 	python -m modelmill.examples
 
 s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying the S3 flow by hand
-	python -m modelmill.registry.s3local --port $(call q,PORT)
+	python -m modelmill.registry.s3local --port=$(call q,PORT)
 
 clean: ## Remove the line's pipeline outputs and build/ (the DVC cache is kept: `dvc checkout` restores)
 	cd $(LINE_DIR) && rm -rf data/raw data/prepared $(if $(PIPELINE),data) models metrics

@@ -193,6 +193,8 @@ def test_since_keeps_later_records_and_skips_earlier_hours(tmp_path):
     assert parse_since("2h", now=parse_now("2025-05-01T12:00:00+00:00")) == "2025-05-01T10:00:00.000000Z"
     with pytest.raises(UserError, match="--since 'yesterday' is neither a time"):
         parse_since("yesterday")
+    with pytest.raises(UserError, match="--since '99999999d' reaches back before the calendar starts"):
+        parse_since("99999999d")
 
 
 def parse_now(text: str):

@@ -363,6 +363,13 @@ def test_the_command_writes_the_report_and_exits_3_on_drift(fire_baseline, tmp_p
     # --since after every record: nothing left to test
     with pytest.raises(UserError, match="holds 0 captured row"):
         run([*quiet, "--out", str(tmp_path / "out3"), "--since", "2025-05-02T00:00"])
+    # a folder of damaged lines alone: the too-few-rows line says they were there and passed over
+    hour = tmp_path / "damaged" / "fire-ensemble" / "v3" / "2025" / "05" / "01" / "12"
+    hour.mkdir(parents=True)
+    (hour / "20250501T120000.000Z-a.jsonl").write_bytes(b"\x00\x01 not json\n")
+    damaged = ["--baseline", str(tmp_path / "baseline.json"), "--capture", str(tmp_path / "damaged")]
+    with pytest.raises(UserError, match=r"\(1 unreadable line\(s\) skipped\) holds 0 captured row"):
+        run([*damaged, "--out", str(tmp_path / "out4")])
 
 
 def test_the_command_fails_with_one_line(tmp_path):

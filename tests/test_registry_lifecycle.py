@@ -325,6 +325,19 @@ def test_a_promote_that_died_before_its_history_write(registry):
     assert moves(registry) == [(1, None, 1, "one"), (2, 1, 2, "two"), (3, 2, 3, "three")]
 
 
+def test_an_alias_removed_by_hand_and_made_again_loses_no_move(registry):
+    """There is no command to remove an alias; a user deletes its object. Made again, it goes on
+    from its history's last move instead of starting over at 1 (whose record is already there)."""
+    client = s3.client()
+    promote(client, registry, "v1", "production", "one")
+    promote(client, registry, "v3", "production", "three")
+    client.delete_object(Bucket=registry.bucket, Key=aliases.alias_key(registry, "production"))
+    again = promote(client, registry, "v1", "production", "recreated")
+    assert again.changed and again.record["seq"] == 3 and again.record["from_version"] is None
+    assert moves(registry) == [(1, None, 1, "one"), (2, 1, 3, "three"), (3, None, 1, "recreated")]
+    assert resolve(client, registry, "production") == 1
+
+
 def test_who_moved_it_without_sts(registry, monkeypatch):
     """STS unreachable: the access key id (never the secret); no credentials at all: unknown."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{free_port()}")

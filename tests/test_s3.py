@@ -329,6 +329,28 @@ def test_service_errors_become_one_line(code, message):
             raise ClientError({"Error": {"Code": code, "Message": "try later"}}, "PutObject")
 
 
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({"AWS_ENDPOINT_URL": "127.0.0.1:5555"}, "Invalid endpoint: 127.0.0.1:5555"),  # no http://
+        ({"AWS_ENDPOINT_URL": "http://[::1"}, "Invalid IPv6 URL"),
+        ({"AWS_PROFILE": "no-such-profile"}, "The config profile (no-such-profile) could not be found"),
+        ({}, "Provided region_name 'us_east!' doesn't match"),  # AWS_REGION, as the registry reads it
+    ],
+)
+def test_a_bad_aws_setting_is_one_line_before_any_request(monkeypatch, env, reason):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UserError) as err:
+        s3.client(None if env else "us_east!")
+    message = str(err.value)
+    assert (
+        message.startswith(f"cannot set up the S3 client ({reason}")
+        and "AWS_ENDPOINT_URL (http(s)://host:port)" in message
+    )
+    assert "\n" not in message
+
+
 def test_cli_error_for_unreachable_endpoint(trained_project, s3_env):
     import socket
 

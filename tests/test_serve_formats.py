@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error
+from conftest import REPO, assert_one_line_error, run_module
 
 from modelmill.core.cli import UserError
 from modelmill.fire.features import FEATURES
@@ -222,3 +222,54 @@ def test_every_serve_setting_is_checked_at_start_up_whether_its_feature_is_on_or
         result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         assert_one_line_error(result, SETTINGS[settings])
         assert not [line for line in err.splitlines() if line.startswith(("usage:", "serve:"))], err
+
+
+@pytest.mark.parametrize(
+    "input_, output, message",
+    [
+        ("rows.csv", "rows.csv", "--output rows.csv is the input; write the predictions to another file"),
+        ("./rows.csv", "rows.csv", "--output rows.csv is the input"),
+        ("tiles", "tiles/predictions.csv", "--output tiles/predictions.csv is inside the input folder tiles"),
+        ("rows.csv", "out", "--output 'out' is a folder; name the CSV file to write"),
+        ("rows.csv", "", "--output '.' is a folder"),  # an empty path is the current folder
+        ("", "predictions.csv", "--input is empty; name a folder of images or a CSV"),
+    ],
+)
+def test_predict_never_writes_over_its_input(tmp_path, input_, output, message):
+    """Checked before any model is fetched (none exists here): the user's rows are never replaced."""
+    (tmp_path / "rows.csv").write_text("the user's rows\n")
+    (tmp_path / "tiles").mkdir()
+    (tmp_path / "out").mkdir()
+    args = ("--model", "fire-ensemble", f"--input={input_}", f"--output={output}")
+    assert_one_line_error(run_module("modelmill.serve.predict", tmp_path, args=args), message)
+    assert (tmp_path / "rows.csv").read_text() == "the user's rows\n"
+    assert not (tmp_path / "tiles/predictions.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "module, args", [("modelmill.serve", ("--model", "fire-ensemble", "--workers", "1")), ("modelmill.ui", ())]
+)
+def test_a_busy_port_is_one_line_before_any_model_or_registry_is_read(tmp_path, module, args):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_module(module, tmp_path, args=(*args, "--port", str(port)), timeout=60)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port} (Address already in use); pass another --port")
+
+
+@pytest.mark.parametrize("rows", ["abc", "0", "-3"])
+def test_replay_rows_must_be_a_count(rows):
+    result = run_module("modelmill.serve.replay", REPO, args=("--model", "fire-ensemble", f"--rows={rows}"))
+    assert_one_line_error(result, f"--rows must be a whole number, at least 1, got {rows!r}")
+
+
+def test_ui_capture_must_be_in_s3_and_says_where_local_reports_come_from():
+    from modelmill.ui.__main__ import parse_args
+
+    with pytest.raises(
+        UserError, match="--capture must be an s3:// URI, got 'capture'; the reports make monitor files"
+    ):
+        parse_args(["--capture", "capture"])

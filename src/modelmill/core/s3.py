@@ -60,7 +60,18 @@ def or_none(call, missing: tuple[str, ...] = MISSING, **kwargs):
 
 
 def client(region: str | None = None):
-    return boto3.session.Session().client("s3", region_name=region or None, config=_CONFIG)
+    try:
+        return boto3.session.Session().client("s3", region_name=region or None, config=_CONFIG)
+    except (BotoCoreError, ValueError) as exc:  # a profile that is not there, an endpoint or region that is no URL
+        raise UserError(
+            f"cannot set up the S3 client ({_first_line(exc)}); check AWS_ENDPOINT_URL (http(s)://host:port), "
+            "AWS_PROFILE and AWS_REGION"
+        ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager

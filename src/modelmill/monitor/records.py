@@ -80,7 +80,12 @@ def parse_since(text: str, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     match = _DURATION.match(text.strip())
     if match:
-        at = now - timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        try:
+            at = now - timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        except OverflowError:  # before year 1
+            raise UserError(
+                f"--since {text!r} reaches back before the calendar starts; give a shorter duration"
+            ) from None
     else:
         try:
             at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

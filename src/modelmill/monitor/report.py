@@ -28,7 +28,9 @@ def make_report(
     baseline: dict, records: Records, params: DriftParams, since: str | None = None, *, at: datetime | None = None
 ) -> dict:
     """The report of `records` against `baseline`, made `at` (default: now), kept as its generated_at_utc."""
-    report = compare(baseline, records.rows, params, source=records.source)
+    # a folder of damaged lines reads as too few rows: say how many lines were passed over
+    skipped = f" ({records.skipped} unreadable line(s) skipped)" if records.skipped else ""
+    report = compare(baseline, records.rows, params, source=f"{records.source}{skipped}")
     report = {
         **report,
         "capture": {"source": records.source, "files": records.files, "skipped_lines": records.skipped, "since": since},

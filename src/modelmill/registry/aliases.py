@@ -229,7 +229,7 @@ def promote(client, reg: Registry, version_text: str, alias: str, reason: str | 
         "from_version": None if current is None else current.record["version"],
         "sha256": metadata.get("sha256"),
         "metadata_key": reg.metadata_key(version),
-        "seq": 1 if current is None else current.record["seq"] + 1,
+        "seq": _last_recorded_seq(client, reg, alias) + 1 if current is None else current.record["seq"] + 1,
         "updated_at_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "by": by,
         "reason": reason or None,
@@ -262,6 +262,20 @@ def _moved_meanwhile(reg: Registry, record: dict, now: Alias | None) -> UserErro
         f"alias {record['alias']} of {reg.model_name} was moved by another promote while this one ran "
         f"({where}); this promote changed nothing: check it, then run promote again"
     )
+
+
+def _last_recorded_seq(client, reg: Registry, alias: str) -> int:
+    """The highest move number in the alias's history (0: none). An alias object removed by hand
+    leaves its history behind: the alias made again goes on from there, and loses no move."""
+    prefix = history_prefix(reg, alias)
+    with s3.errors("list", reg.bucket, prefix):
+        numbers = [
+            int(match.group(1))
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=reg.bucket, Prefix=prefix)
+            for entry in page.get("Contents", [])
+            if (match := re.fullmatch(r"(\d+)\.json", entry["Key"][len(prefix) :]))
+        ]
+    return max(numbers, default=0)
 
 
 def _append_history(client, reg: Registry, record: dict) -> None:

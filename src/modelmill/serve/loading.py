@@ -116,12 +116,19 @@ def locate(args: argparse.Namespace, dest: str | Path, repo: str | Path = ".") -
 
 
 def from_workspace(
-    line: Line, reg: Registry, repo: str | Path, model: Model | None = None, *, with_baseline: bool = True
+    line: Line,
+    reg: Registry,
+    repo: str | Path,
+    model: Model | None = None,
+    *,
+    with_baseline: bool = True,
+    instead: str = " (or drop --source local)",
 ) -> Located:
+    """The model the line's pipeline left in this workspace; `instead`: what else the user can do without one."""
     folder, model = Path(repo) / line.folder, model or line.model()
     path = folder / model.file
     if not path.exists():
-        raise UserError(f"{path} not found; run `{line.make('repro')}` first (or drop --source local)")
+        raise UserError(f"{path} not found; run `{line.make('repro')}` first{instead}")
     metadata = dict(build_metadata(reg, line, model, None, Path(repo), file_digest(path), path.stat().st_size))
     baseline = workspace_baseline(model, folder, metadata) if with_baseline else None
     return Located(path, metadata, line, model, f"{path} (workspace)", baseline=baseline)

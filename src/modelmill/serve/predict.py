@@ -16,7 +16,7 @@ import csv
 import sys
 from pathlib import Path
 
-from ..core.cli import cli
+from ..core.cli import UserError, cli
 from ..core.io import atomic_output
 from ..core.progress import bar
 from . import loading
@@ -45,6 +45,19 @@ def predict_file(predictor, source: Path, dest: Path) -> int:
     return total
 
 
+def check_output(source: Path, dest: Path) -> None:
+    """The predictions go to a file of their own: never over the input, nor into the folder read."""
+    if str(dest) in ("", ".") or dest.is_dir():
+        raise UserError(f"--output {str(dest)!r} is a folder; name the CSV file to write")
+    if str(source) in ("", "."):
+        raise UserError("--input is empty; name a folder of images or a CSV")
+    src, out = source.resolve(), dest.resolve()
+    if out == src:
+        raise UserError(f"--output {dest} is the input; write the predictions to another file")
+    if src.is_dir() and out.is_relative_to(src):
+        raise UserError(f"--output {dest} is inside the input folder {source}; write it elsewhere")
+
+
 @cli
 def main() -> None:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -52,6 +65,7 @@ def main() -> None:
     parser.add_argument("--input", type=Path, required=True, help="landcover: a folder of tiles; fire: a CSV")
     parser.add_argument("--output", type=Path, required=True, help="the predictions CSV to write")
     args = parser.parse_args()
+    check_output(args.input, args.output)  # before the model is fetched: a mistake costs nothing
     loaded = loading.load(args)
     info = loaded.predictor.model_info()
     n = predict_file(loaded.predictor, args.input, args.output)

@@ -82,13 +82,16 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="the registry model name, e.g. fire-ensemble")
     parser.add_argument("--pipeline", help="the line, needed only when several lines publish under --model's name")
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="the server (default: http://127.0.0.1:8080)")
-    parser.add_argument("--rows", type=int, help="how many to send (default: every input, at least monitor.min_rows)")
+    parser.add_argument("--rows", help="how many to send (default: every input, at least monitor.min_rows)")
     args = parser.parse_args()
-    if args.rows is not None and args.rows < 1:
-        raise UserError(f"--rows must be at least 1, got {args.rows}")
+    if args.rows is not None:
+        if not args.rows.strip().isdigit() or int(args.rows) < 1:
+            raise UserError(f"--rows must be a whole number, at least 1, got {args.rows!r}")
+        args.rows = int(args.rows)
     line, model, reg = find_line(args.model, ".", args.pipeline)
     folder = Path(line.folder)
-    predictor = loading.from_workspace(line, reg, ".", model, with_baseline=False).load()
+    # the inputs replayed are the test split this workspace's pipeline made, read beside its model
+    predictor = loading.from_workspace(line, reg, ".", model, with_baseline=False, instead="").load()
     inputs = model.modules.baseline().reference_inputs(folder, model.key)
     if len(inputs) == 0:
         raise UserError(f"{args.model}: the workspace's {line.name} outputs hold no reference inputs")

@@ -32,22 +32,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, got {args.port}")
     if args.capture and not args.capture.startswith("s3://"):
-        raise UserError(f"--capture must be an s3:// URI (local reports are read from --reports), got {args.capture!r}")
+        raise UserError(
+            f"--capture must be an s3:// URI, got {args.capture!r}; the reports make monitor files locally "
+            "(monitor/, --reports) are shown without it"
+        )
     return args
 
 
 @cli
 def main() -> None:
-    import socket
-
     import uvicorn
 
+    from ..core.listen import listen_socket
     from .app import create_app
     from .view import Catalog
 
     args = parse_args()
+    sock = listen_socket(args.host, args.port)  # a busy port fails before the catalogue is read
     app = create_app(Catalog(".", args.reports, args.capture))
-    sock = socket.create_server((args.host, args.port))
     print(f"ui: the registry on http://{args.host}:{sock.getsockname()[1]}/ (Ctrl-C stops it)", file=sys.stderr)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
