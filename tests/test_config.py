@@ -50,7 +50,8 @@ def test_unknown_key_suggests_the_closest(make_params, tmp_path):
         ("train.optimizer", "adam", "train.optimizer must be one of sgd, adamw; got 'adam'"),
         ("train.pretrained", "yes", "train.pretrained must be one of imagenet, none"),
         ("data.source", "kaggle", "data.source must be one of eurosat, archive, synthetic"),
-        ("data.split.val", -0.1, "data.split.val must be >= 0, got -0.1"),
+        ("data.split.val", -0.1, "data.split.val must be > 0, got -0.1"),
+        ("data.split.val", 0, "data.split.val must be > 0, got 0.0"),  # train picks its epoch on val
         ("data.split.train", 0.9, "data.split fractions sum to 1.1, above 1"),
         ("data.split", [0.6, 0.2, 0.2], "data.split must be a mapping of keys, got a list"),
         ("train.augment", "yes", "train.augment must be true or false"),

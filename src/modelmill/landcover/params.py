@@ -28,10 +28,11 @@ PARAMS_FILE = Path("params.yaml")
 
 @section
 class SplitFractions:
-    """The train/val/test fractions of each class (seeded by data.seed; val may be 0)."""
+    """The train/val/test fractions of each class (seeded by data.seed), each above 0: train picks
+    its best epoch on val, and evaluate reads test."""
 
     train: float = span(0.0, 1.0, open_low=True)
-    val: float = span(0.0, 1.0)
+    val: float = span(0.0, 1.0, open_low=True)
     test: float = span(0.0, 1.0, open_low=True)
 
 
