@@ -128,7 +128,7 @@ lint: setup ## ruff check and ruff format --check over src, tests and benchmarks
 	mypy
 
 exp: setup ## Queue a small sweep (EXP_PARAMS, PIPELINE) and run it JOBS at a time; compare with dvc exp show
-	@test -n "$(strip $(EXP_PARAMS))" || { echo "error: make exp needs EXP_PARAMS=KEY=VALUES (e.g. train.lr=0.001,0.002): this line has no default sweep" >&2; exit 1; }
+	$(if $(strip $(EXP_PARAMS)),,$(error make exp needs EXP_PARAMS=KEY=VALUES, e.g. train.lr=0.001,0.002 (it was empty, and a line without EXP_PARAMS_<line> here has no default sweep)))
 	dvc exp run $(DVCFILE) --queue $(foreach p,$(EXP_PARAMS),-S $(call sq,$(PARAMS_PREFIX)$(p)))
 	dvc queue start --jobs=$(call q,JOBS)
 	dvc queue status

@@ -154,5 +154,5 @@ def test_make_exp_without_a_sweep_says_so_before_queueing_anything():
         timeout=120,
     )
     assert result.returncode != 0
-    assert "error: make exp needs EXP_PARAMS=KEY=VALUES" in result.stderr, result.stderr
+    assert "make exp needs EXP_PARAMS=KEY=VALUES" in result.stderr, result.stderr
     assert "dvc exp run" not in result.stdout

@@ -231,7 +231,8 @@ def test_every_serve_setting_is_checked_at_start_up_whether_its_feature_is_on_or
         ("./rows.csv", "rows.csv", "--output rows.csv is the input"),
         ("tiles", "tiles/predictions.csv", "--output tiles/predictions.csv is inside the input folder tiles"),
         ("rows.csv", "out", "--output 'out' is a folder; name the CSV file to write"),
-        ("rows.csv", "", "--output '.' is a folder"),  # an empty path is the current folder
+        ("rows.csv", "", "--output is empty; name the CSV file to write"),
+        (".", "predictions.csv", "--output predictions.csv is inside the input folder ."),  # "." is a folder, not empty
         ("", "predictions.csv", "--input is empty; name a folder of images or a CSV"),
     ],
 )
@@ -260,7 +261,7 @@ def test_a_busy_port_is_one_line_before_any_model_or_registry_is_read(tmp_path, 
     assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port} (Address already in use); pass another --port")
 
 
-@pytest.mark.parametrize("rows", ["abc", "0", "-3"])
+@pytest.mark.parametrize("rows", ["abc", "0", "-3", "²"])
 def test_replay_rows_must_be_a_count(rows):
     result = run_module("modelmill.serve.replay", REPO, args=("--model", "fire-ensemble", f"--rows={rows}"))
     assert_one_line_error(result, f"--rows must be a whole number, at least 1, got {rows!r}")

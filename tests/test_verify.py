@@ -159,8 +159,8 @@ def test_too_few_images_for_a_split_stop_verify(make_params, tmp_path):
     with pytest.raises(UserError) as err:
         run(make_params, tmp_path, write_zip(tmp_path / "a.zip", eurosat_like(3)))
     assert str(err.value) == (
-        "the val split would hold no images (data.split.val 0.1 of 3 images in the smallest class; each class "
-        "needs 6 or more for one to reach it); use more images or a larger data.split.val"
+        "the val split would hold no images (data.split.val 0.1 of the largest class's 3 distinct images rounds "
+        "to 0; a class needs 6 or more to give it one); use more images or a larger data.split.val"
     )
     assert not (tmp_path / "prepared").exists()
 

@@ -56,9 +56,11 @@ def _broken(folder, how):
         with open(folder / "seaice_20210110.npz", "wb") as f:
             np.save(f, np.zeros((16, 16)))
     elif how == "thickness-nan":
-        c = np.load(folder / "seaice_20210106.npz")["concentration"]
+        c = np.load(folder / "seaice_20210106.npz")["concentration"].copy()
+        sea = np.argwhere(~np.isnan(c))
+        c[tuple(sea[0])], c[tuple(sea[1])] = 0.0, 0.8
         h = np.where(np.isnan(c), np.nan, 0.5)
-        h[tuple(np.argwhere(~np.isnan(c))[0])] = np.nan  # unknown on a sea cell: not 0 m
+        h[tuple(sea[0])] = h[tuple(sea[1])] = np.nan  # open water: no ice, fine; ice of unknown thickness: not 0 m
         _npz(folder / "seaice_20210106.npz", concentration=c, thickness=h)
     elif how == "not-npz":
         (folder / "seaice_20210104.npz").write_bytes(b"not a zip")
@@ -76,7 +78,11 @@ def _broken(folder, how):
         ("land", 40, ("seaice_20210107.npz", "land (NaN) cells differ")),
         ("not-npz", 40, ("seaice_20210104.npz", "not a readable .npz")),
         ("npy", 40, ("seaice_20210110.npz is not a readable .npz file (it holds one array", "np.savez")),
-        ("thickness-nan", 40, ("seaice_20210106.npz: thickness is NaN at row", "a sea cell (1 in all)", "land only")),
+        (
+            "thickness-nan",
+            40,
+            ("seaice_20210106.npz: thickness is NaN at row", "concentration is 0.8 (1 such cell(s))"),
+        ),
         (None, 30, ("holds 30 days", "at least 37 consecutive days")),
     ],
 )

@@ -117,12 +117,16 @@ def _read_xlsx(path: Path) -> list[list[object]]:
     except Exception as exc:  # a damaged or foreign file: zip, XML and key errors alike
         raise UserError(f"{path} is not a readable .xlsx workbook ({type(exc).__name__}: {_first(exc)})") from None
     try:
-        if len(book.worksheets) > 1:  # which one holds the photos is not ours to guess
-            names = ", ".join(repr(w.title) for w in book.worksheets[:4])
+        # Empty worksheets (Excel's Sheet2 and Sheet3 of old) do not count; which of two with cells
+        # holds the photos is not ours to guess.
+        sheets = {w.title: [list(r) for r in w.iter_rows(values_only=True)] for w in book.worksheets}
+        filled = {title: rows for title, rows in sheets.items() if any(not _empty(v) for r in rows for v in r)}
+        if len(filled) > 1:
+            names = ", ".join(repr(title) for title in list(filled)[:4])
             raise UserError(
-                f"{path} holds {len(book.worksheets)} worksheets ({names}); keep the metadata in exactly one"
+                f"{path} holds {len(filled)} worksheets with cells ({names}); keep the metadata in exactly one"
             )
-        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+        return next(iter(filled.values()), [])
     finally:
         book.close()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import sys
 import warnings
 import zipfile
@@ -63,7 +64,7 @@ def verify(
     hashes = [hashlib.sha256(img.tobytes()).hexdigest() for img in decoded.images]
     split = stratified_split(decoded.labels, hashes, cfg.split.train, cfg.split.val, cfg.split.test, cfg.seed)
     _check_disjoint(split, hashes)
-    _require_every_split(split, decoded.labels, cfg)
+    _require_every_split(split, decoded.labels, hashes, cfg)
 
     train_idx = np.flatnonzero(split == SPLITS.index("train"))
     mean, std = channel_stats(decoded.images[train_idx])
@@ -178,23 +179,19 @@ def _require_every_class(labels: np.ndarray) -> None:
         raise UserError(f"no usable images left for class(es) {', '.join(empty)}")
 
 
-def _require_every_split(split: np.ndarray, labels: np.ndarray, cfg: DataConfig) -> None:
-    """Train learns from train, picks its epoch on val; evaluate reads test: none may be empty. Each
-    class's share of a split is rounded, so a class needs about 0.5 / fraction images to give it one."""
+def _require_every_split(split: np.ndarray, labels: np.ndarray, hashes: list[str], cfg: DataConfig) -> None:
+    """Train learns from train, picks its epoch on val; evaluate reads test: none may be empty.
+    stratified_split rounds each class's share of its distinct images, so a split is empty when
+    even the class with the most of them rounds to 0."""
+    most = max(len({h for h, k in zip(hashes, labels) if k == cls}) for cls in set(labels.tolist()))
     for i, name in enumerate(SPLITS):
         if not (split == i).any():
             fraction = getattr(cfg.split, name)
-            fewest = int(np.bincount(labels, minlength=len(CLASSES)).min())
-            need = f"; each class needs {_fewest_for_one(fraction)} or more for one to reach it" if fraction else ""
             raise UserError(
-                f"the {name} split would hold no images (data.split.{name} {fraction:g} of {fewest} images in the "
-                f"smallest class{need}); use more images or a larger data.split.{name}"
+                f"the {name} split would hold no images (data.split.{name} {fraction:g} of the largest class's "
+                f"{most} distinct images rounds to 0; a class needs {math.floor(0.5 / fraction) + 1} or more to "
+                f"give it one); use more images or a larger data.split.{name}"
             )
-
-
-def _fewest_for_one(fraction: float) -> int:
-    """The fewest images of a class whose share of `fraction`, rounded as stratified_split rounds, is 1."""
-    return next(n for n in range(1, 10**6) if round(n * fraction) >= 1)
 
 
 def stratified_split(

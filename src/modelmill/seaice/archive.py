@@ -66,12 +66,15 @@ def read_archive(folder: str | Path) -> Daily:
         if h is not None:
             if h.shape != c.shape:
                 raise UserError(f"{path}: thickness has shape {h.shape}, concentration {c.shape}")
-            unknown = np.isnan(h) & ~nan  # as 0 m it would label that cell thin ice, or open water
+            # NaN over open water is no ice (0 m, as products often store it); over ice, read as 0 m
+            # it would label the cell thin ice
+            unknown = np.isnan(h) & ~nan & (c > 0)
             if unknown.any():
                 row, col = np.argwhere(unknown)[0]
                 raise UserError(
-                    f"{path}: thickness is NaN at row {row}, column {col}, a sea cell ({int(unknown.sum())} in all); "
-                    "NaN marks land only (leave thickness out of every day to have it estimated)"
+                    f"{path}: thickness is NaN at row {row}, column {col}, where the concentration is "
+                    f"{c[row, col]:g} ({int(unknown.sum())} such cell(s)); give the ice's thickness there, or leave "
+                    "thickness out of every day to have it estimated"
                 )
             _check_range(path, "thickness", np.where(nan, np.nan, h), 0.0, 100.0)
         conc.append(np.nan_to_num(c, nan=0.0))

@@ -45,12 +45,16 @@ def predict_file(predictor, source: Path, dest: Path) -> int:
     return total
 
 
-def check_output(source: Path, dest: Path) -> None:
-    """The predictions go to a file of their own: never over the input, nor into the folder read."""
-    if str(dest) in ("", ".") or dest.is_dir():
-        raise UserError(f"--output {str(dest)!r} is a folder; name the CSV file to write")
-    if str(source) in ("", "."):
+def check_output(source_text: str, dest_text: str) -> None:
+    """The predictions go to a file of their own: never over the input, nor into the folder read.
+    (Checked on the text given: as a Path, an empty value is ".", the folder one stands in.)"""
+    if not source_text.strip():
         raise UserError("--input is empty; name a folder of images or a CSV")
+    if not dest_text.strip():
+        raise UserError("--output is empty; name the CSV file to write")
+    source, dest = Path(source_text), Path(dest_text)
+    if dest.is_dir():
+        raise UserError(f"--output {dest_text!r} is a folder; name the CSV file to write")
     src, out = source.resolve(), dest.resolve()
     if out == src:
         raise UserError(f"--output {dest} is the input; write the predictions to another file")
@@ -62,10 +66,11 @@ def check_output(source: Path, dest: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     loading.add_arguments(parser)
-    parser.add_argument("--input", type=Path, required=True, help="landcover: a folder of tiles; fire: a CSV")
-    parser.add_argument("--output", type=Path, required=True, help="the predictions CSV to write")
+    parser.add_argument("--input", required=True, help="landcover: a folder of tiles; fire: a CSV")
+    parser.add_argument("--output", required=True, help="the predictions CSV to write")
     args = parser.parse_args()
     check_output(args.input, args.output)  # before the model is fetched: a mistake costs nothing
+    args.input, args.output = Path(args.input), Path(args.output)
     loaded = loading.load(args)
     info = loaded.predictor.model_info()
     n = predict_file(loaded.predictor, args.input, args.output)

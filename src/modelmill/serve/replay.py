@@ -85,9 +85,13 @@ def main() -> None:
     parser.add_argument("--rows", help="how many to send (default: every input, at least monitor.min_rows)")
     args = parser.parse_args()
     if args.rows is not None:
-        if not args.rows.strip().isdigit() or int(args.rows) < 1:
+        try:
+            rows = int(args.rows)
+        except ValueError:
+            rows = 0
+        if rows < 1:
             raise UserError(f"--rows must be a whole number, at least 1, got {args.rows!r}")
-        args.rows = int(args.rows)
+        args.rows = rows
     line, model, reg = find_line(args.model, ".", args.pipeline)
     folder = Path(line.folder)
     # the inputs replayed are the test split this workspace's pipeline made, read beside its model
