@@ -112,7 +112,7 @@ demo: setup ## The whole pipeline on synthetic data, offline, in build/demo (76 
 	rm -rf build/demo && git clone --quiet . build/demo
 	cd build/demo && dvc exp run -n demo -S data.source=synthetic -S train.epochs=5 -S train.progressive_epochs=0 \
 	  -S train.batch_size=32 -S train.lr=0.01
-	cd build/demo && dvc exp show --no-pager --md --only-changed --drop '.*per_class|.*confusion|.*/'
+	cd build/demo && dvc exp show --no-pager --md --only-changed --drop '.*per_class|.*confusion|[^:]*/[^:]*$$'
 
 # Two pytest workers (pytest-xdist), each given whole files, so a file's module fixtures run once.
 TEST_WORKERS ?= 2
@@ -147,8 +147,8 @@ bucket: setup ## Create the line's registry bucket if missing and make it privat
 publish: setup ## Upload the line's model + metadata.json as a new immutable registry version
 	python -m modelmill.registry.publish $(LINE_ARG)
 
-verify-download: setup ## Download a published version (VERSION=vN or an alias, default latest), check and load it
-	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(call v,VERSION),--version=$(call q,VERSION))
+verify-download: setup ## Download a published version (VERSION=vN or an alias, default latest; MODEL=… one of a line's several), check and load it
+	python -m modelmill.registry.fetch $(LINE_ARG) $(if $(call v,VERSION),--version=$(call q,VERSION)) $(if $(MODEL_GIVEN),--model=$(call q,MODEL))
 
 # models/compare/promote: the registry's versions and aliases (VERSION=, A=, B=: vN, latest or an alias).
 MODEL_GIVEN = $(filter command line environment,$(origin MODEL))
@@ -198,7 +198,7 @@ replay: setup ## Send a model's reference inputs (its test split) to a running s
 	$(if $(MODEL_GIVEN),,$(error make replay needs MODEL=… (the model the server at PORT answers for)))
 	python -m modelmill.serve.replay --model=$(call q,MODEL) --url http://127.0.0.1:$(SERVE_PORT) $(if $(call v,ROWS),--rows=$(call q,ROWS))
 
-predict: setup ## Predict a folder of tiles or a CSV of rows: MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
+predict: setup ## Predict a batch: a folder of images (land cover, biomass), a CSV of rows (fire) or a .npy array (sea ice): MODEL=… INPUT=… OUTPUT=… [VERSION=vN] [SOURCE=local]
 	$(if $(and $(call v,INPUT),$(call v,OUTPUT)),,$(error make predict needs INPUT=… (a folder of images or a CSV) and OUTPUT=… (the CSV to write)))
 	python -m modelmill.serve.predict $(SERVE_ARGS) --input=$(call q,INPUT) --output=$(call q,OUTPUT)
 
@@ -213,5 +213,5 @@ s3-local: setup ## Start a private S3 server on 127.0.0.1 (PORT=5555) for trying
 	python -m modelmill.registry.s3local --port=$(call q,PORT)
 
 clean: ## Remove the line's pipeline outputs and build/ (the DVC cache is kept: `dvc checkout` restores)
-	cd $(LINE_DIR) && rm -rf data/raw data/prepared $(if $(PIPELINE),data) models metrics
+	cd $(LINE_DIR) && rm -rf data/raw data/prepared data/.params-checked $(if $(PIPELINE),data) models metrics
 	rm -rf build

@@ -1,5 +1,6 @@
 """Killed part-way: no partial output, and the next run starts clean and completes."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -81,3 +82,17 @@ def test_dvc_repro_interrupted_in_train_then_rerun_completes(trained_project, tm
     assert "Stage 'ingest' didn't change" in result.stdout  # finished stages stay cached
     assert (repo / "models" / "satellite_model.pt").exists()
     assert (repo / "metrics" / "metrics.json").exists()
+
+
+def test_a_reader_that_leaves_the_pipe_stops_a_command_quietly(tmp_path):
+    """`make models | head -1`: the rest of the output has nowhere to go; no traceback for that."""
+    script = tmp_path / "many.py"
+    script.write_text(
+        "from modelmill.core.cli import cli\n\n\n@cli\ndef main():\n    for i in range(200_000):\n"
+        "        print('line', i)\n\n\nmain()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run(
+        f"'{sys.executable}' '{script}' | head -1", shell=True, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.stdout == "line 0\n" and result.stderr == "", result.stderr

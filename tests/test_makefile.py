@@ -93,7 +93,7 @@ def test_every_single_value_reaches_its_command_as_one_argument(tmp_path):
         ),
         ("predict", "MODEL", "VERSION", "INPUT", "OUTPUT"): ("--model", "--version", "--input", "--output"),
         ("models", "MODEL"): ("--model",),
-        ("verify-download", "VERSION"): ("--version",),
+        ("verify-download", "VERSION", "MODEL"): ("--version", "--model"),
         ("s3-local", "PORT"): ("--port",),
     }
     for (target, *names), options in cases.items():

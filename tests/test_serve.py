@@ -844,7 +844,8 @@ def test_captured_traffic_is_reported_against_the_published_baseline(fire, tmp_p
             assert made.returncode == status, made.stdout + made.stderr
             assert made.stdout.splitlines()[-1].startswith(last), made.stdout
             scheduler = shlex.split(made.stdout.splitlines()[0])
-            assert scheduler[:3] == ["python", "-m", "modelmill.monitor"] and str(tmp_path / capture) in scheduler
+            assert scheduler[:3] == ["python", "-m", "modelmill.monitor"]
+            assert f"--capture={tmp_path / capture}" in scheduler, scheduler
         # the command make printed, run as a scheduler would (0 and 1: `monitor` above)
         assert run_module("modelmill.monitor", fire, args=tuple(scheduler[3:]), timeout=300).returncode == 1
         shifted = [arg.replace("nothing", "shifted") for arg in scheduler[3:]]

@@ -23,6 +23,11 @@ DAILY = "data/daily.npz"
         ),
         ({"train.classifier.arch": "vgg16"}, ("train.classifier.arch must be one of",)),
         ({"publish.change": "seaice-forecaster"}, ("three distinct names",)),
+        ({"split.tile_cells": 64}, ("split.tile_cells 64 is larger than the grid (data.grid: 32 cells a side)",)),
+        (
+            {"data.source": "nsidc", "data.archive": "x", "data.region.height": 16, "split.tile_cells": 20},
+            ("split.tile_cells 20 is larger than the grid (data.region: 16 cells a side)",),
+        ),
     ],
 )
 def test_bad_params_give_one_line(tmp_path, overrides, fragments):
@@ -98,6 +103,16 @@ def test_a_malformed_archive_gives_one_line_and_keeps_previous_outputs(tmp_path,
     assert not list((tmp_path / "data").glob(".*partial"))
 
 
+def test_a_tile_larger_than_your_own_grid_stops_split(tmp_path):
+    """An archive's grid is known once generate has read it: split says the tile cannot fit."""
+    write_archive(tmp_path / "archive", days=40, grid=16)
+    write_line_params(tmp_path, {"data.source": "archive", "data.archive": "archive", "split.tile_cells": 20})
+    assert run_module("modelmill.seaice.generate", tmp_path).returncode == 0
+    assert_one_line_error(
+        run_module("modelmill.seaice.split", tmp_path), "split.tile_cells 20 is larger than the grid (16x16 cells)"
+    )
+
+
 def test_a_missing_archive_folder_is_named(tmp_path):
     write_line_params(tmp_path, {"data.source": "archive", "data.archive": "nowhere"})
     assert_one_line_error(run_module("modelmill.seaice.generate", tmp_path), "'nowhere' is not a folder")
@@ -138,3 +153,26 @@ def test_split_without_a_class_names_it(tmp_path):
         "or data.seed (another simulated series)",
     )
     assert (tmp_path / "data/split.json").read_text() == "previous"
+
+
+@pytest.mark.parametrize(
+    "overrides, grid, tile",
+    [
+        ({}, (32, 32), 16),  # the tests' 32-cell grid, not the defaults' 64
+        ({"split.tile_cells": 4, "split.tile_scale": 3}, (32, 32), 12),
+        (
+            {"data.source": "nsidc", "data.archive": "nsidc", "data.region.height": 24, "data.region.width": 40},
+            (24, 40),
+            16,
+        ),
+    ],
+)
+def test_make_examples_fit_the_models_the_params_train(tmp_path, overrides, grid, tile):
+    """The forecaster and change detector take the grid they were trained on: the examples follow it."""
+    from modelmill.seaice.examples import write_examples
+
+    params = write_line_params(tmp_path / "pipelines/seaice", overrides)
+    written = {key: np.load(paths[0]) for key, paths in write_examples(tmp_path / "examples", params).items()}
+    assert written["classifier"].shape == (tile, tile, 3) and written["classifier"].dtype == np.uint8
+    assert written["forecaster"].shape == (30, *grid)
+    assert written["change"].shape == (2, *grid, 3)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import (
+    assert_one_line_error,
     check_bad_params_keep_outputs,
     copy_project,
     dvc,
@@ -136,6 +137,22 @@ def test_each_model_publishes_under_its_own_name_and_verifies_after_download(pro
     assert fetched.stdout.count(SUCCESS) == 3, fetched.stdout
     for found in ("test tile", "test 30-day history", "test pair"):
         assert found in fetched.stdout, fetched.stdout
+    # a version or alias names one model's: MODEL picks it (latest is every model's)
+    one = run_module(
+        "modelmill.registry.fetch", project, env=env, args=(*line, "--model", "seaice-forecaster", "--version", "v1")
+    )
+    assert one.returncode == 0 and one.stdout.count(SUCCESS) == 1 and "test 30-day history" in one.stdout, one.stderr
+    latest = run_module("modelmill.registry.fetch", project, env=env, args=(*line, "--version", "latest"))
+    assert latest.returncode == 0 and latest.stdout.count(SUCCESS) == 3, latest.stderr
+    assert_one_line_error(
+        run_module("modelmill.registry.fetch", project, env=env, args=(*line, "--version", "v1")),
+        "the seaice line publishes 3 models",
+        "pick one with MODEL= (--model)",
+    )
+    assert_one_line_error(
+        run_module("modelmill.registry.fetch", project, env=env, args=(*line, "--model", "seaice")),
+        "the seaice line publishes no model named 'seaice'; it publishes seaice-classifier, seaice-forecaster",
+    )
     client = boto3.client("s3")
     kinds = {}
     for name in ("classifier", "forecaster", "change"):
@@ -187,6 +204,24 @@ def test_batch_predict_through_the_serving_code(project, tmp_path):
     )
     assert bad.returncode == 1 and "the change takes arrays of shape (2, 32, 32, 3)" in bad.stderr, bad.stderr
     assert not (tmp_path / "bad.csv").exists()
+    # Imagery scaled to 0-1, or complex: refused, never truncated to a black scene and answered.
+    for name, array, message in (
+        ("scaled", pairs / 255.0, "image values must be whole numbers 0-255 (uint8 imagery) (these look scaled"),
+        ("complex", pairs.astype(np.complex64), "the array must hold real numbers (integers or floats), not complex64"),
+    ):
+        np.save(tmp_path / f"{name}.npy", array)
+        args = ("--model", "seaice-change", "--source", "local", "--input", str(tmp_path / f"{name}.npy"))
+        refused = run_module("modelmill.serve.predict", project, args=(*args, "--output", str(tmp_path / "bad.csv")))
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+        assert not (tmp_path / "bad.csv").exists()
+
+
+def test_serving_the_change_detector_with_capture_is_refused(project, tmp_path):
+    """It has no baseline, so nothing would be captured while the start-up line said it was."""
+    args = ("--model", "seaice-change", "--source", "local", "--port", "0", "--workers", "1")
+    result = run_module("modelmill.serve", project, args=(*args, "--capture", str(tmp_path / "capture")), timeout=120)
+    assert_one_line_error(result, "seaice-change is not monitored: the sea-ice line defines no", "without CAPTURE")
+    assert not (tmp_path / "capture").exists()
 
 
 def test_a_forced_rerun_writes_identical_bytes(project):

@@ -45,6 +45,11 @@ def cli(main: Callable[[], object]) -> Callable[[], None]:
             if LAUNCHED not in os.environ:
                 print("error: interrupted; nothing was written", file=sys.stderr)
             sys.exit(130)
+        except BrokenPipeError:
+            # the reader of stdout left (`make models | head`): stop quietly, as a shell tool does;
+            # stdout goes to devnull so that the interpreter's last flush finds no pipe to fail on
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)  # 128 + SIGPIPE, what the shell reports for a tool the pipe stopped
         except RuntimeError as exc:
             # A rank whose peer died (killed, out of memory) fails in its next collective, often
             # before the launcher stops it: it leaves as a stopped rank (130), and the launcher

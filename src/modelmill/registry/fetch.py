@@ -8,6 +8,7 @@ lets the line load it the safe way (no code runs from the file) and predict a fe
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -109,16 +110,35 @@ def main() -> None:
     parser.add_argument(
         "--version", metavar="vN|latest|ALIAS", help="the version to check, or an alias naming it (default: latest)"
     )
+    parser.add_argument("--model", help="one of the line's models (a line that publishes several: which one)")
     args = parser.parse_args()
     targets = Registry.each_for_line(args.pipeline)
-    if args.version is not None and len(targets) > 1:
+    names = ", ".join(reg.model_name for _, reg in targets)
+    if args.model:
+        targets = [(model, reg) for model, reg in targets if reg.model_name == args.model]
+        if not targets:
+            raise UserError(
+                f"the {args.pipeline.name} line publishes no model named {args.model!r}; it publishes {names}"
+            )
+    version = args.version or LATEST
+    if version.strip().lower() != LATEST and len(targets) > 1:  # vN or an alias names one model's version
         raise UserError(
-            f"--version names one model's version, but the {args.pipeline.name} line publishes "
-            f"{len(targets)} models ({', '.join(reg.model_name for _, reg in targets)}); "
-            "leave it out to check each one's latest"
+            f"--version names one model's version, but the {args.pipeline.name} line publishes {len(targets)} "
+            f"models ({names}); pick one with MODEL= (--model), or leave VERSION out to check each one's latest"
         )
-    for model, reg in targets:
-        fetch(reg, args.version or LATEST, line=args.pipeline, model=model)
+    failed = []
+    for model, reg in targets:  # every model is checked, whichever fails
+        try:
+            fetch(reg, version, line=args.pipeline, model=model)
+        except UserError as exc:
+            if len(targets) == 1:
+                raise
+            print(f"verify-download: {reg.model_name}: {exc}", file=sys.stderr)
+            failed.append(reg.model_name)
+    if failed:
+        raise UserError(
+            f"{len(failed)} of {len(targets)} models did not verify: {', '.join(failed)} (each said why above)"
+        )
 
 
 if __name__ == "__main__":

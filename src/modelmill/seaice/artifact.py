@@ -68,9 +68,14 @@ class ModelArtifact:
             "change": lambda o: f"{o['change_fraction']:.2%} of pixels changed",
         }[self.name](out)
         card = predictor.model_card
-        kept = "last epoch, trained on train + val" if card.get("trained_on") == "train+val" else "best epoch"
+        epoch = card.get("best_epoch")
+        kept = (
+            f"last epoch {epoch}, trained on train + val"
+            if card.get("trained_on") == "train+val"
+            else f"best epoch {epoch}"
+        )
         return [
-            f"  {model_path.name}: the {self.name} ({kept} {card.get('best_epoch')})",
+            f"  {model_path.name}: the {self.name} ({kept})",
             f"  one {source} in {ms:.0f} ms: {summary}",
         ]
 

@@ -197,6 +197,13 @@ def _check_data(params: Params) -> list[str]:
     for name in ("height", "width"):
         if getattr(region, name) % 4:
             problems.append(f"data.region.{name} must be a multiple of 4, got {getattr(region, name)}")
+    # a classifier tile must fit the grid; an archive's grid is known at split only
+    side = {"generate": ("data.grid", params.data.grid), "nsidc": ("data.region", min(region.height, region.width))}
+    if params.data.source in side and params.split.tile_cells > side[params.data.source][1]:
+        key, cells = side[params.data.source]
+        problems.append(
+            f"split.tile_cells {params.split.tile_cells} is larger than the grid ({key}: {cells} cells a side)"
+        )
     return problems
 
 

@@ -69,7 +69,9 @@ class Predictor:
             raise ValueError(
                 f"the {self.kind} takes arrays of shape {shape} or (n, {', '.join(map(str, shape))}); got {x.shape}"
             )
-        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+        if x.dtype.kind not in "iuf":  # complex would lose its imaginary part, bool is no reading
+            raise ValueError(f"the array must hold real numbers (integers or floats), not {x.dtype}")
+        if not np.isfinite(x).all():
             raise ValueError("the array must hold finite numbers")
         return self.check_values(x)
 
@@ -89,8 +91,13 @@ class Predictor:
 
     def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], np.ndarray]]]:
         """The samples of a .npy file, in chunks, named by their index (1 = first)."""
+        if not Path(path).exists():
+            raise UserError(f"{path} not found; the {self.kind} predicts on a .npy array")
         if not Path(path).is_file() or Path(path).suffix != ".npy":
-            raise UserError(f"{path} is not a .npy file; the {self.kind} predicts on a .npy array")
+            raise UserError(
+                f"{path} is not a .npy file; the {self.kind} predicts on one .npy array (stack a folder's "
+                "samples along a first axis: np.save('all.npy', np.stack([...])))"
+            )
         try:
             x = self.decode(Path(path).read_bytes(), "application/x-npy")
         except ValueError as exc:
@@ -111,9 +118,7 @@ class ClassifierPredictor(Predictor):
         return (self.model_card["tile_px"], self.model_card["tile_px"], 3)
 
     def check_values(self, x):
-        if x.min() < 0 or x.max() > 255:
-            raise ValueError("tile values must be 0-255 (uint8 imagery)")
-        return x.astype(np.uint8)
+        return uint8_imagery(x, "tile")
 
     def predict(self, x: np.ndarray) -> list[dict]:
         pre = Preprocess(self.model_card["mean"], self.model_card["std"], scale=1.0)
@@ -155,9 +160,7 @@ class ChangePredictor(Predictor):
         return (2, *grid, 3)
 
     def check_values(self, x):
-        if x.min() < 0 or x.max() > 255:
-            raise ValueError("image values must be 0-255 (uint8 imagery)")
-        return x.astype(np.uint8)
+        return uint8_imagery(x, "image")
 
     def predict(self, x: np.ndarray) -> list[dict]:
         pairs = np.concatenate([x[:, 0], x[:, 1]], axis=-1)
@@ -180,3 +183,14 @@ def load(model_path: Path, metadata: dict) -> Predictor:
             "with its card in the metadata"
         )
     return PREDICTORS[kind](load_trained(model_path, card, f"train@{kind}"), card, metadata)
+
+
+def uint8_imagery(x: np.ndarray, what: str) -> np.ndarray:
+    """`x` as the uint8 imagery the networks were trained on; casting fractions would truncate
+    them (a 0-1 scaled tile would become black and still get an answer)."""
+    if x.min() < 0 or x.max() > 255:
+        raise ValueError(f"{what} values must be 0-255 (uint8 imagery)")
+    if x.dtype.kind == "f" and not np.array_equal(x, np.round(x)):
+        scaled = " (these look scaled to 0-1: multiply by 255)" if x.max() <= 1 else ""
+        raise ValueError(f"{what} values must be whole numbers 0-255 (uint8 imagery){scaled}")
+    return x.astype(np.uint8)

@@ -49,6 +49,11 @@ def split_days(
 ) -> dict:
     start = time.perf_counter()
     daily = load_daily(daily_path)
+    if cfg.tile_cells > min(daily.land.shape):  # your own grids: params could not know their size
+        raise UserError(
+            f"split.tile_cells {cfg.tile_cells} is larger than the grid ({daily.land.shape[0]}x{daily.land.shape[1]} "
+            "cells): no tile fits; make it smaller"
+        )
     spans = segments(len(daily), cfg)
     windows = {name: window_starts(spans[name], cfg.window_stride) for name in SPLITS}
     pairs = {name: pair_days(spans[name], cfg) for name in SPLITS}

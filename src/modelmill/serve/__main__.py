@@ -125,6 +125,11 @@ def main() -> None:
     sock = listen_socket(args.host, args.port)
     with tempfile.TemporaryDirectory(prefix="modelmill-serve-") as tmp:
         located = loading.locate(args, tmp)
+        if args.capture and located.model.unmonitored:  # it would capture nothing, saying it did
+            raise UserError(
+                f"{located.metadata['model_name']} is not monitored: {located.model.unmonitored}; "
+                "serve it without CAPTURE"
+            )
         following = follow.plan(located, args.version, args.follow) if args.follow else None
         settings = workers.Settings(
             max_body=int(args.max_body_mb * 2**20),

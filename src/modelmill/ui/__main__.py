@@ -49,6 +49,7 @@ def main() -> None:
 
     args = parse_args()
     sock = listen_socket(args.host, args.port)  # a busy port fails before the catalogue is read
+    sock.listen()  # from the start line on, a browser's connection waits for the app instead of being refused
     app = create_app(Catalog(".", args.reports, args.capture))
     print(f"ui: the registry on http://{args.host}:{sock.getsockname()[1]}/ (Ctrl-C stops it)", file=sys.stderr)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
