@@ -202,7 +202,7 @@ def test_batch_predict_through_the_serving_code(project, tmp_path):
             str(tmp_path / "bad.csv"),
         ),
     )
-    assert bad.returncode == 1 and "the change takes arrays of shape (2, 32, 32, 3)" in bad.stderr, bad.stderr
+    assert bad.returncode == 1 and "the change detector takes arrays of shape (2, 32, 32, 3)" in bad.stderr, bad.stderr
     assert not (tmp_path / "bad.csv").exists()
     # Imagery scaled to 0-1, or complex: refused, never truncated to a black scene and answered.
     for name, array, message in (

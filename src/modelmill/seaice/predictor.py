@@ -39,10 +39,15 @@ class Predictor:
     content_types = CONTENT_TYPES
     id_column = "sample"
     kind = ""
+    called = ""  # the model in messages, where its kind is a word of the model key ("change")
     summaries: Summaries | None = None  # the change detector: not monitored (line.py says why)
 
     def __init__(self, net: torch.nn.Module, card: dict, metadata: dict):
         self.net, self.model_card, self.metadata = net, card, metadata
+
+    @property
+    def what(self) -> str:
+        return self.called or self.kind
 
     # The shape of one sample, without the batch axis; each model says what it takes.
     def sample_shape(self) -> tuple[int, ...]:
@@ -67,7 +72,7 @@ class Predictor:
             x = x[None]
         if x.ndim != len(shape) + 1 or x.shape[1:] != shape or len(x) == 0:
             raise ValueError(
-                f"the {self.kind} takes arrays of shape {shape} or (n, {', '.join(map(str, shape))}); got {x.shape}"
+                f"the {self.what} takes arrays of shape {shape} or (n, {', '.join(map(str, shape))}); got {x.shape}"
             )
         if x.dtype.kind not in "iuf":  # complex would lose its imaginary part, bool is no reading
             raise ValueError(f"the array must hold real numbers (integers or floats), not {x.dtype}")
@@ -92,10 +97,10 @@ class Predictor:
     def batches(self, path: Path) -> tuple[int, Iterator[tuple[list[str], np.ndarray]]]:
         """The samples of a .npy file, in chunks, named by their index (1 = first)."""
         if not Path(path).exists():
-            raise UserError(f"{path} not found; the {self.kind} predicts on a .npy array")
+            raise UserError(f"{path} not found; the {self.what} predicts on a .npy array")
         if not Path(path).is_file() or Path(path).suffix != ".npy":
             raise UserError(
-                f"{path} is not a .npy file; the {self.kind} predicts on one .npy array (stack a folder's "
+                f"{path} is not a .npy file; the {self.what} predicts on one .npy array (stack a folder's "
                 "samples along a first axis: np.save('all.npy', np.stack([...])))"
             )
         try:
@@ -154,6 +159,7 @@ class ForecasterPredictor(Predictor):
 
 class ChangePredictor(Predictor):
     kind = "change"
+    called = "change detector"
 
     def sample_shape(self):
         grid = self.model_card.get("grid") or [64, 64]
