@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..core.cli import first_line
+
 MAX_PIXELS = 50_000_000  # a photo's declared size is checked before its pixels are decoded
 
 
@@ -33,7 +35,7 @@ def decode(body: bytes, size: int | None = None) -> np.ndarray:
     except UnidentifiedImageError:
         raise ValueError("not a decodable image (unknown format)") from None
     except Exception as exc:  # PIL raises many kinds of errors on damaged files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ValueError(f"not a decodable image ({reason})") from None
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cli import UserError
+from ..core.cli import UserError, first_line
 
 IMAGE, PLANT, WEIGHT, AGE = "image", "plant_number", "fresh_weight_total", "age_days"
 REQUIRED = (IMAGE, PLANT, WEIGHT, AGE)
@@ -115,7 +115,7 @@ def _read_xlsx(path: Path) -> list[list[object]]:
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # a damaged or foreign file: zip, XML and key errors alike
-        raise UserError(f"{path} is not a readable .xlsx workbook ({type(exc).__name__}: {_first(exc)})") from None
+        raise UserError(f"{path} is not a readable .xlsx workbook ({type(exc).__name__}: {first_line(exc)})") from None
     try:
         # Empty worksheets (Excel's Sheet2 and Sheet3 of old) do not count; which of two with cells
         # holds the photos is not ours to guess.
@@ -136,7 +136,7 @@ def _read_csv(path: Path) -> list[list[object]]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             return [list(r) for r in csv.reader(f)]
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"{path} is not a readable UTF-8 CSV ({_first(exc)})") from None
+        raise UserError(f"{path} is not a readable UTF-8 CSV ({first_line(exc)})") from None
 
 
 def parse(sheet: Sheet) -> Records:
@@ -244,8 +244,3 @@ def _text(value: object) -> str:
 
 def _empty(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _first(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -23,6 +23,13 @@ class UserError(Exception):
     """
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line for a one-line message (its type's name when it says nothing):
+    libraries' messages run on with detail no user asked for."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def cli(main: Callable[[], object]) -> Callable[[], None]:
     """Wrap a stage entry point so user errors end the process with one clear line."""
 

@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .cli import LAUNCHED, REPORTED, UserError
+from .cli import LAUNCHED, REPORTED, UserError, first_line
 
 if TYPE_CHECKING:
     from .liveness import Liveness
@@ -318,7 +318,7 @@ def launch(module: str, nproc: int, args: Sequence[str] = ()) -> None:
             else f"the head never let this node in; check NNODES ({nodes.count} here) on every node",
         ) from None
     except RendezvousError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise UserError(
             f"the nodes did not meet at {nodes.head} ({type(exc).__name__}: {reason}); check that the head runs "
             f"make repro NNODES={nodes.count}, that every node can reach that address, and NNODES on each"

@@ -25,7 +25,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from ..core.cli import UserError
+from ..core.cli import UserError, first_line
 from ..core.progress import bar
 
 PART_SIZE = 8 * 1024 * 1024  # boto3's default multipart threshold and chunk size
@@ -64,14 +64,9 @@ def client(region: str | None = None):
         return boto3.session.Session().client("s3", region_name=region or None, config=_CONFIG)
     except (BotoCoreError, ValueError) as exc:  # a profile that is not there, an endpoint or region that is no URL
         raise UserError(
-            f"cannot set up the S3 client ({_first_line(exc)}); check AWS_ENDPOINT_URL (http(s)://host:port), "
+            f"cannot set up the S3 client ({first_line(exc)}); check AWS_ENDPOINT_URL (http(s)://host:port), "
             "AWS_PROFILE and AWS_REGION"
         ) from None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .averaging import WeightAverage
-from .cli import UserError
+from .cli import UserError, first_line
 from .distributed import SINGLE, Group
 from .hardware import cpu_bf16_supported
 from .io import atomic_output
@@ -68,7 +68,7 @@ def load_weights(path: str | Path, stage: str = "train") -> dict[str, torch.Tens
     except FileNotFoundError:
         raise UserError(f"{path} not found; run the {stage} stage first (dvc repro)") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise UserError(f"{path} is not a plain weights file and was refused (weights_only load: {first})") from None
 
 

@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..core.cli import UserError
+from ..core.cli import UserError, first_line
 from ..core.io import atomic_output, require
 from .over_room import TRUSTED_FUNCTIONS, final_estimator, with_over_room
 from .params import MODEL_NAMES, TrainConfig
@@ -230,7 +230,7 @@ def load_model(path: str | Path, stage: str = "train"):
     except UserError:
         raise
     except Exception as exc:  # a damaged or foreign file can fail anywhere in skops' reader
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise UserError(f"{path} is not a readable skops model file ({type(exc).__name__}: {reason})") from None
 
 

@@ -24,7 +24,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from ..core.cli import UserError
+from ..core.cli import UserError, first_line
 from ..core.hardware import pick_device, place
 from ..core.io import IMAGE_FORMATS, image_bytes, npy_bytes, read_npy
 from ..core.metadata import identity
@@ -203,7 +203,7 @@ def _decode_image(body: bytes, fmt: str) -> np.ndarray:
     except UnidentifiedImageError:
         raise ValueError(f"body is not a decodable {fmt} image (not {fmt} data)") from None
     except Exception as exc:  # PIL raises a variety of errors on damaged or foreign files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ValueError(f"body is not a decodable {fmt} image ({reason})") from None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..core.cli import UserError, cli
+from ..core.cli import UserError, cli, first_line
 from ..core.io import atomic_output, file_digest, require, write_json
 from ..core.progress import bar
 from .data import CLASSES, IMAGE_SIZE, SPLITS, class_members, write_prepared
@@ -148,7 +148,7 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc)
     return "not an image" if text.startswith("cannot identify image file") else text
 
 
@@ -183,10 +183,10 @@ def _require_every_split(split: np.ndarray, labels: np.ndarray, hashes: list[str
     """Train learns from train, picks its epoch on val; evaluate reads test: none may be empty.
     stratified_split rounds each class's share of its distinct images, so a split is empty when
     even the class with the most of them rounds to 0."""
-    most = max(len({h for h, k in zip(hashes, labels) if k == cls}) for cls in set(labels.tolist()))
     for i, name in enumerate(SPLITS):
         if not (split == i).any():
             fraction = getattr(cfg.split, name)
+            most = max(len({h for h, k in zip(hashes, labels) if k == cls}) for cls in set(labels.tolist()))
             raise UserError(
                 f"the {name} split would hold no images (data.split.{name} {fraction:g} of the largest class's "
                 f"{most} distinct images rounds to 0; a class needs {math.floor(0.5 / fraction) + 1} or more to "

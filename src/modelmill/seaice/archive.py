@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cli import UserError
+from ..core.cli import UserError, first_line
 from .params import HISTORY_DAYS, LEAD_DAYS
 from .physics import NEW_ICE, STEFAN, Daily
 
@@ -159,7 +159,7 @@ def _read_day(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except UserError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise UserError(f"{path} is not a readable .npz file ({reason})") from None
     return c, h
 

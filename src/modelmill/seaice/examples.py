@@ -27,15 +27,11 @@ def shapes(params_file: Path) -> tuple[tuple[int, int], int, int]:
     """((H, W) of the grid the models train on, tile cells, pixels per cell) from the line's params;
     a user's archive's grid is known from its generated daily.npz only (64 x 64 before that)."""
     params = load_params(params_file)
-    data, split = params.data, params.split
-    if data.source == "nsidc":
-        grid = (data.region.height, data.region.width)
-    elif data.source == "archive":
+    grid = params.data.grid_shape()
+    if grid is None:
         daily = params_file.parent / DAILY
         grid = load_daily(daily).land.shape if daily.is_file() else (64, 64)
-    else:
-        grid = (data.grid, data.grid)
-    return (int(grid[0]), int(grid[1])), split.tile_cells, split.tile_scale
+    return (int(grid[0]), int(grid[1])), params.split.tile_cells, params.split.tile_scale
 
 
 def write_examples(dest: Path, params_file: Path = Path("pipelines/seaice") / PARAMS_FILE) -> dict[str, list[Path]]:

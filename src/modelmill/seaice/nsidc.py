@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cli import UserError
+from ..core.cli import UserError, first_line
 from .archive import ESTIMATED, check_enough_days, estimated_thickness, listed
 from .params import RegionConfig
 from .physics import Daily
@@ -225,7 +225,7 @@ def _read_variable(
     except UserError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError, IndexError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise UserError(f"{f.path} is not a readable NetCDF file of {f.product.name} ({reason})") from None
 
 

@@ -53,6 +53,13 @@ class DataConfig:
     diffusion: float = span(0.0, 0.24)  # per day; above 0.25 the explicit scheme is unstable
     seed: int
 
+    def grid_shape(self) -> tuple[int, int] | None:
+        """(rows, columns) of the grid generate writes and the models train on; None for an
+        archive, whose grid is known once generate has read it."""
+        if self.source == "nsidc":
+            return self.region.height, self.region.width
+        return (self.grid, self.grid) if self.source == "generate" else None
+
 
 @section
 class SeaIceSplitConfig:
@@ -198,11 +205,11 @@ def _check_data(params: Params) -> list[str]:
         if getattr(region, name) % 4:
             problems.append(f"data.region.{name} must be a multiple of 4, got {getattr(region, name)}")
     # a classifier tile must fit the grid; an archive's grid is known at split only
-    side = {"generate": ("data.grid", params.data.grid), "nsidc": ("data.region", min(region.height, region.width))}
-    if params.data.source in side and params.split.tile_cells > side[params.data.source][1]:
-        key, cells = side[params.data.source]
+    shape = params.data.grid_shape()
+    if shape is not None and params.split.tile_cells > min(shape):
+        key = "data.region" if params.data.source == "nsidc" else "data.grid"
         problems.append(
-            f"split.tile_cells {params.split.tile_cells} is larger than the grid ({key}: {cells} cells a side)"
+            f"split.tile_cells {params.split.tile_cells} is larger than the grid ({key}: {min(shape)} cells a side)"
         )
     return problems
 
